@@ -1,0 +1,46 @@
+using ILGPU.Algorithms;
+
+namespace CMM.Gpu.Kernels;
+
+/// <summary>Scalar device math shared by the kernels (usable on every ILGPU backend).</summary>
+public static class DeviceMath
+{
+    /// <summary>Numerically stable softplus: log(1 + exp(x)).</summary>
+    /// <param name="x">The argument.</param>
+    /// <returns>softplus(x).</returns>
+    public static float Softplus(float x) =>
+        x > 20f ? x : (x < -20f ? XMath.Exp(x) : XMath.Log(1f + XMath.Exp(x)));
+
+    /// <summary>Logistic sigmoid 1 / (1 + exp(-x)), the derivative of softplus.</summary>
+    /// <param name="x">The argument.</param>
+    /// <returns>sigmoid(x).</returns>
+    public static float Sigmoid(float x) =>
+        x >= 0f ? 1f / (1f + XMath.Exp(-x)) : XMath.Exp(x) / (1f + XMath.Exp(x));
+
+    /// <summary>
+    /// Merges a running log-sum-exp state (<paramref name="max"/>, <paramref name="sum"/>), meaning
+    /// log(sum) + max, with one more term <paramref name="value"/>. Never overflows; -inf terms are ignored.
+    /// </summary>
+    /// <param name="max">Running maximum (start at -inf).</param>
+    /// <param name="sum">Running sum of exp(term - max) (start at 0).</param>
+    /// <param name="value">The new term.</param>
+    public static void LogSumExpAccumulate(ref float max, ref float sum, float value)
+    {
+        if (value <= max)
+        {
+            sum += XMath.Exp(value - max);
+        }
+        else
+        {
+            sum = sum * XMath.Exp(max - value) + 1f;
+            max = value;
+        }
+    }
+
+    /// <summary>Final value of a running log-sum-exp state: max + log(sum); -inf when empty.</summary>
+    /// <param name="max">Running maximum.</param>
+    /// <param name="sum">Running sum.</param>
+    /// <returns>The log-sum-exp.</returns>
+    public static float LogSumExpResult(float max, float sum) =>
+        sum > 0f ? max + XMath.Log(sum) : float.NegativeInfinity;
+}
