@@ -112,6 +112,12 @@ public static class PointFile
             throw new ArgumentException("nothing to write: data is empty (point files hold at least one point)", nameof(data));
         }
 
+        if (data.Length % dimension != 0)
+        {
+            throw new ArgumentException($"data has {data.Length} values, not a multiple of d = {dimension}", nameof(data));
+        }
+
+        RequireFinite(data, nameof(data), dimension);
         using var writer = PointFileWriter.Create(path, dimension);
         writer.Append(data);
         writer.Complete();
