@@ -66,7 +66,7 @@ public static class AtomicFile
         tempPath = Path.Combine(dir, "." + Path.GetFileName(fullPath) + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
         try
         {
-            return new FileStream(tempPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
+            return new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
         }
         catch (UnauthorizedAccessException e)
         {

@@ -11,7 +11,7 @@ namespace CMM.Gpu.IO;
 /// </summary>
 /// <remarks>
 /// The .npy header is written first with room reserved for any row count: it is padded with spaces to a fixed
-/// 128 bytes (the longest possible header, a 19-digit row count and a 10-digit dimension, needs about 90), and
+/// 128 bytes (the longest possible header, a 19-digit row count and a 10-digit dimension, needs 97), and
 /// <see cref="Complete"/> seeks back and rewrites it with the final count in the same 128 bytes.
 /// </remarks>
 public sealed class PointFileWriter : IDisposable

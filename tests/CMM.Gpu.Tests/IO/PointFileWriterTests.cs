@@ -64,6 +64,22 @@ public sealed class PointFileWriterTests : IDisposable
     }
 
     [Fact]
+    public void CompleteReplacesAnExistingFile()
+    {
+        var p = P("r.csv");
+        PointFile.Write(p, [1f, 2f, 3f], 1);
+        using (var w = PointFileWriter.Create(p, 2))
+        {
+            w.Append([7f, 8f]);
+            Assert.Equal(3, PointFile.Read(p).Count);
+            w.Complete();
+        }
+
+        AssertBitsEqual([7f, 8f], PointFile.Read(p).Data.Span);
+        Assert.Single(Directory.GetFileSystemEntries(dir));
+    }
+
+    [Fact]
     public void MisuseIsRejected()
     {
         var p = P("m.npy");
