@@ -76,13 +76,13 @@ internal static class CsvPointReader
 
     private static int CountFields(ReadOnlySpan<char> line) => line.Count(',') + 1;
 
-    /// <summary>A header line has no field that reads as a number (NaN/inf words count as numbers).</summary>
+    /// <summary>A header line has no empty field and no field that reads as a number (NaN/inf words count as numbers).</summary>
     private static bool IsHeader(ReadOnlySpan<char> line)
     {
         foreach (var range in line.Split(','))
         {
             var f = line[range].Trim();
-            if (IsNanWord(f) || IsInfWord(f) || float.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+            if (f.IsEmpty || IsNanWord(f) || IsInfWord(f) || float.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
             {
                 return false;
             }

@@ -13,6 +13,7 @@ namespace CMM.Gpu.IO;
 /// The .npy header is written first with room reserved for any row count: it is padded with spaces to a fixed
 /// 128 bytes (the longest possible header, a 19-digit row count and a 10-digit dimension, needs 97), and
 /// <see cref="Complete"/> seeks back and rewrites it with the final count in the same 128 bytes.
+/// A writer is not thread-safe: append from one thread at a time.
 /// </remarks>
 public sealed class PointFileWriter : IDisposable
 {

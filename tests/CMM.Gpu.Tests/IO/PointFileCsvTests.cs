@@ -111,6 +111,13 @@ public sealed class PointFileCsvTests
     }
 
     [Fact]
+    public void LineOfEmptyFieldsIsNotAHeader()
+    {
+        var e = CsvError(",\n1,2\n", PointFileError.NonNumeric);
+        Assert.Equal("in.csv: line 1, column 1: empty value", e.Message);
+    }
+
+    [Fact]
     public void WrongSeparatorGetsAHint()
     {
         var e = CsvError("1;2\n3;4\n", PointFileError.NonNumeric);
