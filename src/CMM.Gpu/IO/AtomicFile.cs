@@ -15,28 +15,16 @@ public static class AtomicFile
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentNullException.ThrowIfNull(write);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir))
-        {
-            throw new IOException($"cannot write '{path}': directory '{dir}' does not exist");
-        }
-
-        var temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
+        var stream = CreateTemporary(path, out var full, out var temp);
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            using (stream)
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
 
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            TryDelete(temp);
-            throw new IOException($"cannot write '{path}': permission denied", e);
+            Commit(path, temp, full);
         }
         catch
         {
@@ -55,7 +43,52 @@ public static class AtomicFile
             w.Write(text);
         });
 
-    private static void TryDelete(string path)
+    /// <summary>
+    /// Opens a new, uniquely named hidden temporary file next to <paramref name="path"/> (same directory,
+    /// so the final rename stays on one file system). The caller writes it, flushes it to disk, closes it,
+    /// then calls <see cref="Commit"/>, or <see cref="TryDelete"/> on any failure.
+    /// </summary>
+    internal static FileStream CreateTemporary(string path, out string fullPath, out string tempPath)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        fullPath = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(fullPath) ?? ".";
+        if (!Directory.Exists(dir))
+        {
+            throw new IOException($"cannot write '{path}': directory '{dir}' does not exist");
+        }
+
+        if (Directory.Exists(fullPath))
+        {
+            throw new IOException($"cannot write '{path}': it is a directory");
+        }
+
+        tempPath = Path.Combine(dir, "." + Path.GetFileName(fullPath) + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
+        try
+        {
+            return new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"cannot write '{path}': permission denied", e);
+        }
+    }
+
+    /// <summary>Renames the finished temporary file over the destination.</summary>
+    internal static void Commit(string path, string tempPath, string fullPath)
+    {
+        try
+        {
+            File.Move(tempPath, fullPath, overwrite: true);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new IOException($"cannot write '{path}': permission denied", e);
+        }
+    }
+
+    /// <summary>Deletes a temporary file, ignoring failures (its name is unique and hidden).</summary>
+    internal static void TryDelete(string path)
     {
         try
         {
