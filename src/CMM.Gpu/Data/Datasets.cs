@@ -153,9 +153,9 @@ public static class Datasets
         }
     }
 
-    private static void CheckOptions(string name, DatasetOptions o)
+    private static void CheckOptions(string name, DatasetOptions options)
     {
-        var problems = new List<string>(o.Validate());
+        var problems = new List<string>(options.Validate());
         void NotFor(bool given, string field)
         {
             if (given)
@@ -165,21 +165,16 @@ public static class Datasets
         }
 
         bool isGaussian = name == "gaussian";
-        NotFor(!isGaussian && o.Dimension is not null, nameof(o.Dimension));
-        NotFor(!isGaussian && o.Mean is not null, nameof(o.Mean));
-        NotFor(!isGaussian && o.Covariance is not null, nameof(o.Covariance));
-        NotFor(name is not ("moons" or "circles" or "swiss-roll") && o.Noise is not null, nameof(o.Noise));
-        NotFor(name != "exponential" && o.Rate is not null, nameof(o.Rate));
-        NotFor(name != "uniform" && o.Low is not null, nameof(o.Low));
-        NotFor(name != "uniform" && o.High is not null, nameof(o.High));
-        if (isGaussian && o.Mean is null && o.Covariance is { } c && o.Dimension is null && c.Count != 4)
-        {
-            problems.Add("a gaussian Covariance other than 2 x 2 needs Dimension or Mean to fix d");
-        }
-
+        NotFor(!isGaussian && options.Dimension is not null, nameof(options.Dimension));
+        NotFor(!isGaussian && options.Mean is not null, nameof(options.Mean));
+        NotFor(!isGaussian && options.Covariance is not null, nameof(options.Covariance));
+        NotFor(name is not ("moons" or "circles" or "swiss-roll") && options.Noise is not null, nameof(options.Noise));
+        NotFor(name != "exponential" && options.Rate is not null, nameof(options.Rate));
+        NotFor(name != "uniform" && options.Low is not null, nameof(options.Low));
+        NotFor(name != "uniform" && options.High is not null, nameof(options.High));
         if (problems.Count > 0)
         {
-            throw new ArgumentException($"invalid options for dataset '{name}':\n  - " + string.Join("\n  - ", problems), nameof(o));
+            throw new ArgumentException($"invalid options for dataset '{name}':\n  - " + string.Join("\n  - ", problems), nameof(options));
         }
     }
 

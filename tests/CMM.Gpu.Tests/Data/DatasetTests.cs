@@ -70,6 +70,12 @@ public sealed class DatasetTests
         Assert.Equal(3, many.Validate().Count);
         Assert.Empty(DatasetOptions.Default.Validate());
         Assert.Throws<ArgumentOutOfRangeException>(() => Datasets.Create("uniform", 0, 0));
+
+        // d follows from Dimension, else Mean, else the covariance's size.
+        Assert.Equal(3, Datasets.Create("gaussian", 4, 0, new DatasetOptions { Covariance = [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0] }).Dimension);
+        Assert.Equal(4, Datasets.DimensionOf("gaussian", new DatasetOptions { Mean = [1.0, 2.0, 3.0, 4.0] }));
+        var mismatch = Assert.Throws<ArgumentException>(() => Datasets.Create("gaussian", 4, 0, new DatasetOptions { Dimension = 2, Mean = [1.0, 2.0, 3.0] }));
+        Assert.Contains("Mean has 3 values but Dimension is 2", mismatch.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -121,4 +121,14 @@ public sealed class FigureTests : IDisposable
         Assert.Equal(4, levels.Count);
         Assert.True(levels.Zip(levels.Skip(1)).All(p => p.First < p.Second));
     }
+
+    [Fact]
+    public void DegenerateInputsStillRender()
+    {
+        // constant 1-D data, non-finite values, and a 2-D set whose points are all non-finite except one
+        Assert.Equal((300, 200), PngSize(Figures.Render1D(new Figure1D { Data = [1f, 1f, 1f, float.NaN], Generated = [], PanelWidth = 300, Height = 200 })));
+        var png = Figures.Render2D(new Figure2D { Data = [0f, 0f, float.NaN, 1f], Latent = [float.PositiveInfinity, 0f], PanelWidth = 300, Height = 200 });
+        Assert.Equal((600, 200), PngSize(png));
+        Assert.Throws<ArgumentException>(() => Figures.Render1D(new Figure1D { Data = [float.NaN] }));
+    }
 }
