@@ -1,0 +1,42 @@
+namespace CMM.Gpu.Metrics;
+
+/// <summary>Options of <see cref="MetricsEvaluator.Evaluate"/>.</summary>
+public sealed record MetricsOptions
+{
+    /// <summary>The defaults.</summary>
+    public static MetricsOptions Default { get; } = new();
+
+    /// <summary>
+    /// Cap on the points per compared sample for the O(n^2) metrics (energy distance, Sinkhorn):
+    /// each side is a seeded random subsample of at most this many points. Default 2000.
+    /// </summary>
+    public int MaxPairwisePoints { get; init; } = 2000;
+
+    /// <summary>Seed of the held-out split and of the subsampling.</summary>
+    public int Seed { get; init; } = 12345;
+
+    /// <summary>The debiased Sinkhorn divergence (from the Sinkhorn solver); null skips it.</summary>
+    public SampleDivergence? SinkhornDivergence { get; init; }
+
+    /// <summary>The true mean of the target, if known; otherwise the held-out mean is the reference.</summary>
+    public IReadOnlyList<double>? TrueMean { get; init; }
+
+    /// <summary>The true covariance (row-major d x d), if known; otherwise the held-out covariance.</summary>
+    public IReadOnlyList<double>? TrueCovariance { get; init; }
+
+    /// <summary>Name of the data, copied into the report.</summary>
+    public string? DataName { get; init; }
+
+    /// <summary>Lists every problem, each with its fix (empty when valid).</summary>
+    /// <returns>The problems.</returns>
+    public IReadOnlyList<string> Validate()
+    {
+        var p = new List<string>();
+        if (MaxPairwisePoints < 2)
+        {
+            p.Add($"MaxPairwisePoints must be at least 2 (got {MaxPairwisePoints}); 2000 is a good default");
+        }
+
+        return p;
+    }
+}

@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace CMM.Gpu.Metrics;
+
+/// <summary>
+/// Sample-quality metrics of generated samples against held-out data, each distribution metric with its
+/// noise floor (docs/metrics.md). Null means "not computed" (e.g. W1 when d &gt; 1). Printable as a table
+/// (<see cref="ToTable"/>) and serialisable as snake_case JSON (<see cref="ToJson"/>).
+/// </summary>
+public sealed record MetricsReport
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Name of the data, if given.</summary>
+    public string? Data { get; init; }
+
+    /// <summary>d.</summary>
+    public int Dimension { get; init; }
+
+    /// <summary>Number of generated points.</summary>
+    public int GeneratedCount { get; init; }
+
+    /// <summary>Number of held-out points.</summary>
+    public int HeldOutCount { get; init; }
+
+    /// <summary>Points per sample in each distribution metric and its noise floor.</summary>
+    public int ComparedCount { get; init; }
+
+    /// <summary>Energy distance (V-statistic) generated vs held-out half B.</summary>
+    public double EnergyDistance { get; init; }
+
+    /// <summary>Energy distance between held-out halves A and B.</summary>
+    public double EnergyDistanceNoiseFloor { get; init; }
+
+    /// <summary>Debiased Sinkhorn divergence generated vs held-out half B, when a solver was given.</summary>
+    public double? SinkhornDivergence { get; init; }
+
+    /// <summary>Debiased Sinkhorn divergence between held-out halves.</summary>
+    public double? SinkhornDivergenceNoiseFloor { get; init; }
+
+    /// <summary>Exact 1-D Wasserstein-1 generated vs held-out half B (d = 1 only).</summary>
+    public double? Wasserstein1 { get; init; }
+
+    /// <summary>Wasserstein-1 between held-out halves (d = 1 only).</summary>
+    public double? Wasserstein1NoiseFloor { get; init; }
+
+    /// <summary>||mean(generated) - reference mean||_2.</summary>
+    public double MeanError { get; init; }
+
+    /// <summary>||Cov(generated) - reference covariance||_F / ||reference||_F.</summary>
+    public double CovarianceError { get; init; }
+
+    /// <summary>"truth" when the true moments were given, otherwise "held_out".</summary>
+    public string MomentsReference { get; init; } = "held_out";
+
+    /// <summary>Mean over points of the Hessian relative error (Gaussian targets; filled by the caller).</summary>
+    public double? HessianRelativeError { get; init; }
+
+    /// <summary>Largest per-point Hessian relative error.</summary>
+    public double? HessianRelativeErrorMax { get; init; }
+
+    /// <summary>Relative L2 error of grad w against the closed form (Gaussian targets; filled by the caller).</summary>
+    public double? GradientRelativeError { get; init; }
+
+    /// <summary>Serialises the report as indented snake_case JSON (nulls kept, so the schema is stable).</summary>
+    /// <returns>The JSON text.</returns>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads a report written by <see cref="ToJson"/>.</summary>
+    /// <param name="json">The JSON text.</param>
+    /// <returns>The report.</returns>
+    public static MetricsReport FromJson(string json) =>
+        JsonSerializer.Deserialize<MetricsReport>(json, Json) ?? throw new JsonException("metrics report JSON is null");
+
+    /// <summary>A plain-text table: metric, value, noise floor and value / floor.</summary>
+    /// <returns>The table, one row per computed metric.</returns>
+    public string ToTable()
+    {
+        var rows = new List<(string Name, double Value, double? Floor)>
+        {
+            ("energy distance", EnergyDistance, EnergyDistanceNoiseFloor),
+        };
+        if (SinkhornDivergence is { } s)
+        {
+            rows.Add(("Sinkhorn divergence", s, SinkhornDivergenceNoiseFloor));
+        }
+
+        if (Wasserstein1 is { } w)
+        {
+            rows.Add(("Wasserstein-1", w, Wasserstein1NoiseFloor));
+        }
+
+        rows.Add(($"mean error (vs {MomentsReference.Replace('_', '-')})", MeanError, null));
+        rows.Add(($"covariance rel. error (vs {MomentsReference.Replace('_', '-')})", CovarianceError, null));
+        if (HessianRelativeError is { } h)
+        {
+            rows.Add(("Hessian rel. error (mean)", h, null));
+        }
+
+        if (HessianRelativeErrorMax is { } hm)
+        {
+            rows.Add(("Hessian rel. error (max)", hm, null));
+        }
+
+        if (GradientRelativeError is { } g)
+        {
+            rows.Add(("grad w rel. error", g, null));
+        }
+
+        var ci = CultureInfo.InvariantCulture;
+        int w0 = Math.Max("metric".Length, rows.Max(r => r.Name.Length));
+        var sb = new StringBuilder();
+        sb.Append(ci, $"data: {Data ?? "(unnamed)"}, d = {Dimension}, generated {GeneratedCount}, held-out {HeldOutCount}, compared {ComparedCount} vs {ComparedCount}\n");
+        sb.Append(ci, $"{"metric".PadRight(w0)}  {"value",12}  {"noise floor",12}  {"ratio",8}\n");
+        sb.Append(new string('-', w0 + 38)).Append('\n');
+        foreach (var (name, value, floor) in rows)
+        {
+            string f = floor is { } fl ? fl.ToString("G5", ci) : "-";
+            string r = floor is { } fr && fr > 0 ? (value / fr).ToString("F2", ci) : "-";
+            sb.Append(ci, $"{name.PadRight(w0)}  {value.ToString("G5", ci),12}  {f,12}  {r,8}\n");
+        }
+
+        return sb.ToString();
+    }
+}

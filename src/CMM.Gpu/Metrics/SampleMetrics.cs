@@ -1,0 +1,313 @@
+namespace CMM.Gpu.Metrics;
+
+/// <summary>
+/// A discrepancy between two samples in R^d (row-major float arrays of the same dimension).
+/// The debiased Sinkhorn divergence of the Sinkhorn solver plugs in here.
+/// </summary>
+/// <param name="x">Row-major [n, d].</param>
+/// <param name="y">Row-major [m, d].</param>
+/// <param name="dimension">d.</param>
+/// <returns>The discrepancy (0 for equal laws, up to sampling noise).</returns>
+public delegate double SampleDivergence(float[] x, float[] y, int dimension);
+
+/// <summary>Which estimator <see cref="SampleMetrics.EnergyDistance"/> uses.</summary>
+public enum EnergyEstimator
+{
+    /// <summary>V-statistic: every mean over all pairs, the zero diagonal included. Always &gt;= 0 and exactly 0 for identical sets.</summary>
+    VStatistic,
+
+    /// <summary>U-statistic: within-sample means over distinct pairs only. Unbiased, may be slightly negative.</summary>
+    Unbiased,
+}
+
+/// <summary>
+/// Host-side sample metrics in double precision (docs/metrics.md). Pairwise metrics cost O((n + m)^2 d)
+/// time and O(n + m) memory; they are meant for n up to a few thousand.
+/// </summary>
+public static class SampleMetrics
+{
+    /// <summary>
+    /// Energy distance E = 2 E|X - Y| - E|X - X'| - E|Y - Y'| (Euclidean norm; Szekely and Rizzo), which is
+    /// the squared MMD of the distance kernel: 0 if and only if the laws agree.
+    /// </summary>
+    /// <param name="x">Row-major [n, d], n &gt;= 1 (n &gt;= 2 for <see cref="EnergyEstimator.Unbiased"/>).</param>
+    /// <param name="y">Row-major [m, d].</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="estimator">V-statistic (default) or unbiased U-statistic.</param>
+    /// <returns>The estimate.</returns>
+    public static double EnergyDistance(float[] x, float[] y, int dimension, EnergyEstimator estimator = EnergyEstimator.VStatistic)
+    {
+        int n = Rows(x, dimension, nameof(x)), m = Rows(y, dimension, nameof(y));
+        if (estimator == EnergyEstimator.Unbiased && (n < 2 || m < 2))
+        {
+            throw new ArgumentException("the unbiased energy distance needs at least 2 points in each sample");
+        }
+
+        double sxy = SumDistances(x, y, dimension, symmetric: false);
+        double sxx = SumDistances(x, x, dimension, symmetric: true);
+        double syy = SumDistances(y, y, dimension, symmetric: true);
+        double nx = estimator == EnergyEstimator.VStatistic ? (double)n * n : (double)n * (n - 1);
+        double ny = estimator == EnergyEstimator.VStatistic ? (double)m * m : (double)m * (m - 1);
+        return (2 * sxy / ((double)n * m)) - (sxx / nx) - (syy / ny);
+    }
+
+    /// <summary>
+    /// Exact 1-D Wasserstein-1 distance between the empirical laws of <paramref name="x"/> and
+    /// <paramref name="y"/>: the integral over u in (0, 1) of |F^-1(u) - G^-1(u)| with the empirical quantile
+    /// functions, so sizes may differ. O((n + m) log(n + m)).
+    /// </summary>
+    /// <param name="x">Values, n &gt;= 1.</param>
+    /// <param name="y">Values, m &gt;= 1.</param>
+    /// <returns>W1.</returns>
+    public static double Wasserstein1(IReadOnlyList<float> x, IReadOnlyList<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        if (x.Count == 0 || y.Count == 0)
+        {
+            throw new ArgumentException("Wasserstein-1 needs at least one value in each sample");
+        }
+
+        var a = x.Select(v => (double)v).ToArray();
+        var b = y.Select(v => (double)v).ToArray();
+        Array.Sort(a);
+        Array.Sort(b);
+        long n = a.Length, m = b.Length;
+
+        // Quantile steps sit at (i+1)/n and (j+1)/m; compare them as integers (i+1) m vs (j+1) n.
+        int i = 0, j = 0;
+        long prev = 0;
+        double w = 0;
+        while (i < n && j < m)
+        {
+            long ni = (i + 1) * m, nj = (j + 1) * n;
+            long next = Math.Min(ni, nj);
+            w += (next - prev) * Math.Abs(a[i] - b[j]);
+            prev = next;
+            if (ni == next)
+            {
+                i++;
+            }
+
+            if (nj == next)
+            {
+                j++;
+            }
+        }
+
+        return w / ((double)n * m);
+    }
+
+    /// <summary>The sample mean of each coordinate.</summary>
+    /// <param name="x">Row-major [n, d], n &gt;= 1.</param>
+    /// <param name="dimension">d.</param>
+    /// <returns>Length d.</returns>
+    public static double[] Mean(float[] x, int dimension)
+    {
+        int n = Rows(x, dimension, nameof(x));
+        var mu = new double[dimension];
+        for (int i = 0; i < n; i++)
+        {
+            for (int k = 0; k < dimension; k++)
+            {
+                mu[k] += x[(i * dimension) + k];
+            }
+        }
+
+        for (int k = 0; k < dimension; k++)
+        {
+            mu[k] /= n;
+        }
+
+        return mu;
+    }
+
+    /// <summary>The sample covariance (denominator n - 1), row-major d x d.</summary>
+    /// <param name="x">Row-major [n, d], n &gt;= 2.</param>
+    /// <param name="dimension">d.</param>
+    /// <returns>Length d*d.</returns>
+    public static double[] Covariance(float[] x, int dimension)
+    {
+        int n = Rows(x, dimension, nameof(x));
+        if (n < 2)
+        {
+            throw new ArgumentException("a sample covariance needs at least 2 points", nameof(x));
+        }
+
+        var mu = Mean(x, dimension);
+        int d = dimension;
+        var c = new double[d * d];
+        for (int i = 0; i < n; i++)
+        {
+            for (int a = 0; a < d; a++)
+            {
+                double da = x[(i * d) + a] - mu[a];
+                for (int b = a; b < d; b++)
+                {
+                    c[(a * d) + b] += da * (x[(i * d) + b] - mu[b]);
+                }
+            }
+        }
+
+        for (int a = 0; a < d; a++)
+        {
+            for (int b = a; b < d; b++)
+            {
+                c[(a * d) + b] /= n - 1;
+                c[(b * d) + a] = c[(a * d) + b];
+            }
+        }
+
+        return c;
+    }
+
+    /// <summary>Mean error ||mean(x) - m||_2 (absolute Euclidean norm, in data units).</summary>
+    /// <param name="x">Row-major [n, d].</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="mean">The reference mean, length d.</param>
+    /// <returns>The error.</returns>
+    public static double MeanError(float[] x, int dimension, IReadOnlyList<double> mean)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        Require(mean.Count == dimension, $"mean has {mean.Count} values but d = {dimension}");
+        var mu = Mean(x, dimension);
+        double s = 0;
+        for (int k = 0; k < dimension; k++)
+        {
+            s += (mu[k] - mean[k]) * (mu[k] - mean[k]);
+        }
+
+        return Math.Sqrt(s);
+    }
+
+    /// <summary>Covariance error ||Cov(x) - S||_F / ||S||_F (relative Frobenius).</summary>
+    /// <param name="x">Row-major [n, d], n &gt;= 2.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="covariance">The reference S, row-major d x d.</param>
+    /// <returns>The relative error.</returns>
+    public static double CovarianceError(float[] x, int dimension, IReadOnlyList<double> covariance) =>
+        RelativeFrobeniusError(Covariance(x, dimension), covariance, dimension);
+
+    /// <summary>||H - H*||_F / ||H*||_F for one d x d matrix against a reference.</summary>
+    /// <param name="estimated">H, row-major d x d.</param>
+    /// <param name="reference">H*, row-major d x d, nonzero.</param>
+    /// <param name="dimension">d.</param>
+    /// <returns>The relative error.</returns>
+    public static double RelativeFrobeniusError(IReadOnlyList<double> estimated, IReadOnlyList<double> reference, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(estimated);
+        ArgumentNullException.ThrowIfNull(reference);
+        int dd = dimension * dimension;
+        Require(estimated.Count == dd && reference.Count == dd, $"both matrices need d*d = {dd} values (got {estimated.Count} and {reference.Count})");
+        double num = 0, den = 0;
+        for (int k = 0; k < dd; k++)
+        {
+            num += (estimated[k] - reference[k]) * (estimated[k] - reference[k]);
+            den += reference[k] * reference[k];
+        }
+
+        Require(den > 0, "the reference matrix is zero");
+        return Math.Sqrt(num / den);
+    }
+
+    /// <summary>
+    /// Per-point Hessian relative errors ||H_i - H*||_F / ||H*||_F for a batch of Hessians laid out as
+    /// <c>IPotential.Hessian</c> writes them (point i at <c>[i*d*d, (i+1)*d*d)</c>, row-major).
+    /// </summary>
+    /// <param name="hessians">Length n*d*d.</param>
+    /// <param name="reference">H*, row-major d x d (e.g. S^(-1/3) for a Gaussian target).</param>
+    /// <param name="dimension">d.</param>
+    /// <returns>n errors.</returns>
+    public static double[] HessianRelativeErrors(float[] hessians, IReadOnlyList<double> reference, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(hessians);
+        int dd = dimension * dimension;
+        Require(dimension >= 1 && hessians.Length % dd == 0 && hessians.Length > 0, $"hessians has {hessians.Length} values, not a positive multiple of d*d = {dd}");
+        var e = new double[hessians.Length / dd];
+        var h = new double[dd];
+        for (int i = 0; i < e.Length; i++)
+        {
+            for (int k = 0; k < dd; k++)
+            {
+                h[k] = hessians[(i * dd) + k];
+            }
+
+            e[i] = RelativeFrobeniusError(h, reference, dimension);
+        }
+
+        return e;
+    }
+
+    /// <summary>sqrt(sum |a_k - b_k|^2 / sum |b_k|^2): e.g. fitted grad w against the closed-form A y + b.</summary>
+    /// <param name="actual">Values (any shape, flattened).</param>
+    /// <param name="expected">Reference values, same length, not all zero.</param>
+    /// <returns>The relative L2 error.</returns>
+    public static double RelativeL2Error(IReadOnlyList<float> actual, IReadOnlyList<float> expected)
+    {
+        ArgumentNullException.ThrowIfNull(actual);
+        ArgumentNullException.ThrowIfNull(expected);
+        Require(actual.Count == expected.Count, $"lengths differ: {actual.Count} vs {expected.Count}");
+        double num = 0, den = 0;
+        for (int k = 0; k < actual.Count; k++)
+        {
+            double diff = (double)actual[k] - expected[k];
+            num += diff * diff;
+            den += (double)expected[k] * expected[k];
+        }
+
+        Require(den > 0, "the reference values are all zero");
+        return Math.Sqrt(num / den);
+    }
+
+    internal static int Rows(float[] x, int dimension, string name)
+    {
+        ArgumentNullException.ThrowIfNull(x, name);
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
+        if (x.Length == 0 || x.Length % dimension != 0)
+        {
+            throw new ArgumentException($"{name} has {x.Length} values, not a positive multiple of d = {dimension}", name);
+        }
+
+        return x.Length / dimension;
+    }
+
+    private static void Require(bool ok, string message)
+    {
+        if (!ok)
+        {
+            throw new ArgumentException(message);
+        }
+    }
+
+    /// <summary>Sum over all (i, j) of |x_i - y_j|; row sums in parallel, added in row order (deterministic).</summary>
+    private static double SumDistances(float[] x, float[] y, int d, bool symmetric)
+    {
+        int n = x.Length / d, m = y.Length / d;
+        var rows = new double[n];
+        Parallel.For(0, n, i =>
+        {
+            double s = 0;
+            int start = symmetric ? i + 1 : 0;
+            for (int j = start; j < m; j++)
+            {
+                double q = 0;
+                for (int k = 0; k < d; k++)
+                {
+                    double diff = (double)x[(i * d) + k] - y[(j * d) + k];
+                    q += diff * diff;
+                }
+
+                s += Math.Sqrt(q);
+            }
+
+            rows[i] = s;
+        });
+        double total = 0;
+        foreach (var r in rows)
+        {
+            total += r;
+        }
+
+        return symmetric ? 2 * total : total;
+    }
+}
