@@ -84,7 +84,8 @@ internal sealed class SinkhornLauncher
         {
             if (tiled && !transposed)
             {
-                int t = GroupSize;
+                // Never more threads per row than the row has entries (short rows waste barriers otherwise).
+                int t = Math.Min(GroupSize, NextPowerOfTwo(m));
                 var config = new KernelConfig(new Index1D(n), new Index1D(t), SharedMemoryConfig.RequestDynamic<float>(2 * t));
                 storedGroup(config, cost, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, eps, omega);
             }
@@ -116,6 +117,17 @@ internal sealed class SinkhornLauncher
         ArrayView<float> otherPotential, ArrayView<float> otherLogWeight, ArrayView<float> values, ArrayView<float> output,
         int n, int m, int d, int k, float eps, bool costMode) =>
         apply(n, ownPoints, otherPoints, ownPotential, ownLogWeight, otherPotential, otherLogWeight, values, output, m, d, k, eps, costMode ? 1 : 0);
+
+    private static int NextPowerOfTwo(int value)
+    {
+        int t = 1;
+        while (t < value)
+        {
+            t *= 2;
+        }
+
+        return t;
+    }
 
     /// <summary>The tile (group) size of the online tiled kernel for dimension d, or 0 when even 32 points do not fit the shared budget.</summary>
     private int TileFor(int d)

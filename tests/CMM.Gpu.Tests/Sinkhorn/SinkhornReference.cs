@@ -63,54 +63,57 @@ public sealed class SinkhornReference
         return s;
     }
 
-    /// <summary>Alternating exact updates until the L1 row-marginal error is below 1e-11 (or the cap).</summary>
-    public void Solve(double eps, int maxIterations = 200_000)
+    /// <summary>Alternating exact updates until the L1 row-marginal error is below 1e-9 (or the cap).</summary>
+    public int Solve(double eps, int maxIterations = 20_000)
     {
         Eps = eps;
         var f = new double[N];
         var g = new double[M];
+        var logA = A.Select(v => v > 0 ? Math.Log(v) : double.NegativeInfinity).ToArray();
+        var logB = B.Select(v => v > 0 ? Math.Log(v) : double.NegativeInfinity).ToArray();
+        var terms = new double[Math.Max(N, M)];
         for (int it = 0; it < maxIterations; it++)
         {
             for (int i = 0; i < N; i++)
             {
-                f[i] = CTransformRow(i, g, eps);
+                for (int j = 0; j < M; j++)
+                {
+                    terms[j] = logB[j] + (g[j] - C[i, j]) / eps;
+                }
+
+                f[i] = -eps * Lse(terms, M);
             }
 
             for (int j = 0; j < M; j++)
             {
-                var terms = new List<double>();
                 for (int i = 0; i < N; i++)
                 {
-                    if (A[i] > 0)
-                    {
-                        terms.Add(Math.Log(A[i]) + (f[i] - C[i, j]) / eps);
-                    }
+                    terms[i] = logA[i] + (f[i] - C[i, j]) / eps;
                 }
 
-                g[j] = -eps * Lse(terms);
+                g[j] = -eps * Lse(terms, N);
             }
 
             F = f;
             G = g;
-            if (it % 10 == 9 && RowMarginalError() < 1e-11)
+            if (it % 10 == 9 && RowMarginalError() < 1e-9)
             {
-                return;
+                return it + 1;
             }
         }
+
+        return maxIterations;
     }
 
     public double CTransformRow(int i, double[] g, double eps)
     {
-        var terms = new List<double>();
+        var terms = new double[M];
         for (int j = 0; j < M; j++)
         {
-            if (B[j] > 0)
-            {
-                terms.Add(Math.Log(B[j]) + (g[j] - C[i, j]) / eps);
-            }
+            terms[j] = (B[j] > 0 ? Math.Log(B[j]) : double.NegativeInfinity) + (g[j] - C[i, j]) / eps;
         }
 
-        return -eps * Lse(terms);
+        return -eps * Lse(terms, M);
     }
 
     public double Plan(int i, int j) => Plan(i, j, F, G, Eps);
@@ -217,13 +220,22 @@ public sealed class SinkhornReference
         return (f.Select(v => v + c).ToArray(), g.Select(v => v - c).ToArray());
     }
 
-    private static double Lse(List<double> terms)
+    /// <summary>log sum exp of the first count terms; -inf terms (zero mass) contribute nothing.</summary>
+    private static double Lse(double[] terms, int count)
     {
-        double max = terms.Max();
-        double s = 0;
-        foreach (double t in terms)
+        double max = double.NegativeInfinity;
+        for (int k = 0; k < count; k++)
         {
-            s += Math.Exp(t - max);
+            max = Math.Max(max, terms[k]);
+        }
+
+        double s = 0;
+        for (int k = 0; k < count; k++)
+        {
+            if (terms[k] != double.NegativeInfinity)
+            {
+                s += Math.Exp(terms[k] - max);
+            }
         }
 
         return max + Math.Log(s);
