@@ -1,6 +1,7 @@
 using CMM.Gpu.Compute;
 using CMM.Gpu.Costs;
 using CMM.Gpu.Memory;
+using ILGPU.Runtime;
 
 namespace CMM.Gpu.Sinkhorn;
 
@@ -63,6 +64,9 @@ public sealed class SinkhornSolver : IDisposable
     /// <summary>The potential g of the last solve, on the device; owned by the solver. Null before any.</summary>
     public DeviceVector? G => g;
 
+    /// <summary>Length of the stored cost matrix the solver holds (0 when none: online solves hold nothing n x m).</summary>
+    internal long StoredCostLength => cost?.Length ?? 0;
+
     /// <summary>The result of the last solve, or null.</summary>
     public SinkhornResult? LastResult { get; private set; }
 
@@ -99,7 +103,8 @@ public sealed class SinkhornSolver : IDisposable
     /// <summary>
     /// The debiased Sinkhorn divergence S_eps(a, b) = OT_eps(a, b) - 1/2 OT_eps(a, a) - 1/2 OT_eps(b, b), with OT_eps the
     /// regularised objective and one epsilon for all three problems (absolute, or relative to the mean cost of the (x, y) pair).
-    /// The solver is left holding the (x, y) solve.
+    /// The two self problems use the symmetric averaged update f &lt;- (f + T(f)) / 2 (GeomLoss), which converges much faster
+    /// than alternating updates there. The solver is left holding the (x, y) solve.
     /// </summary>
     /// <param name="x">Points [n, d].</param>
     /// <param name="y">Points [m, d].</param>
@@ -113,8 +118,8 @@ public sealed class SinkhornSolver : IDisposable
         double eps = Options.Epsilon ?? EpsilonFromMean(MeanCost(x.ToArray(), y.ToArray(), x.Dimension,
             NormalisedWeights(a, x.Count, nameof(a)), NormalisedWeights(b, y.Count, nameof(b))));
         var o = Options with { Epsilon = eps };
-        var xx = SolveCore(x, x, a, a, false, o, false);
-        var yy = SolveCore(y, y, b, b, false, o, false);
+        var xx = SolveCore(x, x, a, a, false, o, false, symmetric: true);
+        var yy = SolveCore(y, y, b, b, false, o, false, symmetric: true);
         var xy = SolveCore(x, y, a, b, false, o, false);
         return new SinkhornDivergenceResult(xy.RegularizedCost - 0.5 * (xx.RegularizedCost + yy.RegularizedCost), xy, xx, yy);
     }
@@ -215,7 +220,7 @@ public sealed class SinkhornSolver : IDisposable
         DisposeQueryWorkspace();
     }
 
-    private SinkhornResult SolveCore(DevicePoints x, DevicePoints y, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool warmStart, SinkhornOptions opt, bool isRetry)
+    private SinkhornResult SolveCore(DevicePoints x, DevicePoints y, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool warmStart, SinkhornOptions opt, bool isRetry, bool symmetric = false)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         CheckClouds(x, y);
@@ -259,6 +264,12 @@ public sealed class SinkhornSolver : IDisposable
 
             PairwiseCost.For(context).Compute(x, y, cost, CostKind.HalfSquaredEuclidean, opt.Variant);
         }
+        else if (cost is not null)
+        {
+            // Online: release a matrix kept from an earlier stored solve; nothing n x m stays allocated.
+            cost.Dispose();
+            cost = null;
+        }
 
         var costView = stored ? cost!.View : errorN!.View;
         float omega = (float)opt.Relaxation;
@@ -270,6 +281,12 @@ public sealed class SinkhornSolver : IDisposable
         void UpdateF(float eps, DeviceVector destination) =>
             launcher.Update(variant, x.View, y.View, costView, stored, false, mm, g!.View, logB!.View, logA!.View,
                 f!.View, destination.View, errorN!.View, nn, mm, d, eps, omega);
+
+        // Symmetric problem (x against itself, a = b): f = g, and the averaged update f <- (f + T(f)) / 2
+        // (omega = 1/2) converges much faster than alternating updates, which oscillate on such problems.
+        void UpdateSymmetric(float eps) =>
+            launcher.Update(variant, x.View, x.View, costView, stored, false, nn, f!.View, logA!.View, logA!.View,
+                f!.View, fNext!.View, errorN!.View, nn, nn, d, eps, 0.5f);
 
         void UpdateG(float eps) =>
             launcher.Update(variant, y.View, x.View, costView, stored, true, mm, f!.View, logA!.View, logB!.View,
@@ -292,7 +309,15 @@ public sealed class SinkhornSolver : IDisposable
                 // The f update from g also yields the row-marginal error of the current state (f, g):
                 // write it to fNext so that, if converged, (f, g) is returned unchanged.
                 float epsState = it > 0 ? Schedule(it - 1) : Schedule(0);
-                UpdateF(epsState, fNext!);
+                if (symmetric)
+                {
+                    UpdateSymmetric(epsState);
+                }
+                else
+                {
+                    UpdateF(epsState, fNext!);
+                }
+
                 errorN!.CopyTo(errorHost);
                 double e = 0;
                 foreach (float v in errorHost)
@@ -323,6 +348,16 @@ public sealed class SinkhornSolver : IDisposable
                 }
 
                 (f, fNext) = (fNext, f);
+                if (symmetric)
+                {
+                    continue;
+                }
+            }
+            else if (symmetric)
+            {
+                UpdateSymmetric(Schedule(it));
+                (f, fNext) = (fNext, f);
+                continue;
             }
             else
             {
@@ -332,9 +367,14 @@ public sealed class SinkhornSolver : IDisposable
             UpdateG(Schedule(it));
         }
 
+        if (symmetric)
+        {
+            f!.View.CopyTo(g!.View);
+        }
+
         if (status == SinkhornStatus.Diverged && !opt.EpsilonScaling && opt.RetryWithScalingOnDivergence && !isRetry)
         {
-            return SolveCore(x, y, a, b, false, opt with { EpsilonScaling = true }, isRetry: true);
+            return SolveCore(x, y, a, b, false, opt with { EpsilonScaling = true }, isRetry: true, symmetric);
         }
 
         var fHost = f!.ToArray();
