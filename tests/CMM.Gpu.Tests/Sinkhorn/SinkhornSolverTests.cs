@@ -385,6 +385,47 @@ public sealed class SinkhornSolverTests(AcceleratorFixture fixture)
     }
 
     [Fact]
+    public void FittingLoopPatternWarmStartsAcrossMovedParticles()
+    {
+        // Data y [B, d] against particles x [P, d], the particles moving a little between outer iterations.
+        const int b = 24, p = 19, d = 2;
+        var data = TestData.Normal(b * d, 50);
+        var particles = TestData.Normal(p * d, 51, scale: 1.2);
+        using var dData = DevicePoints.Upload(fixture.Context, data, d);
+        using var dParticles = DevicePoints.Upload(fixture.Context, particles, d);
+        using var targets = DevicePoints.Allocate(fixture.Context, b, d);
+        using var solver = new SinkhornSolver(fixture.Context, new SinkhornOptions { RelativeEpsilon = 0.05, Tolerance = 1e-4, CheckEvery = 5 });
+        var first = solver.Solve(dData, dParticles);
+        Assert.True(first.Converged);
+        for (int i = 0; i < particles.Length; i++)
+        {
+            particles[i] += 0.01f * MathF.Sin(i);
+        }
+
+        dParticles.CopyFrom(particles);
+        var warm = solver.Solve(dData, dParticles, warmStart: true);
+        Assert.True(warm.Converged);
+        Assert.True(warm.WarmStarted);
+        using var coldSolver = new SinkhornSolver(fixture.Context, solver.Options);
+        var cold = coldSolver.Solve(dData, dParticles);
+        Assert.True(warm.Iterations < cold.Iterations, $"warm {warm.Iterations} vs cold {cold.Iterations} iterations");
+
+        // The barycentric map of each data point onto the particles, vs the reference.
+        solver.EntropicMap(dData, targets);
+        var t = targets.ToArray();
+        var reference = new SinkhornReference(data, particles, d, null, null);
+        reference.Solve(warm.Epsilon);
+        for (int i = 0; i < b; i++)
+        {
+            var expected = reference.Map(data, i);
+            for (int k = 0; k < d; k++)
+            {
+                Approx.Equal(expected[k], t[i * d + k], 5e-3, 5e-3, $"T(y_{i})[{k}]");
+            }
+        }
+    }
+
+    [Fact]
     public void EpsilonScalingAndRelaxationReachTheSameSolution()
     {
         var (x, y) = Clouds(15, 17, 2, seed: 12);
