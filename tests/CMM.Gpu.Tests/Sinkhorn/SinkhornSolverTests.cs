@@ -183,6 +183,7 @@ public sealed class SinkhornSolverTests(AcceleratorFixture fixture)
     [Theory]
     [InlineData(CostStorage.Online, KernelVariant.RowPerThread)]
     [InlineData(CostStorage.Stored, KernelVariant.Tiled)]
+    [InlineData(CostStorage.Online, KernelVariant.Tiled)]
     public void TinyEpsilonStaysFinite(CostStorage storage, KernelVariant variant)
     {
         var (x, y) = Clouds(15, 12, 3, seed: 13);
