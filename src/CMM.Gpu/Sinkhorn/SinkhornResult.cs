@@ -11,6 +11,9 @@ public enum SinkhornStatus
 
     /// <summary>A potential became non-finite (NaN or infinity); the potentials are not usable.</summary>
     Diverged,
+
+    /// <summary>The cancellation token was signalled (seen at an error check); the potentials are the last checked iterate.</summary>
+    Cancelled,
 }
 
 /// <summary>

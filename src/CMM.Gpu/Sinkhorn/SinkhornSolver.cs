@@ -40,6 +40,7 @@ public sealed class SinkhornSolver : IDisposable
     private DevicePoints? lastY;
     private float lastEpsilon;
     private bool disposed;
+    private CancellationToken cancel;
 
     /// <summary>Creates a solver (kernels are compiled on the first solve of the context, then cached).</summary>
     /// <param name="context">The device.</param>
@@ -79,10 +80,22 @@ public sealed class SinkhornSolver : IDisposable
     /// <param name="b">Target weights (m values). Empty: uniform.</param>
     /// <param name="warmStart">Start from the potentials held by the solver (the previous solve, or <see cref="SetPotentials"/>)
     /// when their sizes match n and m; otherwise start from zero.</param>
-    /// <returns>The result; non-convergence and divergence are reported in <see cref="SinkhornResult.Status"/>.</returns>
+    /// <param name="cancellationToken">Checked at each error check; when signalled the solve stops with <see cref="SinkhornStatus.Cancelled"/>.</param>
+    /// <returns>The result; non-convergence, divergence and cancellation are reported in <see cref="SinkhornResult.Status"/>.</returns>
     /// <exception cref="ArgumentException">Shape mismatch, bad weights, non-finite points, or buffers from another context.</exception>
-    public SinkhornResult Solve(DevicePoints x, DevicePoints y, ReadOnlySpan<float> a = default, ReadOnlySpan<float> b = default, bool warmStart = false) =>
-        SolveCore(x, y, a, b, warmStart, Options, isRetry: false);
+    public SinkhornResult Solve(DevicePoints x, DevicePoints y, ReadOnlySpan<float> a = default, ReadOnlySpan<float> b = default,
+        bool warmStart = false, CancellationToken cancellationToken = default)
+    {
+        cancel = cancellationToken;
+        try
+        {
+            return SolveCore(x, y, a, b, warmStart, Options, isRetry: false);
+        }
+        finally
+        {
+            cancel = default;
+        }
+    }
 
     /// <summary>Uploads potentials to warm-start the next <see cref="Solve"/> (with warmStart = true) for clouds of sizes f.Length and g.Length.</summary>
     /// <param name="fInitial">f, one finite value per x point.</param>
@@ -344,6 +357,12 @@ public sealed class SinkhornSolver : IDisposable
                 if (final)
                 {
                     status = SinkhornStatus.MaxIterations;
+                    break;
+                }
+
+                if (cancel.IsCancellationRequested)
+                {
+                    status = SinkhornStatus.Cancelled;
                     break;
                 }
 

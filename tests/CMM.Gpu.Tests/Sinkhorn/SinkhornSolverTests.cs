@@ -467,6 +467,22 @@ public sealed class SinkhornSolverTests(AcceleratorFixture fixture)
     }
 
     [Fact]
+    public void CancellationIsAStatusAtTheNextCheck()
+    {
+        var (x, y) = Clouds(10, 10, 2, seed: 3);
+        using var dx = DevicePoints.Upload(fixture.Context, x, 2);
+        using var dy = DevicePoints.Upload(fixture.Context, y, 2);
+        using var solver = new SinkhornSolver(fixture.Context, new SinkhornOptions { RelativeEpsilon = 0.01, Tolerance = 1e-9, CheckEvery = 4 });
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var r = solver.Solve(dx, dy, cancellationToken: cts.Token);
+        Assert.Equal(SinkhornStatus.Cancelled, r.Status);
+        Assert.Equal(4, r.Iterations);
+        Assert.All(r.F, v => Assert.True(float.IsFinite(v)));
+        Assert.True(double.IsFinite(r.TransportCost));
+    }
+
+    [Fact]
     public void NonFiniteCostsAreReportedAsDivergedNotThrown()
     {
         // Coordinates of 1e25 square to infinity in float32: every cost is infinite.
