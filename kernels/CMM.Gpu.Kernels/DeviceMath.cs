@@ -26,6 +26,11 @@ public static class DeviceMath
     /// <param name="value">The new term.</param>
     public static void LogSumExpAccumulate(ref float max, ref float sum, float value)
     {
+        if (value == float.NegativeInfinity)
+        {
+            return; // a zero term: exp(-inf - max) would be NaN while max is still -inf
+        }
+
         if (value <= max)
         {
             sum += XMath.Exp(value - max);
@@ -34,6 +39,36 @@ public static class DeviceMath
         {
             sum = sum * XMath.Exp(max - value) + 1f;
             max = value;
+        }
+    }
+
+    /// <summary>Merges the running log-sum-exp state (m2, s2) into (m1, s1); empty states have max = -inf.</summary>
+    /// <param name="m1">Running maximum, updated.</param>
+    /// <param name="s1">Running sum, updated.</param>
+    /// <param name="m2">Other maximum.</param>
+    /// <param name="s2">Other sum.</param>
+    public static void LogSumExpMerge(ref float m1, ref float s1, float m2, float s2)
+    {
+        if (m2 == float.NegativeInfinity)
+        {
+            return;
+        }
+
+        if (m1 == float.NegativeInfinity)
+        {
+            m1 = m2;
+            s1 = s2;
+            return;
+        }
+
+        if (m2 > m1)
+        {
+            s1 = s1 * XMath.Exp(m1 - m2) + s2;
+            m1 = m2;
+        }
+        else
+        {
+            s1 += s2 * XMath.Exp(m2 - m1);
         }
     }
 

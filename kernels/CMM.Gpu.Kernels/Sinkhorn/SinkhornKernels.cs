@@ -73,7 +73,7 @@ public static class SinkhornKernels
                 sq += diff * diff;
             }
 
-            Accumulate(ref max, ref sum, (otherPotential[j] - 0.5f * sq) * invEps + lw);
+            DeviceMath.LogSumExpAccumulate(ref max, ref sum, (otherPotential[j] - 0.5f * sq) * invEps + lw);
         }
 
         Finish(i, max, sum, ownLogWeight, ownOld, ownNew, error, eps, omega);
@@ -118,7 +118,7 @@ public static class SinkhornKernels
                 continue;
             }
 
-            Accumulate(ref max, ref sum, (otherPotential[j] - cost[offset + j * stride]) * invEps + lw);
+            DeviceMath.LogSumExpAccumulate(ref max, ref sum, (otherPotential[j] - cost[offset + j * stride]) * invEps + lw);
         }
 
         Finish(i, max, sum, ownLogWeight, ownOld, ownNew, error, eps, omega);
@@ -194,7 +194,7 @@ public static class SinkhornKernels
                         sq += diff * diff;
                     }
 
-                    Accumulate(ref max, ref sum, (shared[potBase + jj] - 0.5f * sq) * invEps + lw);
+                    DeviceMath.LogSumExpAccumulate(ref max, ref sum, (shared[potBase + jj] - 0.5f * sq) * invEps + lw);
                 }
             }
 
@@ -240,7 +240,7 @@ public static class SinkhornKernels
             float lw = otherLogWeight[j];
             if (lw != float.NegativeInfinity)
             {
-                Accumulate(ref max, ref sum, (otherPotential[j] - cost[ro + j]) * invEps + lw);
+                DeviceMath.LogSumExpAccumulate(ref max, ref sum, (otherPotential[j] - cost[ro + j]) * invEps + lw);
             }
         }
 
@@ -253,7 +253,7 @@ public static class SinkhornKernels
             {
                 float m1 = shared[tid];
                 float s1 = shared[t + tid];
-                Merge(ref m1, ref s1, shared[tid + stride], shared[t + tid + stride]);
+                DeviceMath.LogSumExpMerge(ref m1, ref s1, shared[tid + stride], shared[t + tid + stride]);
                 shared[tid] = m1;
                 shared[t + tid] = s1;
             }
@@ -350,46 +350,6 @@ public static class SinkhornKernels
         if (mode != 0)
         {
             output[i] = costSum;
-        }
-    }
-
-    /// <summary>Adds one term to a running (max, sum) log-sum-exp state; the caller skips -inf terms.</summary>
-    private static void Accumulate(ref float max, ref float sum, float value)
-    {
-        if (value > max)
-        {
-            sum = sum * XMath.Exp(max - value) + 1f;
-            max = value;
-        }
-        else
-        {
-            sum += XMath.Exp(value - max);
-        }
-    }
-
-    /// <summary>Merges the state (m2, s2) into (m1, s1); empty states have max = -inf.</summary>
-    private static void Merge(ref float m1, ref float s1, float m2, float s2)
-    {
-        if (m2 == float.NegativeInfinity)
-        {
-            return;
-        }
-
-        if (m1 == float.NegativeInfinity)
-        {
-            m1 = m2;
-            s1 = s2;
-            return;
-        }
-
-        if (m2 > m1)
-        {
-            s1 = s1 * XMath.Exp(m1 - m2) + s2;
-            m1 = m2;
-        }
-        else
-        {
-            s1 += s2 * XMath.Exp(m2 - m1);
         }
     }
 
