@@ -3,6 +3,18 @@ using ILGPU.Algorithms;
 
 namespace CMM.Gpu.Kernels.Conjugate;
 
+/// <summary>L-BFGS history shape for <see cref="ConjugateKernels.LbfgsDirection"/>.</summary>
+/// <param name="Dimension">d.</param>
+/// <param name="History">History length m.</param>
+/// <param name="Newest">Slot of the newest pair.</param>
+/// <param name="Count">Number of stored pairs (at most m).</param>
+public readonly record struct LbfgsShape(int Dimension, int History, int Newest, int Count);
+
+/// <summary>Line-search constants for <see cref="ConjugateKernels.LineSearchUpdate"/>.</summary>
+/// <param name="Armijo">Sufficient-decrease constant c.</param>
+/// <param name="MinStep">Smallest step before a point stalls.</param>
+public readonly record struct LineSearchConstants(float Armijo, float MinStep);
+
 /// <summary>
 /// Batched conjugate solve y = argmin_y phi(y), phi(y) = w(y) - &lt;x, y&gt;, one thread per point.
 /// Per-point state: active (1 while iterating), status (0 running/converged, see <see cref="StatusConverged"/>...),
@@ -195,14 +207,12 @@ public static class ConjugateKernels
     /// <param name="direction">Output [n, d].</param>
     /// <param name="slope">Output [n].</param>
     /// <param name="active">Active flags.</param>
-    /// <param name="d">Dimension.</param>
-    /// <param name="m">History length.</param>
-    /// <param name="newest">Slot of the newest pair.</param>
-    /// <param name="count">Number of stored pairs (at most m).</param>
+    /// <param name="shape">Dimension, history length, newest slot and number of stored pairs.</param>
     public static void LbfgsDirection(Index1D i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
         ArrayView<float> yv, ArrayView<float> rho, ArrayView<float> alpha, ArrayView<float> direction,
-        ArrayView<float> slope, ArrayView<int> active, int d, int m, int newest, int count)
+        ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
     {
+        int d = shape.Dimension, m = shape.History, newest = shape.Newest, count = shape.Count;
         if (active[i] == 0)
         {
             return;
@@ -374,7 +384,7 @@ public static class ConjugateKernels
     /// <summary>
     /// Armijo test phi(trial) &lt;= phi(y) + c t slope + slack, slack = 8 eps (|w(y)| + |x'y|) absorbing float
     /// rounding near the minimum. Accepted: y = trial, pending = 0. Rejected: t /= 2; below
-    /// <paramref name="minStep"/> the point stalls (status Stalled, inactive). counter[0] += still pending.
+    /// the minimum step the point stalls (status Stalled, inactive). counter[0] += still pending.
     /// </summary>
     /// <param name="i">Point index.</param>
     /// <param name="x">Targets [n, d].</param>
@@ -389,12 +399,12 @@ public static class ConjugateKernels
     /// <param name="status">Status.</param>
     /// <param name="counter">counter[0] += still pending.</param>
     /// <param name="d">Dimension.</param>
-    /// <param name="armijo">Sufficient-decrease constant c.</param>
-    /// <param name="minStep">Smallest step before stalling.</param>
+    /// <param name="constants">Armijo constant c and the smallest step before stalling.</param>
     public static void LineSearchUpdate(Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
         ArrayView<float> wy, ArrayView<float> wt, ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending,
-        ArrayView<int> active, ArrayView<int> status, ArrayView<int> counter, int d, float armijo, float minStep)
+        ArrayView<int> active, ArrayView<int> status, ArrayView<int> counter, int d, LineSearchConstants constants)
     {
+        float armijo = constants.Armijo, minStep = constants.MinStep;
         if (pending[i] == 0)
         {
             return;

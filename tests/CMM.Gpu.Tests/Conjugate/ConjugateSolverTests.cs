@@ -1,0 +1,143 @@
+using CMM.Gpu.Conjugate;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
+using CMM.Gpu.Tests.Infrastructure;
+using CMM.Gpu.Tests.Potentials;
+
+namespace CMM.Gpu.Tests.Conjugate;
+
+[Collection(AcceleratorTestGroup.Name)]
+public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
+{
+    /// <summary>grad w*(x) = A^-1 (x - b) for w = 1/2 x'Ax + b'x + c, in double.</summary>
+    private static double[] ClosedForm(double[,] a, double[] b, float[] x, int i, int d)
+    {
+        var m = (double[,])a.Clone();
+        var z = Enumerable.Range(0, d).Select(k => x[i * d + k] - b[k]).ToArray();
+        for (int c = 0; c < d; c++)
+        {
+            for (int r = c + 1; r < d; r++)
+            {
+                double f = m[r, c] / m[c, c];
+                for (int k = c; k < d; k++)
+                {
+                    m[r, k] -= f * m[c, k];
+                }
+
+                z[r] -= f * z[c];
+            }
+        }
+
+        for (int r = d - 1; r >= 0; r--)
+        {
+            double t = z[r];
+            for (int k = r + 1; k < d; k++)
+            {
+                t -= m[r, k] * z[k];
+            }
+
+            z[r] = t / m[r, r];
+        }
+
+        return z;
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton, 1, 1)]
+    [InlineData(ConjugateMethod.Newton, 17, 3)]
+    [InlineData(ConjugateMethod.Lbfgs, 9, 5)]
+    [InlineData(ConjugateMethod.Auto, 7, 20)]
+    public void QuadraticMatchesClosedForm(ConjugateMethod method, int n, int d)
+    {
+        var ctx = fixture.Context;
+        var a = ClosedFormPotentialTests.SpdMatrix(d, 50 + d);
+        var b = TestData.Normal(d, 60 + d).Select(v => (double)v).ToArray();
+        using var w = new QuadraticPotential(ctx, a, b, 1.5);
+        var x = TestData.Normal(n * d, 70 + n, scale: 2);
+        using var solver = new ConjugateSolver(ctx);
+        var y = solver.Decode(w, x, new ConjugateOptions { Method = method, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 }, out var result);
+        Assert.Equal(ConjugateStatus.Converged, result.Status);
+        Assert.Equal(1.0, result.ConvergedFraction);
+        Assert.Equal(method == ConjugateMethod.Auto ? ConjugateMethod.Lbfgs : method, result.Method);
+        Assert.All(result.Residuals, r => Assert.True(r <= 1e-5 * 20));
+        if (method == ConjugateMethod.Newton)
+        {
+            // Exact Hessian on a quadratic: one Newton step, then the convergence check.
+            Assert.All(result.PointIterations, it => Assert.InRange(it, 0, 2));
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            var expected = ClosedForm(a, b, x, i, d);
+            for (int k = 0; k < d; k++)
+            {
+                Approx.Equal(expected[k], y[i * d + k], 1e-4, 1e-4, $"y[{i},{k}]");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton, 2)]
+    [InlineData(ConjugateMethod.Lbfgs, 3)]
+    public void DecodeOfEncodeIsIdentityForTheQuartic(ConjugateMethod method, int d)
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, d, 0.8, 0.5);
+        const int n = 29;
+        var y0 = TestData.Normal(n * d, 80 + d, scale: 2);
+        using var dy = DevicePoints.Upload(ctx, y0, d);
+        using var dx = DevicePoints.Allocate(ctx, n, d);
+        ConjugateSolver.Encode(w, dy, dx);
+        using var back = DevicePoints.Allocate(ctx, n, d);
+        using var solver = new ConjugateSolver(ctx);
+        var result = solver.Solve(w, dx, back, new ConjugateOptions { Method = method, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 });
+        Assert.Equal(ConjugateStatus.Converged, result.Status);
+        var y = back.ToArray();
+        for (int i = 0; i < y.Length; i++)
+        {
+            // grad w has slope >= 0.5, so |y - y0| <= |residual| / 0.5.
+            Approx.Equal(y0[i], y[i], 1e-4, 1e-4, $"y[{i}]");
+        }
+    }
+
+    [Fact]
+    public void WarmStartAtTheSolutionTakesNoIterations()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
+        var x = TestData.Normal(22, 5, scale: 3);
+        using var dx = DevicePoints.Upload(ctx, x, 2);
+        using var dy = DevicePoints.Allocate(ctx, 11, 2);
+        using var solver = new ConjugateSolver(ctx);
+        var cold = solver.Solve(w, dx, dy);
+        Assert.Equal(ConjugateStatus.Converged, cold.Status);
+        Assert.True(cold.Iterations > 1);
+        var warm = solver.Solve(w, dx, dy, new ConjugateOptions { WarmStart = true });
+        Assert.Equal(ConjugateStatus.Converged, warm.Status);
+        Assert.Equal(0, warm.Iterations);
+    }
+
+    [Fact]
+    public void IterationCapIsAStatusNotAnException()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 3, 1, 0.1);
+        var x = TestData.Normal(30, 6, scale: 20);
+        using var solver = new ConjugateSolver(ctx);
+        var y = solver.Decode(w, x, new ConjugateOptions { Method = ConjugateMethod.Lbfgs, MaxIterations = 1, AbsoluteTolerance = 1e-6, RelativeTolerance = 0 }, out var result);
+        Assert.Equal(ConjugateStatus.MaxIterations, result.Status);
+        Assert.True(result.ConvergedFraction < 1);
+        Assert.Contains(ConjugatePointStatus.MaxIterations, result.PointStatus);
+        Assert.All(y, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void OptionsReportEveryProblem()
+    {
+        var bad = new ConjugateOptions { MaxIterations = 0, History = 0, Armijo = 1, AbsoluteTolerance = 0, RelativeTolerance = 0 };
+        Assert.Equal(4, bad.Validate().Count);
+        Assert.Empty(new ConjugateOptions().Validate());
+        Assert.Equal(ConjugateMethod.Newton, new ConjugateOptions().Resolve(16));
+        Assert.Equal(ConjugateMethod.Lbfgs, new ConjugateOptions().Resolve(17));
+    }
+}
