@@ -198,6 +198,36 @@ public sealed class LangevinTests(AcceleratorFixture fixture)
     }
 
     [Fact]
+    public void SplitRHatFlagsChainsThatHaveNotMixed()
+    {
+        // Overdispersed starts and a tiny step: the chains stay apart, so R-hat must be far above 1.
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 0, 1);
+        using var chains = new LangevinChains(ctx, 64, 2, seed: 8, initialScale: 5);
+        var result = chains.Run(w, new LangevinOptions { StepSize = 1e-3, BurnIn = 0, Samples = 20, DiagnosticChains = 64 });
+        Assert.True(result.Diagnostics!.MaxSplitRHat > 1.5, $"R-hat {result.Diagnostics.MaxSplitRHat}");
+        Assert.Equal(2, result.Diagnostics.SplitRHat.Count);
+    }
+
+    [Theory]
+    [InlineData(LangevinSampler.Ula)]
+    [InlineData(LangevinSampler.Mala)]
+    public void ChainsPersistAcrossRuns(LangevinSampler sampler)
+    {
+        // Two runs of 10 steps continue the same chains: identical to one run of 20 steps.
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 3, 1, 1);
+        var ten = new LangevinOptions { Sampler = sampler, StepSize = 0.3, BurnIn = 9, DiagnosticChains = 0 };
+        using var twice = new LangevinChains(ctx, 9, 3, seed: 3);
+        twice.Run(w, ten);
+        twice.Run(w, ten);
+        Assert.Equal(20, twice.StepCount);
+        using var once = new LangevinChains(ctx, 9, 3, seed: 3);
+        once.Run(w, ten with { BurnIn = 19 });
+        Assert.Equal(once.States.ToArray(), twice.States.ToArray());
+    }
+
+    [Fact]
     public void OptionsReportEveryProblem()
     {
         var bad = new LangevinOptions { StepSize = -1, Thin = 0, TargetAcceptance = 2, AdaptStepSize = true };
