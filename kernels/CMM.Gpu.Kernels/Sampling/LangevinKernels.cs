@@ -88,11 +88,12 @@ public static class LangevinKernels
     /// <param name="accepted">Per-chain accepted-move counter.</param>
     /// <param name="diverged">Per-chain count of non-finite proposals.</param>
     /// <param name="divergedTotal">divergedTotal[0] counts non-finite proposals of all chains (an integer atomic; divergence is rare).</param>
+    /// <param name="divergedSinceCheck">Set to 1 for a chain with a non-finite proposal (cleared by <see cref="RestoreDiverged"/>).</param>
     /// <param name="d">Dimension.</param>
     /// <param name="p">Step parameters.</param>
     public static void Accept(Index1D i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
         ArrayView<float> y, ArrayView<float> gy, ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged,
-        ArrayView<int> divergedTotal, int d, LangevinStep p)
+        ArrayView<int> divergedTotal, ArrayView<int> divergedSinceCheck, int d, LangevinStep p)
     {
         float tau = p.Tau;
         long o = (long)(int)i * d;
@@ -114,6 +115,7 @@ public static class LangevinKernels
         if (!finite)
         {
             diverged[i] += 1;
+            divergedSinceCheck[i] = 1;
             Atomic.Add(ref divergedTotal[0], 1);
             return;
         }
@@ -178,6 +180,37 @@ public static class LangevinKernels
         }
     }
 
+    /// <summary>
+    /// Divergence recovery: a chain flagged in <paramref name="divergedSinceCheck"/> goes back to its checkpoint
+    /// (its state at the last check without divergence) and its flag is cleared; every other chain's state is
+    /// copied into the checkpoint when <paramref name="saveOthers"/> is 1.
+    /// </summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="checkpoint">Checkpoint states [n, d].</param>
+    /// <param name="divergedSinceCheck">Per-chain flags.</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="saveOthers">1 to refresh the checkpoint of chains that did not diverge.</param>
+    public static void RestoreDiverged(Index1D i, ArrayView<float> x, ArrayView<float> checkpoint, ArrayView<int> divergedSinceCheck, int d, int saveOthers)
+    {
+        long o = (long)(int)i * d;
+        if (divergedSinceCheck[i] != 0)
+        {
+            divergedSinceCheck[i] = 0;
+            for (int k = 0; k < d; k++)
+            {
+                x[o + k] = checkpoint[o + k];
+            }
+        }
+        else if (saveOthers != 0)
+        {
+            for (int k = 0; k < d; k++)
+            {
+                checkpoint[o + k] = x[o + k];
+            }
+        }
+    }
+
     /// <summary>Scatters chain states into a draw buffer: destination row i * stride + offset = x row i.</summary>
     /// <param name="i">Chain index within the batch.</param>
     /// <param name="x">States [n, d].</param>
@@ -202,5 +235,6 @@ public static class LangevinKernels
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(Accept), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(AccumulateMoments), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(ScatterRows), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(RestoreDiverged), KernelGrouping.Implicit);
     }
 }

@@ -26,6 +26,8 @@ public sealed class LangevinChains : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> accepted;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> diverged;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedTotal;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedSinceCheck;
+    private readonly DevicePoints checkpoint;
     private readonly LangevinLauncher kernels;
     private DeviceVector? stats;
     private bool disposed;
@@ -66,6 +68,8 @@ public sealed class LangevinChains : IDisposable
         accepted = context.Accelerator.Allocate1D<int>(count);
         diverged = context.Accelerator.Allocate1D<int>(count);
         divergedTotal = context.Accelerator.Allocate1D<int>(1);
+        divergedSinceCheck = context.Accelerator.Allocate1D<int>(count);
+        checkpoint = DevicePoints.Allocate(context, count, dimension);
         Reset(chainOffset, initialScale);
     }
 
@@ -169,6 +173,8 @@ public sealed class LangevinChains : IDisposable
         accepted.MemSetToZero();
         diverged.MemSetToZero();
         divergedTotal.MemSetToZero();
+        divergedSinceCheck.MemSetToZero();
+        x.View.CopyTo(checkpoint.View);
         if (mala)
         {
             potential.Value(x, w);
@@ -198,7 +204,7 @@ public sealed class LangevinChains : IDisposable
             }
 
             kernels.Accept(Count, x.View, g.View, w.View, proposal.View, gProposal.View, wProposal.View,
-                accepted.View, diverged.View, divergedTotal.View, d, p);
+                accepted.View, diverged.View, divergedTotal.View, divergedSinceCheck.View, d, p);
             StepCount++;
             steps++;
 
@@ -227,7 +233,15 @@ public sealed class LangevinChains : IDisposable
                 divergedTotal.View.CopyToCPU(dv);
                 if (dv[0] > lastDiverged)
                 {
+                    // Chains that diverged since the last check go back to their checkpoint; the step size halves.
                     lastDiverged = dv[0];
+                    kernels.Restore(Count, x.View, checkpoint.View, divergedSinceCheck.View, d, 0);
+                    if (mala)
+                    {
+                        potential.Value(x, w);
+                        potential.Gradient(x, g);
+                    }
+
                     backoffs++;
                     if (backoffs > options.MaxBackoffs)
                     {
@@ -238,7 +252,12 @@ public sealed class LangevinChains : IDisposable
                     tau *= 0.5;
                     status = SamplingStatus.StepSizeReduced;
                 }
-                else if (mala && options.AdaptStepSize && s < options.BurnIn)
+                else
+                {
+                    kernels.Restore(Count, x.View, checkpoint.View, divergedSinceCheck.View, d, 1);
+                }
+
+                if (mala && options.AdaptStepSize && s < options.BurnIn)
                 {
                     accepted.View.SubView(0, adaptChains).CopyToCPU(acceptedHost);
                     long sum = acceptedHost.Sum(v => (long)v);
@@ -307,6 +326,8 @@ public sealed class LangevinChains : IDisposable
         accepted.Dispose();
         diverged.Dispose();
         divergedTotal.Dispose();
+        divergedSinceCheck.Dispose();
+        checkpoint.Dispose();
         stats?.Dispose();
     }
 }
@@ -322,9 +343,12 @@ internal sealed class LangevinLauncher(CmmContext context)
             LangevinKernels.Propose);
 
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> Accept =
+        ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> Accept =
         context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept);
+            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> Restore =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(LangevinKernels.RestoreDiverged);
 
     public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Moments =
         context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.AccumulateMoments);

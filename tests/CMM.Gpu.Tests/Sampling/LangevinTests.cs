@@ -174,12 +174,43 @@ public sealed class LangevinTests(AcceleratorFixture fixture)
         var ctx = fixture.Context;
         var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
         using var chains = new LangevinChains(ctx, 64, 2, seed: 5, initialScale: 3);
-        var result = chains.Run(w, new LangevinOptions { Sampler = LangevinSampler.Ula, StepSize = 50, BurnIn = 200, CheckEvery = 5, DiagnosticChains = 64 });
-        Assert.NotEqual(SamplingStatus.Ok, result.Status);
+        var result = chains.Run(w, new LangevinOptions { Sampler = LangevinSampler.Ula, StepSize = 50, BurnIn = 300, CheckEvery = 5, DiagnosticChains = 64 });
+        // Diverged chains go back to their last checkpoint and the step halves until the chains stay finite.
+        Assert.Equal(SamplingStatus.StepSizeReduced, result.Status);
         Assert.True(result.DivergentChains > 0);
+        Assert.InRange(result.StepSize, 1e-3, 1.0);
+        Assert.True(result.Diagnostics!.SteinInnerZ(2) < 10, $"Stein E[<x, grad w>] = {result.Diagnostics.SteinInnerMean}");
         Assert.True(result.Backoffs > 0);
         Assert.True(result.StepSize < 50);
         Assert.All(chains.States.ToArray(), v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void MalaWithHugeStepStaysFiniteAndBacksOff()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
+        using var chains = new LangevinChains(ctx, 64, 2, seed: 6, initialScale: 3);
+        // At tau = 1e9 the proposals' w = y^4 / 4 overflows float32: non-finite, so rejected, counted and backed off.
+        // (At a merely large tau MALA stays finite and just rejects: that is status Ok with a low acceptance.)
+        var result = chains.Run(w, new LangevinOptions { Sampler = LangevinSampler.Mala, StepSize = 1e9, BurnIn = 100, CheckEvery = 5, DiagnosticChains = 0 });
+        Assert.Equal(SamplingStatus.StepSizeReduced, result.Status);
+        Assert.True(result.DivergentProposals > 0);
+        Assert.True(result.StepSize < 1e9);
+        Assert.All(chains.States.ToArray(), v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void CancellationIsAStatus()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 1, 1, 1);
+        using var chains = new LangevinChains(ctx, 8, 1, seed: 1);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var result = chains.Run(w, new LangevinOptions { BurnIn = 100, CheckEvery = 10, DiagnosticChains = 0 }, cts.Token);
+        Assert.Equal(SamplingStatus.Cancelled, result.Status);
+        Assert.Equal(10, result.Steps);
     }
 
     [Fact]
