@@ -131,6 +131,21 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         Assert.All(y, v => Assert.True(float.IsFinite(v)));
     }
 
+    [Theory]
+    [InlineData(ConjugateMethod.Newton)]
+    [InlineData(ConjugateMethod.Lbfgs)]
+    public void NonFiniteTargetIsAPointStatus(ConjugateMethod method)
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
+        var x = new[] { 1f, 2f, float.NaN, 0f, -1f, 0.5f };
+        using var solver = new ConjugateSolver(ctx);
+        solver.Decode(w, x, new ConjugateOptions { Method = method }, out var result);
+        Assert.Equal(ConjugateStatus.NonFinite, result.Status);
+        Assert.Equal(new[] { ConjugatePointStatus.Converged, ConjugatePointStatus.NonFinite, ConjugatePointStatus.Converged }, result.PointStatus);
+        Assert.Equal(2.0 / 3, result.ConvergedFraction, 12);
+    }
+
     [Fact]
     public void OptionsReportEveryProblem()
     {
