@@ -42,6 +42,19 @@ public sealed class ConjugateSolver : IDisposable
         potential.Gradient(y, x);
     }
 
+    /// <summary>Convenience: uploads, encodes (x = grad w(y)) and downloads.</summary>
+    /// <param name="potential">w.</param>
+    /// <param name="y">Data points, row-major n * d.</param>
+    /// <returns>x = grad w(y), row-major n * d.</returns>
+    public static float[] Encode(IPotential potential, ReadOnlySpan<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(potential);
+        using var dy = DevicePoints.Upload(potential.Context, y, potential.Dimension);
+        using var dx = DevicePoints.Allocate(potential.Context, dy.Count, dy.Dimension);
+        potential.Gradient(dy, dx);
+        return dx.ToArray();
+    }
+
     /// <summary>Convenience: uploads, decodes and downloads.</summary>
     /// <param name="potential">w.</param>
     /// <param name="x">Latents, row-major n * d.</param>

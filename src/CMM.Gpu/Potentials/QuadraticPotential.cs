@@ -17,6 +17,7 @@ public sealed class QuadraticPotential : IPotential, IDisposable
     private readonly DeviceVector a;
     private readonly DeviceVector b;
     private readonly Kernels kernels;
+    private readonly double[,] matrixA;
 
     /// <summary>Creates the potential, uploading A and b.</summary>
     /// <param name="context">The device.</param>
@@ -55,7 +56,7 @@ public sealed class QuadraticPotential : IPotential, IDisposable
 
         Context = context;
         Dimension = d;
-        MatrixA = (double[,])a.Clone();
+        matrixA = (double[,])a.Clone();
         VectorB = (double[])b.Clone();
         Constant = c;
         var flat = new float[d * d];
@@ -78,8 +79,8 @@ public sealed class QuadraticPotential : IPotential, IDisposable
     /// <inheritdoc />
     public int Dimension { get; }
 
-    /// <summary>A copy of A.</summary>
-    public double[,] MatrixA { get; }
+    /// <summary>A copy of A (a new array on every call).</summary>
+    public double[,] MatrixA => (double[,])matrixA.Clone();
 
     /// <summary>A copy of b.</summary>
     public IReadOnlyList<double> VectorB { get; }
@@ -118,11 +119,11 @@ public sealed class QuadraticPotential : IPotential, IDisposable
 
     /// <summary>The latent mean -A^-1 b (double, on the host).</summary>
     /// <returns>The mean.</returns>
-    public double[] LatentMean() => DenseMath.Solve(MatrixA, VectorB.Select(v => -v).ToArray());
+    public double[] LatentMean() => DenseMath.Solve(matrixA, VectorB.Select(v => -v).ToArray());
 
     /// <summary>The latent covariance A^-1 (double, on the host).</summary>
     /// <returns>The covariance.</returns>
-    public double[,] LatentCovariance() => DenseMath.Inverse(MatrixA);
+    public double[,] LatentCovariance() => DenseMath.Inverse(matrixA);
 
     /// <inheritdoc />
     public void Dispose()

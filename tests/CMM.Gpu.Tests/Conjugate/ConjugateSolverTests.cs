@@ -147,6 +147,30 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
     }
 
     [Fact]
+    public void HostEncodeDecodeRoundTripAndShapeErrors()
+    {
+        var ctx = fixture.Context;
+        using var w = new QuadraticPotential(ctx, new double[,] { { 3, 1 }, { 1, 2 } }, [0.5, -0.5]);
+        var y0 = TestData.Normal(34, 9);
+        var x = ConjugateSolver.Encode(w, y0);
+        for (int i = 0; i < 17; i++)
+        {
+            Approx.Equal((3.0 * y0[2 * i]) + y0[(2 * i) + 1] + 0.5, x[2 * i], 1e-5, 1e-5, "encode");
+        }
+
+        using var solver = new ConjugateSolver(ctx);
+        var y = solver.Decode(w, x, null, out var result);
+        Assert.Equal(ConjugateStatus.Converged, result.Status);
+        Approx.AllEqual(y0.Select(v => (double)v).ToArray(), y, 1e-4, 1e-4, "decode(encode(y))");
+
+        using var x3 = Memory.DevicePoints.Allocate(ctx, 4, 3);
+        using var y3 = Memory.DevicePoints.Allocate(ctx, 4, 3);
+        Assert.Contains("dimension mismatch", Assert.Throws<ArgumentException>(() => solver.Solve(w, x3, y3)).Message, StringComparison.Ordinal);
+        using var x2 = Memory.DevicePoints.Allocate(ctx, 4, 2);
+        Assert.Throws<ArgumentException>(() => solver.Solve(w, x2, x2));
+    }
+
+    [Fact]
     public void OptionsReportEveryProblem()
     {
         var bad = new ConjugateOptions { MaxIterations = 0, History = 0, Armijo = 1, AbsoluteTolerance = 0, RelativeTolerance = 0 };
