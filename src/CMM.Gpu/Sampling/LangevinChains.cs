@@ -158,7 +158,7 @@ public sealed class LangevinChains : IDisposable
         int total = options.BurnIn + (options.Samples * options.Thin);
         int diagChains = Math.Min(options.DiagnosticChains, Count);
         int half = options.Samples / 2;
-        bool rhat = diagChains > 0 && half >= 1;
+        bool rhat = diagChains > 0 && half >= 2;
         if (rhat)
         {
             if (stats is null || stats.Length < 4L * diagChains * d)

@@ -16,6 +16,7 @@ public enum LangevinSampler
 /// <summary>
 /// Options of a Langevin run. Immutable; <see cref="Validate"/> reports every problem at once.
 /// Steps per run = BurnIn + Samples * Thin; a draw is kept every Thin steps after burn-in.
+/// For exactly K steps (a fitting loop's inner Langevin phase) use BurnIn = K, Samples = 0.
 /// </summary>
 public sealed record LangevinOptions
 {
@@ -28,7 +29,11 @@ public sealed record LangevinOptions
     /// <summary>Steps discarded before the first kept draw.</summary>
     public int BurnIn { get; init; } = 200;
 
-    /// <summary>Kept draws per chain (for the R-hat diagnostics; generation keeps each chain's last state per draw).</summary>
+    /// <summary>
+    /// Kept draws per chain after burn-in, Thin steps apart (the R-hat diagnostics use them; generation outputs
+    /// them). 0 gives a run of exactly BurnIn steps, which is what a fitting loop advancing its particles K steps per
+    /// outer iteration wants: <c>new LangevinOptions { BurnIn = K, Samples = 0 }</c>.
+    /// </summary>
     public int Samples { get; init; } = 1;
 
     /// <summary>Steps between kept draws.</summary>
@@ -64,9 +69,9 @@ public sealed record LangevinOptions
             p.Add($"burn-in must be 0 or more steps (got {BurnIn})");
         }
 
-        if (Samples < 1)
+        if (Samples < 0)
         {
-            p.Add($"samples per chain must be at least 1 (got {Samples})");
+            p.Add($"kept draws per chain must be 0 or more (got {Samples})");
         }
 
         if (Thin < 1)

@@ -135,6 +135,11 @@ public sealed record GenerationOptions
         else
         {
             p.AddRange(Langevin.Validate());
+            if (Langevin.Samples < 1)
+            {
+                p.Add($"generation needs at least 1 kept draw per chain (Langevin samples, got {Langevin.Samples})");
+            }
+
             if (ChunkSize >= 1 && Langevin.Samples > ChunkSize)
             {
                 p.Add($"the chunk size ({ChunkSize}) must hold at least one chain's {Langevin.Samples} draws");
@@ -234,7 +239,7 @@ public static class SampleGenerator
         {
             // Fixed, seed-derived tuning run: every chunk and shard then shares the same step size.
             using var tuning = new LangevinChains(ctx, options.TuningChains, d, options.Seed ^ 0x9E3779B97F4A7C15UL, 0, options.InitialScale);
-            var tuned = tuning.Run(potential, lo with { Samples = 1, Thin = 1, DiagnosticChains = 0 }, cancellationToken);
+            var tuned = tuning.Run(potential, lo with { Samples = 0, Thin = 1, DiagnosticChains = 0 }, cancellationToken);
             tau = tuned.StepSize;
             if (tuned.Status is SamplingStatus.Diverged or SamplingStatus.Cancelled)
             {

@@ -248,13 +248,13 @@ public sealed class LangevinTests(AcceleratorFixture fixture)
         // Two runs of 10 steps continue the same chains: identical to one run of 20 steps.
         var ctx = fixture.Context;
         var w = new SeparableQuarticPotential(ctx, 3, 1, 1);
-        var ten = new LangevinOptions { Sampler = sampler, StepSize = 0.3, BurnIn = 9, DiagnosticChains = 0 };
+        var ten = new LangevinOptions { Sampler = sampler, StepSize = 0.3, BurnIn = 10, Samples = 0, DiagnosticChains = 0 };
         using var twice = new LangevinChains(ctx, 9, 3, seed: 3);
-        twice.Run(w, ten);
+        Assert.Equal(10, twice.Run(w, ten).Steps);
         twice.Run(w, ten);
         Assert.Equal(20, twice.StepCount);
         using var once = new LangevinChains(ctx, 9, 3, seed: 3);
-        once.Run(w, ten with { BurnIn = 19 });
+        once.Run(w, ten with { BurnIn = 20 });
         Assert.Equal(once.States.ToArray(), twice.States.ToArray());
     }
 
