@@ -92,6 +92,21 @@ public sealed class SampleGeneratorTests(AcceleratorFixture fixture)
     }
 
     [Fact]
+    public void MoreShardsThanChainsGivesEmptyShardsAndTheSameStream()
+    {
+        var w = new SeparableQuarticPotential(fixture.Context, 1, 1, 1);
+        var options = new GenerationOptions
+        {
+            Count = 2, Seed = 9, ChunkSize = 1, Mapping = SampleMapping.None,
+            Langevin = new LangevinOptions { BurnIn = 3, DiagnosticChains = 0 },
+        };
+        var (whole, _) = Run(w, options);
+        var shards = Enumerable.Range(0, 5).Select(k => Run(w, options with { Shard = new Shard(k, 5) })).ToList();
+        Assert.Equal(3, shards.Count(s => s.Result.Generated == 0 && s.Chunks.Count == 0));
+        Assert.Equal(whole.SelectMany(c => c.Latents), shards.SelectMany(s => s.Chunks.SelectMany(c => c.Latents)));
+    }
+
+    [Fact]
     public void ShardParsingAndOptionValidation()
     {
         Assert.Equal(new Shard(2, 5), Shard.Parse("2/5"));
