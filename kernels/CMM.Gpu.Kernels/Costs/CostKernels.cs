@@ -88,7 +88,7 @@ public static class CostKernels
         int j = colBase + tx;
         if (i < n && j < m)
         {
-            cost[(long)i * m + j] = default(TCost).FromSquaredDistance(s);
+            cost[(long)(int)i * m + j] = default(TCost).FromSquaredDistance(s);
         }
     }
 

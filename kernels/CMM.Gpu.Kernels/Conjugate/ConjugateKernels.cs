@@ -1,0 +1,478 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace CMM.Gpu.Kernels.Conjugate;
+
+/// <summary>L-BFGS history shape for <see cref="ConjugateKernels.LbfgsDirection"/>.</summary>
+/// <param name="Dimension">d.</param>
+/// <param name="History">History length m.</param>
+/// <param name="Newest">Slot of the newest pair.</param>
+/// <param name="Count">Number of stored pairs (at most m).</param>
+public readonly record struct LbfgsShape(int Dimension, int History, int Newest, int Count);
+
+/// <summary>Line-search constants for <see cref="ConjugateKernels.LineSearchUpdate"/>.</summary>
+/// <param name="Armijo">Sufficient-decrease constant c.</param>
+/// <param name="MinStep">Smallest step before a point stalls.</param>
+public readonly record struct LineSearchConstants(float Armijo, float MinStep);
+
+/// <summary>
+/// Batched conjugate solve y = argmin_y phi(y), phi(y) = w(y) - &lt;x, y&gt;, one thread per point.
+/// Per-point state: active (1 while iterating), status (0 running/converged, see <see cref="StatusConverged"/>...),
+/// iteration count, residual |grad w(y) - x|, line-search step t and pending flag.
+/// </summary>
+public static class ConjugateKernels
+{
+    /// <summary>Point status: still iterating.</summary>
+    public const int StatusRunning = 0;
+
+    /// <summary>Point status: |grad w(y) - x| below tolerance.</summary>
+    public const int StatusConverged = 1;
+
+    /// <summary>Point status: the line search could not decrease phi (stalled at float precision or bad direction).</summary>
+    public const int StatusStalled = 2;
+
+    /// <summary>Point status: w or grad w was not finite.</summary>
+    public const int StatusNonFinite = 3;
+
+    /// <summary>
+    /// Residual and convergence test: residual[i] = |g_i - x_i|; an active point whose residual is at most
+    /// atol + rtol |x_i| converges; a non-finite one fails; the others stay active, are counted in
+    /// counter[0] and get iterations[i] = iteration.
+    /// </summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="g">grad w(y) [n, d].</param>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="residual">Output [n].</param>
+    /// <param name="active">Active flags [n].</param>
+    /// <param name="status">Status [n].</param>
+    /// <param name="iterations">Iterations [n].</param>
+    /// <param name="counter">counter[0] += number still active.</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="atol">Absolute tolerance.</param>
+    /// <param name="rtol">Relative tolerance (times |x|).</param>
+    /// <param name="iteration">Current iteration number.</param>
+    public static void Residual(Index1D i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residual,
+        ArrayView<int> active, ArrayView<int> status, ArrayView<int> iterations, ArrayView<int> counter,
+        int d, float atol, float rtol, int iteration)
+    {
+        if (active[i] == 0)
+        {
+            return;
+        }
+
+        long o = (long)(int)i * d;
+        float r2 = 0f, x2 = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            float r = g[o + k] - x[o + k];
+            r2 += r * r;
+            x2 += x[o + k] * x[o + k];
+        }
+
+        float res = XMath.Sqrt(r2);
+        residual[i] = res;
+        iterations[i] = iteration;
+        if (!XMath.IsFinite(res))
+        {
+            status[i] = StatusNonFinite;
+            active[i] = 0;
+        }
+        else if (res <= atol + rtol * XMath.Sqrt(x2))
+        {
+            status[i] = StatusConverged;
+            active[i] = 0;
+        }
+        else
+        {
+            Atomic.Add(ref counter[0], 1);
+        }
+    }
+
+    /// <summary>
+    /// Newton direction p = -H^-1 (g - x) by an in-place Cholesky factorisation of the point's Hessian block
+    /// (overwritten). If H is not numerically positive definite, or p is not a descent direction, p = -(g - x).
+    /// slope[i] = (g - x)'p.
+    /// </summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="hessians">Hessians, n d^2 (destroyed).</param>
+    /// <param name="g">grad w(y) [n, d].</param>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="direction">Output [n, d].</param>
+    /// <param name="slope">Output [n].</param>
+    /// <param name="active">Active flags.</param>
+    /// <param name="d">Dimension.</param>
+    public static void NewtonDirection(Index1D i, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x,
+        ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, int d)
+    {
+        if (active[i] == 0)
+        {
+            return;
+        }
+
+        long h = (long)(int)i * d * d;
+        long o = (long)(int)i * d;
+        bool ok = true;
+
+        // Cholesky H = L L', L stored in the lower triangle.
+        for (int c = 0; c < d && ok; c++)
+        {
+            float s = hessians[h + c * d + c];
+            for (int k = 0; k < c; k++)
+            {
+                float l = hessians[h + c * d + k];
+                s -= l * l;
+            }
+
+            if (!(s > 0f) || !XMath.IsFinite(s))
+            {
+                ok = false;
+                break;
+            }
+
+            float diag = XMath.Sqrt(s);
+            hessians[h + c * d + c] = diag;
+            for (int r = c + 1; r < d; r++)
+            {
+                float t = hessians[h + r * d + c];
+                for (int k = 0; k < c; k++)
+                {
+                    t -= hessians[h + r * d + k] * hessians[h + c * d + k];
+                }
+
+                hessians[h + r * d + c] = t / diag;
+            }
+        }
+
+        float sl = 0f;
+        if (ok)
+        {
+            // Forward: L z = -(g - x).
+            for (int r = 0; r < d; r++)
+            {
+                float t = x[o + r] - g[o + r];
+                for (int k = 0; k < r; k++)
+                {
+                    t -= hessians[h + r * d + k] * direction[o + k];
+                }
+
+                direction[o + r] = t / hessians[h + r * d + r];
+            }
+
+            // Backward: L' p = z.
+            for (int r = d - 1; r >= 0; r--)
+            {
+                float t = direction[o + r];
+                for (int k = r + 1; k < d; k++)
+                {
+                    t -= hessians[h + k * d + r] * direction[o + k];
+                }
+
+                direction[o + r] = t / hessians[h + r * d + r];
+            }
+
+            for (int k = 0; k < d; k++)
+            {
+                sl += (g[o + k] - x[o + k]) * direction[o + k];
+            }
+
+            ok = sl < 0f && XMath.IsFinite(sl);
+        }
+
+        if (!ok)
+        {
+            sl = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                float r = g[o + k] - x[o + k];
+                direction[o + k] = -r;
+                sl -= r * r;
+            }
+        }
+
+        slope[i] = sl;
+    }
+
+    /// <summary>
+    /// L-BFGS two-loop recursion: p = -H_k (g - x) from the stored pairs (s_j, y_j) with rho_j = 1 / s_j'y_j
+    /// (slots with rho_j = 0 are skipped), initial scaling gamma = s'y / y'y of the newest valid pair.
+    /// History layout: s, y [n, m, d]; rho, alpha [n, m]. Slots newest, newest - 1, ... (mod m), count of them.
+    /// </summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="g">grad w(y) [n, d].</param>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="s">Steps [n, m, d].</param>
+    /// <param name="yv">Gradient changes [n, m, d].</param>
+    /// <param name="rho">1 / s'y per slot (0 = empty) [n, m].</param>
+    /// <param name="alpha">Scratch [n, m].</param>
+    /// <param name="direction">Output [n, d].</param>
+    /// <param name="slope">Output [n].</param>
+    /// <param name="active">Active flags.</param>
+    /// <param name="shape">Dimension, history length, newest slot and number of stored pairs.</param>
+    public static void LbfgsDirection(Index1D i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
+        ArrayView<float> yv, ArrayView<float> rho, ArrayView<float> alpha, ArrayView<float> direction,
+        ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
+    {
+        int d = shape.Dimension, m = shape.History, newest = shape.Newest, count = shape.Count;
+        if (active[i] == 0)
+        {
+            return;
+        }
+
+        long o = (long)(int)i * d;
+        long hm = (long)(int)i * m;
+        for (int k = 0; k < d; k++)
+        {
+            direction[o + k] = g[o + k] - x[o + k];
+        }
+
+        float gamma = 1f;
+        bool haveGamma = false;
+        for (int j = 0; j < count; j++)
+        {
+            int slot = (newest - j + m) % m;
+            float r = rho[hm + slot];
+            if (r == 0f)
+            {
+                continue;
+            }
+
+            long so = (hm + slot) * d;
+            float a = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                a += s[so + k] * direction[o + k];
+            }
+
+            a *= r;
+            alpha[hm + slot] = a;
+            float yy = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                direction[o + k] -= a * yv[so + k];
+                yy += yv[so + k] * yv[so + k];
+            }
+
+            if (!haveGamma && yy > 0f)
+            {
+                gamma = 1f / (r * yy);
+                haveGamma = true;
+            }
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            direction[o + k] *= gamma;
+        }
+
+        for (int j = count - 1; j >= 0; j--)
+        {
+            int slot = (newest - j + m) % m;
+            float r = rho[hm + slot];
+            if (r == 0f)
+            {
+                continue;
+            }
+
+            long so = (hm + slot) * d;
+            float b = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                b += yv[so + k] * direction[o + k];
+            }
+
+            b *= r;
+            float coef = alpha[hm + slot] - b;
+            for (int k = 0; k < d; k++)
+            {
+                direction[o + k] += coef * s[so + k];
+            }
+        }
+
+        float sl = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            direction[o + k] = -direction[o + k];
+            sl += (g[o + k] - x[o + k]) * direction[o + k];
+        }
+
+        if (!(sl < 0f) || !XMath.IsFinite(sl))
+        {
+            sl = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                float r = g[o + k] - x[o + k];
+                direction[o + k] = -r;
+                sl -= r * r;
+            }
+        }
+
+        slope[i] = sl;
+    }
+
+    /// <summary>
+    /// Stores the pair s = y - yPrev, v = g - gPrev in history slot <paramref name="slot"/> for active
+    /// points (rho = 1 / s'v, or 0 when s'v is not safely positive, which skips the slot).
+    /// </summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="y">Current iterates [n, d].</param>
+    /// <param name="yPrev">Previous iterates [n, d].</param>
+    /// <param name="g">Current gradients [n, d].</param>
+    /// <param name="gPrev">Previous gradients [n, d].</param>
+    /// <param name="s">Steps [n, m, d].</param>
+    /// <param name="yv">Gradient changes [n, m, d].</param>
+    /// <param name="rho">[n, m].</param>
+    /// <param name="active">Active flags.</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="m">History length.</param>
+    /// <param name="slot">Slot to write.</param>
+    public static void LbfgsUpdate(Index1D i, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g,
+        ArrayView<float> gPrev, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho, ArrayView<int> active,
+        int d, int m, int slot)
+    {
+        if (active[i] == 0)
+        {
+            return;
+        }
+
+        long o = (long)(int)i * d;
+        long so = ((long)(int)i * m + slot) * d;
+        float sy = 0f, ss = 0f, vv = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            float sk = y[o + k] - yPrev[o + k];
+            float vk = g[o + k] - gPrev[o + k];
+            s[so + k] = sk;
+            yv[so + k] = vk;
+            sy += sk * vk;
+            ss += sk * sk;
+            vv += vk * vk;
+        }
+
+        rho[(long)(int)i * m + slot] = sy > 1e-10f * XMath.Sqrt(ss * vv) && sy > 0f && XMath.IsFinite(sy) ? 1f / sy : 0f;
+    }
+
+    /// <summary>Starts a line search: step[i] = 1 and pending[i] = active[i].</summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="step">Steps [n].</param>
+    /// <param name="pending">Pending flags [n].</param>
+    /// <param name="active">Active flags [n].</param>
+    public static void LineSearchStart(Index1D i, ArrayView<float> step, ArrayView<int> pending, ArrayView<int> active)
+    {
+        step[i] = 1f;
+        pending[i] = active[i];
+    }
+
+    /// <summary>trial = y + t p for pending points, trial = y otherwise (so every trial is finite when y is).</summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="y">Iterates [n, d].</param>
+    /// <param name="direction">Directions [n, d].</param>
+    /// <param name="step">Steps [n].</param>
+    /// <param name="pending">Pending flags.</param>
+    /// <param name="trial">Output [n, d].</param>
+    /// <param name="d">Dimension.</param>
+    public static void LineSearchTrial(Index1D i, ArrayView<float> y, ArrayView<float> direction, ArrayView<float> step,
+        ArrayView<int> pending, ArrayView<float> trial, int d)
+    {
+        long o = (long)(int)i * d;
+        float t = pending[i] != 0 ? step[i] : 0f;
+        for (int k = 0; k < d; k++)
+        {
+            trial[o + k] = y[o + k] + t * direction[o + k];
+        }
+    }
+
+    /// <summary>
+    /// Armijo test phi(trial) &lt;= phi(y) + c t slope + slack, slack = 8 eps (|w(y)| + |x'y|) absorbing float
+    /// rounding near the minimum. Accepted: y = trial, pending = 0. Rejected: t /= 2; below
+    /// the minimum step the point stalls (status Stalled, inactive). counter[0] += still pending.
+    /// </summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="y">Iterates [n, d].</param>
+    /// <param name="trial">Trial points [n, d].</param>
+    /// <param name="wy">w(y) [n].</param>
+    /// <param name="wt">w(trial) [n].</param>
+    /// <param name="step">Steps [n].</param>
+    /// <param name="slope">Directional derivatives [n].</param>
+    /// <param name="pending">Pending flags.</param>
+    /// <param name="active">Active flags.</param>
+    /// <param name="status">Status.</param>
+    /// <param name="counter">counter[0] += still pending.</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="constants">Armijo constant c and the smallest step before stalling.</param>
+    public static void LineSearchUpdate(Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
+        ArrayView<float> wy, ArrayView<float> wt, ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending,
+        ArrayView<int> active, ArrayView<int> status, ArrayView<int> counter, int d, LineSearchConstants constants)
+    {
+        float armijo = constants.Armijo, minStep = constants.MinStep;
+        if (pending[i] == 0)
+        {
+            return;
+        }
+
+        long o = (long)(int)i * d;
+        float xy = 0f, xt = 0f, axy = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            xy += x[o + k] * y[o + k];
+            xt += x[o + k] * trial[o + k];
+            axy += XMath.Abs(x[o + k] * y[o + k]);
+        }
+
+        float t = step[i];
+        float phiY = wy[i] - xy;
+        float phiT = wt[i] - xt;
+        float slack = 8f * 1.1920929e-7f * (XMath.Abs(wy[i]) + axy + XMath.Abs(phiY));
+        if (XMath.IsFinite(phiT) && phiT <= phiY + armijo * t * slope[i] + slack)
+        {
+            for (int k = 0; k < d; k++)
+            {
+                y[o + k] = trial[o + k];
+            }
+
+            pending[i] = 0;
+            return;
+        }
+
+        t *= 0.5f;
+        step[i] = t;
+        if (t < minStep)
+        {
+            pending[i] = 0;
+            active[i] = 0;
+            status[i] = StatusStalled;
+            return;
+        }
+
+        Atomic.Add(ref counter[0], 1);
+    }
+
+    /// <summary>Copies a [n, d] block for active points only (saving the previous iterate and gradient).</summary>
+    /// <param name="i">Point index.</param>
+    /// <param name="source">Source [n, d].</param>
+    /// <param name="destination">Destination [n, d].</param>
+    /// <param name="active">Active flags.</param>
+    /// <param name="d">Dimension.</param>
+    public static void CopyActive(Index1D i, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> active, int d)
+    {
+        if (active[i] == 0)
+        {
+            return;
+        }
+
+        long o = (long)(int)i * d;
+        for (int k = 0; k < d; k++)
+        {
+            destination[o + k] = source[o + k];
+        }
+    }
+
+    internal static IEnumerable<KernelEntry> CatalogEntries()
+    {
+        foreach (var name in new[] { nameof(Residual), nameof(NewtonDirection), nameof(LbfgsDirection), nameof(LbfgsUpdate),
+                     nameof(LineSearchStart), nameof(LineSearchTrial), nameof(LineSearchUpdate), nameof(CopyActive) })
+        {
+            yield return KernelCatalog.Entry(typeof(ConjugateKernels), name, KernelGrouping.Implicit);
+        }
+    }
+}

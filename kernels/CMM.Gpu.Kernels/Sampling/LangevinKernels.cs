@@ -1,0 +1,240 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace CMM.Gpu.Kernels.Sampling;
+
+/// <summary>Scalar parameters of one Langevin step (a struct so the kernels stay within ILGPU's parameter limit).</summary>
+/// <param name="Tau">Step size tau.</param>
+/// <param name="Seed">Seed (Philox key).</param>
+/// <param name="ChainOffset">Global index of chain 0 of the batch.</param>
+/// <param name="Step">Global step index.</param>
+/// <param name="Mala">1 for MALA, 0 for ULA.</param>
+public readonly record struct LangevinStep(float Tau, ulong Seed, long ChainOffset, int Step, int Mala);
+
+/// <summary>
+/// Langevin chain updates, one thread per chain (chains [n, d] row-major). Random numbers come from
+/// <see cref="Philox"/> keyed by (seed, global chain index = chainOffset + (int)i, step), so a chain's path does
+/// not depend on the chunk it is computed in.
+/// </summary>
+public static class LangevinKernels
+{
+    /// <summary>Initial states x_i = scale * N(0, I) from the chain's init stream.</summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="scale">Standard deviation of the initial states.</param>
+    /// <param name="seed">Seed.</param>
+    /// <param name="chainOffset">Global index of chain 0 of the batch.</param>
+    public static void InitNormal(Index1D i, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    {
+        long o = (long)(int)i * d;
+        long chain = chainOffset + (int)i;
+        for (int j = 0; 4 * j < d; j++)
+        {
+            var bits = Philox.Block(seed, chain, 0, Philox.PurposeInit, j);
+            Philox.BoxMuller(bits.X, bits.Y, out float z0, out float z1);
+            Philox.BoxMuller(bits.Z, bits.W, out float z2, out float z3);
+            int k = 4 * j;
+            x[o + k] = scale * z0;
+            if (k + 1 < d) { x[o + k + 1] = scale * z1; }
+            if (k + 2 < d) { x[o + k + 2] = scale * z2; }
+            if (k + 3 < d) { x[o + k + 3] = scale * z3; }
+        }
+    }
+
+    /// <summary>Proposal y = x - tau grad w(x) + sqrt(2 tau) xi, xi ~ N(0, I) from (seed, chain, step).</summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="g">grad w(x) [n, d].</param>
+    /// <param name="proposal">Output [n, d].</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="p">Step parameters (tau, seed, chain offset, step).</param>
+    public static void Propose(Index1D i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal,
+        int d, LangevinStep p)
+    {
+        long o = (long)(int)i * d;
+        long chain = p.ChainOffset + (int)i;
+        float tau = p.Tau;
+        ulong seed = p.Seed;
+        int step = p.Step;
+        float s = XMath.Sqrt(2f * tau);
+        for (int j = 0; 4 * j < d; j++)
+        {
+            var bits = Philox.Block(seed, chain, step, Philox.PurposeNoise, j);
+            Philox.BoxMuller(bits.X, bits.Y, out float z0, out float z1);
+            Philox.BoxMuller(bits.Z, bits.W, out float z2, out float z3);
+            int k = 4 * j;
+            proposal[o + k] = x[o + k] - tau * g[o + k] + s * z0;
+            if (k + 1 < d) { proposal[o + k + 1] = x[o + k + 1] - tau * g[o + k + 1] + s * z1; }
+            if (k + 2 < d) { proposal[o + k + 2] = x[o + k + 2] - tau * g[o + k + 2] + s * z2; }
+            if (k + 3 < d) { proposal[o + k + 3] = x[o + k + 3] - tau * g[o + k + 3] + s * z3; }
+        }
+    }
+
+    /// <summary>
+    /// Accepts or rejects the proposal of every chain. A non-finite proposal (or, for MALA, a non-finite
+    /// w or grad w at it) is always rejected and counted in <paramref name="diverged"/>, so a chain never
+    /// leaves its last finite state. ULA (Mala = 0) accepts every finite proposal;
+    /// MALA accepts with probability min(1, exp(w(x) - w(y) + (|y - x + tau g(x)|^2 - |x - y + tau g(y)|^2) / (4 tau))).
+    /// On acceptance the proposal, and for MALA its value and gradient, become the chain's state.
+    /// </summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="g">grad w(x) [n, d] (MALA: kept in step with x).</param>
+    /// <param name="w">w(x) [n] (MALA only).</param>
+    /// <param name="y">Proposals [n, d].</param>
+    /// <param name="gy">grad w(y) [n, d] (MALA only).</param>
+    /// <param name="wy">w(y) [n] (MALA only).</param>
+    /// <param name="accepted">Per-chain accepted-move counter.</param>
+    /// <param name="diverged">Per-chain count of non-finite proposals.</param>
+    /// <param name="divergedTotal">divergedTotal[0] counts non-finite proposals of all chains (an integer atomic; divergence is rare).</param>
+    /// <param name="divergedSinceCheck">Set to 1 for a chain with a non-finite proposal (cleared by <see cref="RestoreDiverged"/>).</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="p">Step parameters.</param>
+    public static void Accept(Index1D i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
+        ArrayView<float> y, ArrayView<float> gy, ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged,
+        ArrayView<int> divergedTotal, ArrayView<int> divergedSinceCheck, int d, LangevinStep p)
+    {
+        float tau = p.Tau;
+        long o = (long)(int)i * d;
+        bool finite = true;
+        for (int k = 0; k < d; k++)
+        {
+            finite &= XMath.IsFinite(y[o + k]);
+        }
+
+        if (p.Mala != 0)
+        {
+            finite &= XMath.IsFinite(wy[i]);
+            for (int k = 0; k < d; k++)
+            {
+                finite &= XMath.IsFinite(gy[o + k]);
+            }
+        }
+
+        if (!finite)
+        {
+            diverged[i] += 1;
+            divergedSinceCheck[i] = 1;
+            Atomic.Add(ref divergedTotal[0], 1);
+            return;
+        }
+
+        if (p.Mala != 0)
+        {
+            float forward = 0f, backward = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                float delta = y[o + k] - x[o + k];
+                float f = delta + tau * g[o + k];
+                float b = -delta + tau * gy[o + k];
+                forward += f * f;
+                backward += b * b;
+            }
+
+            float logAlpha = w[i] - wy[i] + (forward - backward) / (4f * tau);
+            var bits = Philox.Block(p.Seed, p.ChainOffset + (int)i, p.Step, Philox.PurposeAccept, 0);
+            float u = Philox.Uniform(bits.X);
+            if (!(XMath.Log(u) <= logAlpha))
+            {
+                return;
+            }
+
+            w[i] = wy[i];
+            for (int k = 0; k < d; k++)
+            {
+                g[o + k] = gy[o + k];
+            }
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            x[o + k] = y[o + k];
+        }
+
+        accepted[i] += 1;
+    }
+
+    /// <summary>
+    /// Welford update of per-chain, per-dimension running mean and M2 for one half of the kept draws
+    /// (split R-hat): stats[((i d + k) 2 + half) 2 + {0: mean, 1: M2}].
+    /// </summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="stats">Statistics, 4 n d floats.</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="half">0 or 1.</param>
+    /// <param name="count">Number of draws in this half including this one (at least 1).</param>
+    public static void AccumulateMoments(Index1D i, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
+    {
+        long o = (long)(int)i * d;
+        for (int k = 0; k < d; k++)
+        {
+            long s = ((o + k) * 2 + half) * 2;
+            float v = x[o + k];
+            float mean = stats[s];
+            float delta = v - mean;
+            mean += delta / count;
+            stats[s] = mean;
+            stats[s + 1] += delta * (v - mean);
+        }
+    }
+
+    /// <summary>
+    /// Divergence recovery: a chain flagged in <paramref name="divergedSinceCheck"/> goes back to its checkpoint
+    /// (its state at the last check without divergence) and its flag is cleared; every other chain's state is
+    /// copied into the checkpoint when <paramref name="saveOthers"/> is 1.
+    /// </summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="checkpoint">Checkpoint states [n, d].</param>
+    /// <param name="divergedSinceCheck">Per-chain flags.</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="saveOthers">1 to refresh the checkpoint of chains that did not diverge.</param>
+    public static void RestoreDiverged(Index1D i, ArrayView<float> x, ArrayView<float> checkpoint, ArrayView<int> divergedSinceCheck, int d, int saveOthers)
+    {
+        long o = (long)(int)i * d;
+        if (divergedSinceCheck[i] != 0)
+        {
+            divergedSinceCheck[i] = 0;
+            for (int k = 0; k < d; k++)
+            {
+                x[o + k] = checkpoint[o + k];
+            }
+        }
+        else if (saveOthers != 0)
+        {
+            for (int k = 0; k < d; k++)
+            {
+                checkpoint[o + k] = x[o + k];
+            }
+        }
+    }
+
+    /// <summary>Scatters chain states into a draw buffer: destination row i * stride + offset = x row i.</summary>
+    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="x">States [n, d].</param>
+    /// <param name="destination">Draws [n * stride, d].</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="stride">Draws per chain.</param>
+    /// <param name="offset">Index of this draw within the chain's draws.</param>
+    public static void ScatterRows(Index1D i, ArrayView<float> x, ArrayView<float> destination, int d, int stride, int offset)
+    {
+        long o = (long)(int)i * d;
+        long t = ((long)(int)i * stride + offset) * d;
+        for (int k = 0; k < d; k++)
+        {
+            destination[t + k] = x[o + k];
+        }
+    }
+
+    internal static IEnumerable<KernelEntry> CatalogEntries()
+    {
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(InitNormal), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(Propose), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(Accept), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(AccumulateMoments), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(ScatterRows), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(RestoreDiverged), KernelGrouping.Implicit);
+    }
+}

@@ -1,0 +1,349 @@
+using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels.Conjugate;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace CMM.Gpu.Conjugate;
+
+/// <summary>
+/// Batched conjugate solve (decode) y = grad w*(x) = argmin_y w(y) - &lt;x, y&gt;, i.e. grad w(y) = x, for a
+/// batch of points x, and the forward map (encode) x = grad w(y). The solver owns its workspace and
+/// reuses it while the batch shape stays the same; dispose it before the context.
+/// The host drives the iterations (one Gradient, Hessian or Value call of the potential per stage for the
+/// whole batch) and the per-point algebra runs in kernels, one thread per point.
+/// </summary>
+public sealed class ConjugateSolver : IDisposable
+{
+    private readonly ConjugateLauncher kernels;
+    private Workspace? workspace;
+    private bool disposed;
+
+    /// <summary>Creates a solver on a device.</summary>
+    /// <param name="context">The device.</param>
+    public ConjugateSolver(CmmContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Context = context;
+        kernels = context.GetComponent(c => new ConjugateLauncher(c));
+    }
+
+    /// <summary>The device.</summary>
+    public CmmContext Context { get; }
+
+    /// <summary>Encode: x = grad w(y) (one batched gradient; asynchronous).</summary>
+    /// <param name="potential">w.</param>
+    /// <param name="y">Data points [n, d].</param>
+    /// <param name="x">Output latents [n, d].</param>
+    public static void Encode(IPotential potential, DevicePoints y, DevicePoints x)
+    {
+        ArgumentNullException.ThrowIfNull(potential);
+        potential.Gradient(y, x);
+    }
+
+    /// <summary>Convenience: uploads, encodes (x = grad w(y)) and downloads.</summary>
+    /// <param name="potential">w.</param>
+    /// <param name="y">Data points, row-major n * d.</param>
+    /// <returns>x = grad w(y), row-major n * d.</returns>
+    public static float[] Encode(IPotential potential, ReadOnlySpan<float> y)
+    {
+        ArgumentNullException.ThrowIfNull(potential);
+        using var dy = DevicePoints.Upload(potential.Context, y, potential.Dimension);
+        using var dx = DevicePoints.Allocate(potential.Context, dy.Count, dy.Dimension);
+        potential.Gradient(dy, dx);
+        return dx.ToArray();
+    }
+
+    /// <summary>Convenience: uploads, decodes and downloads.</summary>
+    /// <param name="potential">w.</param>
+    /// <param name="x">Latents, row-major n * d.</param>
+    /// <param name="options">Options (defaults when null).</param>
+    /// <param name="result">Per-point status and residuals.</param>
+    /// <returns>y = grad w*(x), row-major n * d.</returns>
+    public float[] Decode(IPotential potential, ReadOnlySpan<float> x, ConjugateOptions? options, out ConjugateResult result)
+    {
+        ArgumentNullException.ThrowIfNull(potential);
+        using var dx = DevicePoints.Upload(Context, x, potential.Dimension);
+        using var dy = DevicePoints.Allocate(Context, dx.Count, dx.Dimension);
+        result = Solve(potential, dx, dy, options);
+        return dy.ToArray();
+    }
+
+    /// <summary>
+    /// Solves grad w(y_i) = x_i for every point. Starts from y = x, or from the contents of
+    /// <paramref name="y"/> when <see cref="ConjugateOptions.WarmStart"/> is set. Synchronises (it checks
+    /// convergence on the host once per iteration and per line-search round).
+    /// </summary>
+    /// <param name="potential">w, strongly convex.</param>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="y">Output [n, d] (input too when warm-starting); may not alias <paramref name="x"/>.</param>
+    /// <param name="options">Options (defaults when null).</param>
+    /// <returns>Per-point status, iterations and residuals, and the fraction converged.</returns>
+    public ConjugateResult Solve(IPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions? options = null)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentNullException.ThrowIfNull(potential);
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        options ??= new ConjugateOptions();
+        options.ThrowIfInvalid();
+        Shape.RequireSameContext(Context, potential.Context, nameof(potential));
+        Shape.RequireSameContext(Context, x.Context, nameof(x));
+        Shape.RequireSameContext(Context, y.Context, nameof(y));
+        Shape.RequireSameDimension(potential.Dimension, x.Dimension, "the potential", nameof(x));
+        Shape.RequireLength(y.Length, x.Length, nameof(y), $"points [{x.Count}, {x.Dimension}]");
+        if (ReferenceEquals(x, y))
+        {
+            throw new ArgumentException("y may not alias x", nameof(y));
+        }
+
+        int n = x.Count, d = x.Dimension;
+        var method = options.Resolve(d);
+        int m = method == ConjugateMethod.Lbfgs ? options.History : 0;
+        var ws = EnsureWorkspace(n, d, method, m);
+        if (!options.WarmStart)
+        {
+            x.View.CopyTo(y.View);
+        }
+
+        ws.Active.MemSet(1);
+        ws.Status.MemSetToZero();
+        ws.Iterations.MemSetToZero();
+        ws.Residual.Clear();
+        if (m > 0)
+        {
+            ws.Rho!.Clear();
+        }
+
+        float atol = (float)options.AbsoluteTolerance, rtol = (float)options.RelativeTolerance;
+        float minStep = MathF.Pow(2f, -options.MaxLineSearchSteps);
+        int it = 0;
+        var count = new int[1];
+        for (; ; it++)
+        {
+            potential.Gradient(y, ws.G);
+            if (m > 0 && it > 0)
+            {
+                kernels.LbfgsUpdate(n, y.View, ws.YPrev!.View, ws.G.View, ws.GPrev!.View, ws.S!.View, ws.Yv!.View, ws.Rho!.View,
+                    ws.Active.View, d, m, (it - 1) % m);
+            }
+
+            ws.Counter.MemSetToZero();
+            kernels.Residual(n, ws.G.View, x.View, ws.Residual.View, ws.Active.View, ws.Status.View, ws.Iterations.View,
+                ws.Counter.View, d, atol, rtol, it);
+            ws.Counter.View.CopyToCPU(count);
+            if (count[0] == 0 || it == options.MaxIterations)
+            {
+                break;
+            }
+
+            if (method == ConjugateMethod.Newton)
+            {
+                potential.Hessian(y, ws.Hessians!);
+                kernels.Newton(n, ws.Hessians!.View, ws.G.View, x.View, ws.Direction.View, ws.Slope.View, ws.Active.View, d);
+            }
+            else
+            {
+                kernels.LbfgsDirection(n, ws.G.View, x.View, ws.S!.View, ws.Yv!.View, ws.Rho!.View, ws.Alpha!.View,
+                    ws.Direction.View, ws.Slope.View, ws.Active.View, new LbfgsShape(d, m, Math.Max(0, (it - 1) % m), Math.Min(it, m)));
+                kernels.CopyActive(n, y.View, ws.YPrev!.View, ws.Active.View, d);
+                kernels.CopyActive(n, ws.G.View, ws.GPrev!.View, ws.Active.View, d);
+            }
+
+            potential.Value(y, ws.Wy);
+            kernels.LineSearchStart(n, ws.Step.View, ws.Pending.View, ws.Active.View);
+            for (int ls = 0; ls <= options.MaxLineSearchSteps; ls++)
+            {
+                kernels.LineSearchTrial(n, y.View, ws.Direction.View, ws.Step.View, ws.Pending.View, ws.Trial.View, d);
+                potential.Value(ws.Trial, ws.Wt);
+                ws.Counter.MemSetToZero();
+                kernels.LineSearchUpdate(n, x.View, y.View, ws.Trial.View, ws.Wy.View, ws.Wt.View, ws.Step.View, ws.Slope.View,
+                    ws.Pending.View, ws.Active.View, ws.Status.View, ws.Counter.View, d, new LineSearchConstants((float)options.Armijo, minStep));
+                ws.Counter.View.CopyToCPU(count);
+                if (count[0] == 0)
+                {
+                    break;
+                }
+            }
+        }
+
+        var status = new int[n];
+        var iterations = new int[n];
+        ws.Status.View.CopyToCPU(status);
+        ws.Iterations.View.CopyToCPU(iterations);
+        var residuals = ws.Residual.ToArray();
+        var pointStatus = status.Select(s => (ConjugatePointStatus)s).ToArray();
+        int converged = pointStatus.Count(s => s == ConjugatePointStatus.Converged);
+        var overall = converged == n ? ConjugateStatus.Converged
+            : pointStatus.Any(s => s == ConjugatePointStatus.NonFinite) ? ConjugateStatus.NonFinite
+            : pointStatus.Any(s => s == ConjugatePointStatus.MaxIterations) ? ConjugateStatus.MaxIterations
+            : ConjugateStatus.Stalled;
+        double maxRes = residuals.Select(r => float.IsFinite(r) ? r : double.PositiveInfinity).DefaultIfEmpty(0).Max();
+        return new ConjugateResult(overall, method, it, converged / (double)n, maxRes, pointStatus, iterations, residuals);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (!disposed)
+        {
+            disposed = true;
+            workspace?.Dispose();
+        }
+    }
+
+    private Workspace EnsureWorkspace(int n, int d, ConjugateMethod method, int m)
+    {
+        if (workspace is not null && workspace.Matches(n, d, method, m))
+        {
+            return workspace;
+        }
+
+        workspace?.Dispose();
+        workspace = new Workspace(Context, n, d, method, m);
+        return workspace;
+    }
+
+    private sealed class Workspace : IDisposable
+    {
+        private readonly int n;
+        private readonly int d;
+        private readonly ConjugateMethod method;
+        private readonly int m;
+
+        public Workspace(CmmContext context, int n, int d, ConjugateMethod method, int m)
+        {
+            this.n = n;
+            this.d = d;
+            this.method = method;
+            this.m = m;
+            var acc = context.Accelerator;
+            G = DevicePoints.Allocate(context, n, d);
+            Direction = DevicePoints.Allocate(context, n, d);
+            Trial = DevicePoints.Allocate(context, n, d);
+            Wy = DeviceVector.Allocate(context, n);
+            Wt = DeviceVector.Allocate(context, n);
+            Step = DeviceVector.Allocate(context, n);
+            Slope = DeviceVector.Allocate(context, n);
+            Residual = DeviceVector.Allocate(context, n);
+            Active = acc.Allocate1D<int>(n);
+            Pending = acc.Allocate1D<int>(n);
+            Status = acc.Allocate1D<int>(n);
+            Iterations = acc.Allocate1D<int>(n);
+            Counter = acc.Allocate1D<int>(1);
+            if (method == ConjugateMethod.Newton)
+            {
+                Hessians = DeviceVector.Allocate(context, (long)n * d * d);
+            }
+            else
+            {
+                S = DeviceVector.Allocate(context, (long)n * m * d);
+                Yv = DeviceVector.Allocate(context, (long)n * m * d);
+                Rho = DeviceVector.Allocate(context, (long)n * m);
+                Alpha = DeviceVector.Allocate(context, (long)n * m);
+                YPrev = DevicePoints.Allocate(context, n, d);
+                GPrev = DevicePoints.Allocate(context, n, d);
+            }
+        }
+
+        public DevicePoints G { get; }
+
+        public DevicePoints Direction { get; }
+
+        public DevicePoints Trial { get; }
+
+        public DeviceVector Wy { get; }
+
+        public DeviceVector Wt { get; }
+
+        public DeviceVector Step { get; }
+
+        public DeviceVector Slope { get; }
+
+        public DeviceVector Residual { get; }
+
+        public MemoryBuffer1D<int, Stride1D.Dense> Active { get; }
+
+        public MemoryBuffer1D<int, Stride1D.Dense> Pending { get; }
+
+        public MemoryBuffer1D<int, Stride1D.Dense> Status { get; }
+
+        public MemoryBuffer1D<int, Stride1D.Dense> Iterations { get; }
+
+        public MemoryBuffer1D<int, Stride1D.Dense> Counter { get; }
+
+        public DeviceVector? Hessians { get; }
+
+        public DeviceVector? S { get; }
+
+        public DeviceVector? Yv { get; }
+
+        public DeviceVector? Rho { get; }
+
+        public DeviceVector? Alpha { get; }
+
+        public DevicePoints? YPrev { get; }
+
+        public DevicePoints? GPrev { get; }
+
+        public bool Matches(int count, int dimension, ConjugateMethod kind, int history) =>
+            n == count && d == dimension && method == kind && m == history;
+
+        public void Dispose()
+        {
+            foreach (var b in new IDisposable?[] { G, Direction, Trial, Wy, Wt, Step, Slope, Residual, Active, Pending, Status, Iterations, Counter, Hessians, S, Yv, Rho, Alpha, YPrev, GPrev })
+            {
+                b?.Dispose();
+            }
+        }
+    }
+}
+
+/// <summary>Loads the conjugate-solve kernels once per context.</summary>
+internal sealed class ConjugateLauncher(CmmContext context)
+{
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape> lbfgsDirection =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape>(ConjugateKernels.LbfgsDirection);
+
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LineSearchConstants> lineSearchUpdate =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int,
+            LineSearchConstants>(ConjugateKernels.LineSearchUpdate);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>,
+        ArrayView<int>, int, float, float, int> Residual =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<int>, ArrayView<int>, ArrayView<int>, int, float, float, int>(ConjugateKernels.Residual);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> Newton =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.NewtonDirection);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<int>, int, int, int> LbfgsUpdate =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(ConjugateKernels.LbfgsUpdate);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>> LineSearchStart =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>>(ConjugateKernels.LineSearchStart);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> LineSearchTrial =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<float>, int>(ConjugateKernels.LineSearchTrial);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> CopyActive =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.CopyActive);
+
+    public void LbfgsDirection(int n, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho,
+        ArrayView<float> alpha, ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape) =>
+        lbfgsDirection(n, g, x, s, yv, rho, alpha, direction, slope, active, shape);
+
+    public void LineSearchUpdate(int n, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial, ArrayView<float> wy, ArrayView<float> wt,
+        ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending, ArrayView<int> active, ArrayView<int> status,
+        ArrayView<int> counter, int d, LineSearchConstants constants) =>
+        lineSearchUpdate(n, x, y, trial, wy, wt, step, slope, pending, active, status, counter, d, constants);
+}

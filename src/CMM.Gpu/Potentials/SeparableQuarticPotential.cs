@@ -1,0 +1,115 @@
+using System.Globalization;
+using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels.Potentials;
+using CMM.Gpu.Memory;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace CMM.Gpu.Potentials;
+
+/// <summary>
+/// The separable quartic w(x) = sum_k (a/4 x_k^4 + b/2 x_k^2) with a &gt;= 0, b &gt; 0: strongly convex and
+/// non-Gaussian (a log-concave latent), for tests of the sampler and the conjugate solver.
+/// grad w(x)_k = a x_k^3 + b x_k; Hessian diag(3 a x_k^2 + b).
+/// </summary>
+public sealed class SeparableQuarticPotential : IPotential
+{
+    private readonly Kernels kernels;
+
+    /// <summary>Creates the potential (no device memory: the coefficients are kernel arguments).</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="quartic">a (at least 0).</param>
+    /// <param name="quadratic">b (positive).</param>
+    public SeparableQuarticPotential(CmmContext context, int dimension, double quartic = 1, double quadratic = 1)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Shape.RequirePositive(dimension, nameof(dimension), "dimension");
+        if (!(quartic >= 0) || double.IsInfinity(quartic))
+        {
+            throw new ArgumentOutOfRangeException(nameof(quartic), quartic, "the quartic coefficient a must be finite and at least 0");
+        }
+
+        if (!(quadratic > 0) || double.IsInfinity(quadratic))
+        {
+            throw new ArgumentOutOfRangeException(nameof(quadratic), quadratic,
+                string.Create(CultureInfo.InvariantCulture, $"the quadratic coefficient b must be positive and finite (got {quadratic}) so that w is strongly convex"));
+        }
+
+        Context = context;
+        Dimension = dimension;
+        Quartic = quartic;
+        Quadratic = quadratic;
+        kernels = context.GetComponent(ctx => new Kernels(ctx));
+    }
+
+    /// <inheritdoc />
+    public CmmContext Context { get; }
+
+    /// <inheritdoc />
+    public int Dimension { get; }
+
+    /// <summary>The quartic coefficient a.</summary>
+    public double Quartic { get; }
+
+    /// <summary>The quadratic coefficient b.</summary>
+    public double Quadratic { get; }
+
+    /// <inheritdoc />
+    public void Value(DevicePoints points, DeviceVector values)
+    {
+        Check(points);
+        ArgumentNullException.ThrowIfNull(values);
+        Shape.RequireSameContext(Context, values.Context, nameof(values));
+        Shape.RequireLength(values.Length, points.Count, nameof(values), $"values of {points.Count} points");
+        kernels.Value(points.Count, points.View, values.View, Dimension, (float)Quartic, (float)Quadratic);
+    }
+
+    /// <inheritdoc />
+    public void Gradient(DevicePoints points, DevicePoints gradients)
+    {
+        Check(points);
+        ArgumentNullException.ThrowIfNull(gradients);
+        Shape.RequireSameContext(Context, gradients.Context, nameof(gradients));
+        Shape.RequireLength(gradients.Length, points.Length, nameof(gradients), $"gradients [{points.Count}, {Dimension}]");
+        if (ReferenceEquals(points, gradients))
+        {
+            throw new ArgumentException("gradients may not alias points", nameof(gradients));
+        }
+
+        kernels.Gradient(points.Count, points.View, gradients.View, Dimension, (float)Quartic, (float)Quadratic);
+    }
+
+    /// <inheritdoc />
+    public void Hessian(DevicePoints points, DeviceVector hessians)
+    {
+        Check(points);
+        ArgumentNullException.ThrowIfNull(hessians);
+        Shape.RequireSameContext(Context, hessians.Context, nameof(hessians));
+        Shape.RequireLength(hessians.Length, (long)points.Count * Dimension * Dimension, nameof(hessians),
+            $"{points.Count} Hessians of size {Dimension} x {Dimension}");
+        kernels.Hessian(points.Count, points.View, hessians.View, Dimension, (float)Quartic, (float)Quadratic);
+    }
+
+    private void Check(DevicePoints points)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        Shape.RequireSameContext(Context, points.Context, nameof(points));
+        Shape.RequireSameDimension(Dimension, points.Dimension, "the potential", nameof(points));
+    }
+
+    private sealed class Kernels(CmmContext context)
+    {
+        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, float> Value =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+                ClosedFormPotentialKernels.QuarticValue);
+
+        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, float> Gradient =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+                ClosedFormPotentialKernels.QuarticGradient);
+
+        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, float> Hessian =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+                ClosedFormPotentialKernels.QuarticHessian);
+    }
+}

@@ -1,0 +1,358 @@
+using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels.Sampling;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace CMM.Gpu.Sampling;
+
+/// <summary>
+/// A persistent set of Langevin chains on exp(-w): it owns the chain states and the per-step workspace
+/// on the device, and keeps them across <see cref="Run"/> calls, so a fitting loop advances the same
+/// particles a few steps per outer iteration while w changes. Chain i of the set is global chain
+/// <see cref="ChainOffset"/> + i: its random numbers are Philox(seed, global chain, global step), so a
+/// chain's path is the same whatever batch it is computed in and on whatever accelerator.
+/// Dispose it before the context.
+/// </summary>
+public sealed class LangevinChains : IDisposable
+{
+    private readonly DevicePoints x;
+    private readonly DevicePoints g;
+    private readonly DevicePoints proposal;
+    private readonly DevicePoints gProposal;
+    private readonly DeviceVector w;
+    private readonly DeviceVector wProposal;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> accepted;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> diverged;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedTotal;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedSinceCheck;
+    private readonly DevicePoints checkpoint;
+    private readonly LangevinLauncher kernels;
+    private DeviceVector? stats;
+    private bool disposed;
+
+    /// <summary>Allocates <paramref name="count"/> chains and starts them at <paramref name="initialScale"/> * N(0, I).</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="count">Number of chains P.</param>
+    /// <param name="dimension">Dimension d.</param>
+    /// <param name="seed">The seed of every random number of these chains.</param>
+    /// <param name="chainOffset">Global index of the first chain (for chunked and sharded generation).</param>
+    /// <param name="initialScale">Standard deviation of the initial states.</param>
+    public LangevinChains(CmmContext context, int count, int dimension, ulong seed, long chainOffset = 0, double initialScale = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Shape.RequirePositive(count, nameof(count), "number of chains");
+        Shape.RequirePositive(dimension, nameof(dimension), "dimension");
+        if (chainOffset < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chainOffset), chainOffset, "the chain offset must be 0 or more");
+        }
+
+        if (!(initialScale >= 0) || double.IsInfinity(initialScale))
+        {
+            throw new ArgumentOutOfRangeException(nameof(initialScale), initialScale, "the initial scale must be finite and at least 0");
+        }
+
+        Context = context;
+        Count = count;
+        Dimension = dimension;
+        Seed = seed;
+        kernels = context.GetComponent(c => new LangevinLauncher(c));
+        x = DevicePoints.Allocate(context, count, dimension);
+        g = DevicePoints.Allocate(context, count, dimension);
+        proposal = DevicePoints.Allocate(context, count, dimension);
+        gProposal = DevicePoints.Allocate(context, count, dimension);
+        w = DeviceVector.Allocate(context, count);
+        wProposal = DeviceVector.Allocate(context, count);
+        accepted = context.Accelerator.Allocate1D<int>(count);
+        diverged = context.Accelerator.Allocate1D<int>(count);
+        divergedTotal = context.Accelerator.Allocate1D<int>(1);
+        divergedSinceCheck = context.Accelerator.Allocate1D<int>(count);
+        checkpoint = DevicePoints.Allocate(context, count, dimension);
+        Reset(chainOffset, initialScale);
+    }
+
+    /// <summary>The device.</summary>
+    public CmmContext Context { get; }
+
+    /// <summary>Number of chains P.</summary>
+    public int Count { get; }
+
+    /// <summary>Dimension d.</summary>
+    public int Dimension { get; }
+
+    /// <summary>The seed.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>Global index of chain 0 of this set.</summary>
+    public long ChainOffset { get; private set; }
+
+    /// <summary>Steps taken since the last <see cref="Reset"/> (the global step index of the next step).</summary>
+    public int StepCount { get; private set; }
+
+    /// <summary>
+    /// The current chain states [P, d] (owned by this object: do not dispose; valid until the next
+    /// <see cref="Run"/>). Always finite unless the potential itself returned non-finite values everywhere.
+    /// </summary>
+    public DevicePoints States
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            return x;
+        }
+    }
+
+    /// <summary>Restarts the chains as global chains chainOffset .. chainOffset + P - 1, at step 0, from scale * N(0, I).</summary>
+    /// <param name="chainOffset">Global index of the first chain.</param>
+    /// <param name="initialScale">Standard deviation of the initial states.</param>
+    public void Reset(long chainOffset, double initialScale = 1.0)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (chainOffset < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chainOffset), chainOffset, "the chain offset must be 0 or more");
+        }
+
+        ChainOffset = chainOffset;
+        StepCount = 0;
+        kernels.Init(Count, x.View, Dimension, (float)initialScale, Seed, chainOffset);
+    }
+
+    /// <summary>Overwrites the chain states (e.g. to continue from saved particles).</summary>
+    /// <param name="states">Row-major P * d floats.</param>
+    public void SetStates(ReadOnlySpan<float> states)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        x.CopyFrom(states);
+    }
+
+    /// <summary>
+    /// Advances every chain BurnIn + Samples * Thin steps on exp(-w). Per step: grad w at the states (ULA) or
+    /// w and grad w at the proposals (MALA), then one update kernel. Non-finite proposals are rejected (the
+    /// chain keeps its last finite state) and halve the step size at the next check; see <see cref="LangevinResult.Status"/>.
+    /// </summary>
+    /// <param name="potential">The potential w (its dimension must be <see cref="Dimension"/>).</param>
+    /// <param name="options">Sampler options (validated).</param>
+    /// <param name="cancellationToken">Checked every <see cref="LangevinOptions.CheckEvery"/> steps.</param>
+    /// <returns>Status, step size, acceptance and diagnostics.</returns>
+    public LangevinResult Run(IPotential potential, LangevinOptions options, CancellationToken cancellationToken = default) =>
+        RunCore(potential, options, null, cancellationToken);
+
+    internal LangevinResult RunCore(IPotential potential, LangevinOptions options, Action<int>? onKept, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentNullException.ThrowIfNull(potential);
+        ArgumentNullException.ThrowIfNull(options);
+        options.ThrowIfInvalid();
+        Shape.RequireSameContext(Context, potential.Context, nameof(potential));
+        Shape.RequireSameDimension(Dimension, potential.Dimension, "the chains", nameof(potential));
+        if (StepCount > int.MaxValue / 2 - options.BurnIn - (options.Samples * options.Thin))
+        {
+            throw new InvalidOperationException("the chains' step counter would overflow: Reset them");
+        }
+
+        bool mala = options.Sampler == LangevinSampler.Mala;
+        int d = Dimension;
+        int total = options.BurnIn + (options.Samples * options.Thin);
+        int diagChains = Math.Min(options.DiagnosticChains, Count);
+        int half = options.Samples / 2;
+        bool rhat = diagChains > 0 && half >= 2;
+        if (rhat)
+        {
+            if (stats is null || stats.Length < 4L * diagChains * d)
+            {
+                stats?.Dispose();
+                stats = DeviceVector.Allocate(Context, 4L * diagChains * d);
+            }
+
+            stats.Clear();
+        }
+
+        accepted.MemSetToZero();
+        diverged.MemSetToZero();
+        divergedTotal.MemSetToZero();
+        divergedSinceCheck.MemSetToZero();
+        x.View.CopyTo(checkpoint.View);
+        if (mala)
+        {
+            potential.Value(x, w);
+        }
+
+        potential.Gradient(x, g);
+
+        double tau = options.StepSize;
+        var status = SamplingStatus.Ok;
+        int backoffs = 0, steps = 0, lastDiverged = 0, checks = 0;
+        int adaptChains = Math.Min(Count, 4096);
+        long lastAcceptedSum = 0;
+        var acceptedHost = new int[adaptChains];
+        for (int s = 0; s < total; s++)
+        {
+            if (!mala && s > 0)
+            {
+                potential.Gradient(x, g);
+            }
+
+            var p = new LangevinStep((float)tau, Seed, ChainOffset, StepCount, mala ? 1 : 0);
+            kernels.Propose(Count, x.View, g.View, proposal.View, d, p);
+            if (mala)
+            {
+                potential.Value(proposal, wProposal);
+                potential.Gradient(proposal, gProposal);
+            }
+
+            kernels.Accept(Count, x.View, g.View, w.View, proposal.View, gProposal.View, wProposal.View,
+                accepted.View, diverged.View, divergedTotal.View, divergedSinceCheck.View, d, p);
+            StepCount++;
+            steps++;
+
+            int afterBurn = s + 1 - options.BurnIn;
+            if (afterBurn > 0 && afterBurn % options.Thin == 0)
+            {
+                int draw = (afterBurn / options.Thin) - 1; // 0-based kept draw
+                onKept?.Invoke(draw);
+                if (rhat)
+                {
+                    if (draw < half)
+                    {
+                        kernels.Moments(diagChains, x.View, stats!.View, d, 0, draw + 1);
+                    }
+                    else if (draw >= options.Samples - half)
+                    {
+                        kernels.Moments(diagChains, x.View, stats!.View, d, 1, draw - (options.Samples - half) + 1);
+                    }
+                }
+            }
+
+            if ((s + 1) % options.CheckEvery == 0 || s + 1 == total)
+            {
+                checks++;
+                var dv = new int[1];
+                divergedTotal.View.CopyToCPU(dv);
+                if (dv[0] > lastDiverged)
+                {
+                    // Chains that diverged since the last check go back to their checkpoint; the step size halves.
+                    lastDiverged = dv[0];
+                    kernels.Restore(Count, x.View, checkpoint.View, divergedSinceCheck.View, d, 0);
+                    if (mala)
+                    {
+                        potential.Value(x, w);
+                        potential.Gradient(x, g);
+                    }
+
+                    backoffs++;
+                    if (backoffs > options.MaxBackoffs)
+                    {
+                        status = SamplingStatus.Diverged;
+                        break;
+                    }
+
+                    tau *= 0.5;
+                    status = SamplingStatus.StepSizeReduced;
+                }
+                else
+                {
+                    kernels.Restore(Count, x.View, checkpoint.View, divergedSinceCheck.View, d, 1);
+                }
+
+                if (mala && options.AdaptStepSize && s < options.BurnIn)
+                {
+                    accepted.View.SubView(0, adaptChains).CopyToCPU(acceptedHost);
+                    long sum = acceptedHost.Sum(v => (long)v);
+                    double rate = (sum - lastAcceptedSum) / ((double)adaptChains * options.CheckEvery);
+                    lastAcceptedSum = sum;
+                    tau *= Math.Exp(2.0 * (rate - options.TargetAcceptance) / Math.Sqrt(checks));
+                }
+
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    status = SamplingStatus.Cancelled;
+                    break;
+                }
+            }
+        }
+
+        var acc = new int[Count];
+        accepted.View.CopyToCPU(acc);
+        var div = new int[Count];
+        diverged.View.CopyToCPU(div);
+        long acceptedSum = acc.Sum(v => (long)v);
+        double rateAll = steps == 0 ? 0 : acceptedSum / ((double)Count * steps);
+        int divergentChains = div.Count(v => v > 0);
+        long divergentProposals = div.Sum(v => (long)v);
+
+        LangevinDiagnostics? diagnostics = null;
+        if (diagChains > 0)
+        {
+            potential.Gradient(x, g);
+            var hx = new float[(long)diagChains * d];
+            var hg = new float[(long)diagChains * d];
+            x.View.SubView(0, hx.Length).CopyToCPU(hx);
+            g.View.SubView(0, hg.Length).CopyToCPU(hg);
+            float[]? hs = null;
+            if (rhat)
+            {
+                hs = new float[4L * diagChains * d];
+                stats!.View.SubView(0, hs.Length).CopyToCPU(hs);
+            }
+
+            diagnostics = LangevinDiagnosticsCalculator.Compute(hx, hg, hs, diagChains, d, half);
+        }
+
+        return new LangevinResult(status, steps, tau, rateAll, divergentChains, divergentProposals, backoffs, diagnostics);
+    }
+
+    /// <summary>Copies chain rows into a draw buffer (row i goes to row i * stride + offset).</summary>
+    internal void ScatterStates(DevicePoints destination, int stride, int offset) =>
+        kernels.Scatter(Count, x.View, destination.View, Dimension, stride, offset);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        x.Dispose();
+        g.Dispose();
+        proposal.Dispose();
+        gProposal.Dispose();
+        w.Dispose();
+        wProposal.Dispose();
+        accepted.Dispose();
+        diverged.Dispose();
+        divergedTotal.Dispose();
+        divergedSinceCheck.Dispose();
+        checkpoint.Dispose();
+        stats?.Dispose();
+    }
+}
+
+/// <summary>Loads the Langevin kernels once per context.</summary>
+internal sealed class LangevinLauncher(CmmContext context)
+{
+    public readonly Action<Index1D, ArrayView<float>, int, float, ulong, long> Init =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ulong, long>(LangevinKernels.InitNormal);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep> Propose =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
+            LangevinKernels.Propose);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> Accept =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> Restore =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(LangevinKernels.RestoreDiverged);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Moments =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.AccumulateMoments);
+
+    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Scatter =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows);
+}

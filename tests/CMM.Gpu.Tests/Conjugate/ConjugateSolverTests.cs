@@ -1,0 +1,182 @@
+using CMM.Gpu.Conjugate;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
+using CMM.Gpu.Tests.Infrastructure;
+using CMM.Gpu.Tests.Potentials;
+
+namespace CMM.Gpu.Tests.Conjugate;
+
+[Collection(AcceleratorTestGroup.Name)]
+public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
+{
+    /// <summary>grad w*(x) = A^-1 (x - b) for w = 1/2 x'Ax + b'x + c, in double.</summary>
+    private static double[] ClosedForm(double[,] a, double[] b, float[] x, int i, int d)
+    {
+        var m = (double[,])a.Clone();
+        var z = Enumerable.Range(0, d).Select(k => x[i * d + k] - b[k]).ToArray();
+        for (int c = 0; c < d; c++)
+        {
+            for (int r = c + 1; r < d; r++)
+            {
+                double f = m[r, c] / m[c, c];
+                for (int k = c; k < d; k++)
+                {
+                    m[r, k] -= f * m[c, k];
+                }
+
+                z[r] -= f * z[c];
+            }
+        }
+
+        for (int r = d - 1; r >= 0; r--)
+        {
+            double t = z[r];
+            for (int k = r + 1; k < d; k++)
+            {
+                t -= m[r, k] * z[k];
+            }
+
+            z[r] = t / m[r, r];
+        }
+
+        return z;
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton, 1, 1)]
+    [InlineData(ConjugateMethod.Newton, 17, 3)]
+    [InlineData(ConjugateMethod.Lbfgs, 9, 5)]
+    [InlineData(ConjugateMethod.Auto, 7, 20)]
+    public void QuadraticMatchesClosedForm(ConjugateMethod method, int n, int d)
+    {
+        var ctx = fixture.Context;
+        var a = ClosedFormPotentialTests.SpdMatrix(d, 50 + d);
+        var b = TestData.Normal(d, 60 + d).Select(v => (double)v).ToArray();
+        using var w = new QuadraticPotential(ctx, a, b, 1.5);
+        var x = TestData.Normal(n * d, 70 + n, scale: 2);
+        using var solver = new ConjugateSolver(ctx);
+        var y = solver.Decode(w, x, new ConjugateOptions { Method = method, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 }, out var result);
+        Assert.Equal(ConjugateStatus.Converged, result.Status);
+        Assert.Equal(1.0, result.ConvergedFraction);
+        Assert.Equal(method == ConjugateMethod.Auto ? ConjugateMethod.Lbfgs : method, result.Method);
+        Assert.All(result.Residuals, r => Assert.True(r <= 1e-5 * 20));
+        if (method == ConjugateMethod.Newton)
+        {
+            // Exact Hessian on a quadratic: one Newton step, then the convergence check.
+            Assert.All(result.PointIterations, it => Assert.InRange(it, 0, 2));
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            var expected = ClosedForm(a, b, x, i, d);
+            for (int k = 0; k < d; k++)
+            {
+                Approx.Equal(expected[k], y[i * d + k], 1e-4, 1e-4, $"y[{i},{k}]");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton, 2)]
+    [InlineData(ConjugateMethod.Lbfgs, 3)]
+    public void DecodeOfEncodeIsIdentityForTheQuartic(ConjugateMethod method, int d)
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, d, 0.8, 0.5);
+        const int n = 29;
+        var y0 = TestData.Normal(n * d, 80 + d, scale: 2);
+        using var dy = DevicePoints.Upload(ctx, y0, d);
+        using var dx = DevicePoints.Allocate(ctx, n, d);
+        ConjugateSolver.Encode(w, dy, dx);
+        using var back = DevicePoints.Allocate(ctx, n, d);
+        using var solver = new ConjugateSolver(ctx);
+        var result = solver.Solve(w, dx, back, new ConjugateOptions { Method = method, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 });
+        Assert.Equal(ConjugateStatus.Converged, result.Status);
+        var y = back.ToArray();
+        for (int i = 0; i < y.Length; i++)
+        {
+            // grad w has slope >= 0.5, so |y - y0| <= |residual| / 0.5.
+            Approx.Equal(y0[i], y[i], 1e-4, 1e-4, $"y[{i}]");
+        }
+    }
+
+    [Fact]
+    public void WarmStartAtTheSolutionTakesNoIterations()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
+        var x = TestData.Normal(22, 5, scale: 3);
+        using var dx = DevicePoints.Upload(ctx, x, 2);
+        using var dy = DevicePoints.Allocate(ctx, 11, 2);
+        using var solver = new ConjugateSolver(ctx);
+        var cold = solver.Solve(w, dx, dy);
+        Assert.Equal(ConjugateStatus.Converged, cold.Status);
+        Assert.True(cold.Iterations > 1);
+        var warm = solver.Solve(w, dx, dy, new ConjugateOptions { WarmStart = true });
+        Assert.Equal(ConjugateStatus.Converged, warm.Status);
+        Assert.Equal(0, warm.Iterations);
+    }
+
+    [Fact]
+    public void IterationCapIsAStatusNotAnException()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 3, 1, 0.1);
+        var x = TestData.Normal(30, 6, scale: 20);
+        using var solver = new ConjugateSolver(ctx);
+        var y = solver.Decode(w, x, new ConjugateOptions { Method = ConjugateMethod.Lbfgs, MaxIterations = 1, AbsoluteTolerance = 1e-6, RelativeTolerance = 0 }, out var result);
+        Assert.Equal(ConjugateStatus.MaxIterations, result.Status);
+        Assert.True(result.ConvergedFraction < 1);
+        Assert.Contains(ConjugatePointStatus.MaxIterations, result.PointStatus);
+        Assert.All(y, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton)]
+    [InlineData(ConjugateMethod.Lbfgs)]
+    public void NonFiniteTargetIsAPointStatus(ConjugateMethod method)
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
+        var x = new[] { 1f, 2f, float.NaN, 0f, -1f, 0.5f };
+        using var solver = new ConjugateSolver(ctx);
+        solver.Decode(w, x, new ConjugateOptions { Method = method }, out var result);
+        Assert.Equal(ConjugateStatus.NonFinite, result.Status);
+        Assert.Equal(new[] { ConjugatePointStatus.Converged, ConjugatePointStatus.NonFinite, ConjugatePointStatus.Converged }, result.PointStatus);
+        Assert.Equal(2.0 / 3, result.ConvergedFraction, 12);
+    }
+
+    [Fact]
+    public void HostEncodeDecodeRoundTripAndShapeErrors()
+    {
+        var ctx = fixture.Context;
+        using var w = new QuadraticPotential(ctx, new double[,] { { 3, 1 }, { 1, 2 } }, [0.5, -0.5]);
+        var y0 = TestData.Normal(34, 9);
+        var x = ConjugateSolver.Encode(w, y0);
+        for (int i = 0; i < 17; i++)
+        {
+            Approx.Equal((3.0 * y0[2 * i]) + y0[(2 * i) + 1] + 0.5, x[2 * i], 1e-5, 1e-5, "encode");
+        }
+
+        using var solver = new ConjugateSolver(ctx);
+        var y = solver.Decode(w, x, null, out var result);
+        Assert.Equal(ConjugateStatus.Converged, result.Status);
+        Approx.AllEqual(y0.Select(v => (double)v).ToArray(), y, 1e-4, 1e-4, "decode(encode(y))");
+
+        using var x3 = Memory.DevicePoints.Allocate(ctx, 4, 3);
+        using var y3 = Memory.DevicePoints.Allocate(ctx, 4, 3);
+        Assert.Contains("dimension mismatch", Assert.Throws<ArgumentException>(() => solver.Solve(w, x3, y3)).Message, StringComparison.Ordinal);
+        using var x2 = Memory.DevicePoints.Allocate(ctx, 4, 2);
+        Assert.Throws<ArgumentException>(() => solver.Solve(w, x2, x2));
+    }
+
+    [Fact]
+    public void OptionsReportEveryProblem()
+    {
+        var bad = new ConjugateOptions { MaxIterations = 0, History = 0, Armijo = 1, AbsoluteTolerance = 0, RelativeTolerance = 0 };
+        Assert.Equal(4, bad.Validate().Count);
+        Assert.Empty(new ConjugateOptions().Validate());
+        Assert.Equal(ConjugateMethod.Newton, new ConjugateOptions().Resolve(16));
+        Assert.Equal(ConjugateMethod.Lbfgs, new ConjugateOptions().Resolve(17));
+    }
+}
