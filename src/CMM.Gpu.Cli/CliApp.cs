@@ -67,6 +67,7 @@ public static class CliApp
         var root = new RootCommand("cmm: fit and sample conjugate moment measures on GPUs (CMM.Gpu).");
         root.Subcommands.Add(DevicesCommand.Create(stdout, stderr));
         root.Subcommands.Add(DemoCommand.Create(stdout, stderr));
+        root.Subcommands.Add(SinkhornCommand.Create(stdout, stderr));
         return root;
     }
 

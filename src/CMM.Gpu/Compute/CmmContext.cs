@@ -35,12 +35,12 @@ public sealed class CmmContext : IDisposable
     /// <summary>The device name.</summary>
     public string DeviceName => Accelerator.Name;
 
-    /// <summary>Device memory in bytes.</summary>
-    public long MemoryBytes => Accelerator.MemorySize;
+    /// <summary>Device memory in bytes (host memory for the CPU accelerator, which reports no limit).</summary>
+    public long MemoryBytes => Kind == AcceleratorKind.Cpu ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : Accelerator.MemorySize;
 
     /// <summary>A one-line description such as <c>cuda: NVIDIA H200 (139 GiB, 132 SMs)</c>.</summary>
     public string Description =>
-        $"{Kind.ToString().ToLowerInvariant()}: {Accelerator.Name} ({Accelerator.MemorySize / (1024.0 * 1024 * 1024):0.#} GiB, {Accelerator.NumMultiprocessors} multiprocessors, max group {Accelerator.MaxNumThreadsPerGroup})";
+        $"{Kind.ToString().ToLowerInvariant()}: {Accelerator.Name} ({MemoryBytes / (1024.0 * 1024 * 1024):0.#} GiB, {Accelerator.NumMultiprocessors} multiprocessors, max group {Accelerator.MaxNumThreadsPerGroup})";
 
     /// <summary>The ILGPU accelerator. Internal: ILGPU types stay behind this library's API.</summary>
     internal Accelerator Accelerator { get; }
