@@ -372,7 +372,7 @@ public static class IcnnKernels
 
     /// <summary>
     /// One thread: scalars[0] = |grad| = sqrt(sum partials); scalars[1] = clip factor
-    /// min(1, maxNorm / |grad|) (1 when maxNorm &lt;= 0; 0 when the norm is not finite, so the step is skipped).
+    /// min(1, maxNorm / |grad|) (1 when maxNorm &lt;= 0; 0 when the norm is not finite: the update kernels then leave the parameters unchanged).
     /// </summary>
     /// <param name="t">Thread index (only 0 works).</param>
     /// <param name="partials">Partial sums of squares.</param>
@@ -413,7 +413,13 @@ public static class IcnnKernels
     public static void AdamStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask,
         ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c)
     {
-        float g = grad[j] * scalars[1];
+        float f = scalars[1];
+        if (f == 0f)
+        {
+            return;
+        }
+
+        float g = grad[j] * f;
         float mj = c.Beta1 * m[j] + (1f - c.Beta1) * g;
         float vj = c.Beta2 * v[j] + (1f - c.Beta2) * g * g;
         m[j] = mj;
@@ -436,7 +442,13 @@ public static class IcnnKernels
     public static void SgdStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask,
         ArrayView<float> grad, ArrayView<float> scalars, float learningRate)
     {
-        float r = raw[j] - learningRate * grad[j] * scalars[1];
+        float f = scalars[1];
+        if (f == 0f)
+        {
+            return;
+        }
+
+        float r = raw[j] - learningRate * grad[j] * f;
         raw[j] = r;
         eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
     }
