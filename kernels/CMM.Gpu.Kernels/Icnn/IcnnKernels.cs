@@ -352,6 +352,13 @@ public static class IcnnKernels
         }
     }
 
+    /// <summary>y[j] += a * x[j] (combines parameter gradients, e.g. E_data - E_model in the semi-dual objective).</summary>
+    /// <param name="j">Index.</param>
+    /// <param name="y">Accumulator (updated).</param>
+    /// <param name="x">Added vector.</param>
+    /// <param name="a">Scale.</param>
+    public static void AddScaled(Index1D j, ArrayView<float> y, ArrayView<float> x, float a) => y[j] += a * x[j];
+
     /// <summary>partials[t] = sum of grad[j]^2 over j = t, t + parts, ...</summary>
     /// <param name="t">Part index.</param>
     /// <param name="grad">Gradient.</param>
@@ -869,6 +876,7 @@ public static class IcnnKernels
 
         yield return KernelCatalog.Entry(t, nameof(Materialize), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(ReduceSlots), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(AddScaled), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(SumSquaresPartial), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(ClipFactor), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(AdamStep), KernelGrouping.Implicit);

@@ -53,6 +53,7 @@ internal sealed class IcnnKernelSet
         elu = new Lazy<IcnnActivationKernels>(() => new IcnnActivationKernels(acc, elu: true));
         Materialize = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>>(IcnnKernels.Materialize);
         ReduceSlots = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots);
+        AddScaled = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled);
         SumSquaresPartial = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial);
         ClipFactor = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor);
         AdamStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep);
@@ -62,6 +63,8 @@ internal sealed class IcnnKernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>> Materialize { get; }
 
     public Action<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, float, float, ArrayView<float>, ArrayView<float>> ReduceSlots { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float> AddScaled { get; }
 
     public Action<Index1D, ArrayView<float>, int, int, ArrayView<float>> SumSquaresPartial { get; }
 

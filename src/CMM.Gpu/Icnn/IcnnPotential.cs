@@ -84,6 +84,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
     private readonly IcnnPotentialOptions options;
     private MemoryBuffer1D<float, Stride1D.Dense>? workspace;
     private MemoryBuffer1D<float, Stride1D.Dense>? partial;
+    private MemoryBuffer1D<float, Stride1D.Dense>? secondGradient;
     private bool disposed;
 
     private IcnnPotential(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options)
@@ -338,6 +339,35 @@ public sealed class IcnnPotential : IPotential, IDisposable
     }
 
     /// <summary>
+    /// The semi-dual objective J = mean_i w(data_i) - mean_j w(model_j) and its gradient with respect to the free
+    /// parameters, E_data[d w / d theta] - E_model[d w / d theta] (the model points, e.g. decoded particles grad w*(x_j),
+    /// are held fixed). Asynchronous: objective[0] receives J.
+    /// </summary>
+    /// <param name="data">Data points [n, d].</param>
+    /// <param name="model">Model points [m, d].</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <param name="objective">Output of length at least 1.</param>
+    public void SemiDualParameterGradient(DevicePoints data, DevicePoints model, DeviceVector gradient, DeviceVector objective)
+    {
+        CheckPoints(data, nameof(data));
+        CheckPoints(model, nameof(model));
+        CheckGradient(gradient);
+        ArgumentNullException.ThrowIfNull(objective);
+        Shape.RequireSameContext(Context, objective.Context, nameof(objective));
+        var dm = GradientDims(data.Count, out var ws, out var part);
+        act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, data.View, ws, part);
+        float s = 1f / data.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, objective.View.SubView(0, 1));
+        var tmp = Ensure(ref secondGradient, ParameterCount + 1L);
+        dm = GradientDims(model.Count, out ws, out part);
+        act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, model.View, ws, part);
+        s = 1f / model.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
+        kernels.AddScaled(ParameterCount, gradient.View, tmp.SubView(0, ParameterCount), -1f);
+        kernels.AddScaled(1, objective.View.SubView(0, 1), tmp.SubView(ParameterCount, 1), -1f);
+    }
+
+    /// <summary>
     /// The gradient-matching loss L = mean_i |grad w(y_i) - t_i|^2 and its gradient with respect to the free
     /// parameters, dL/dtheta = 2 mean_i d/dtheta [v_i' grad w(y_i)], v_i = grad w(y_i) - t_i fixed (a tangent
     /// forward pass then a reverse pass per point). Asynchronous: loss[0] receives L.
@@ -383,6 +413,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
         disposed = true;
         workspace?.Dispose();
         partial?.Dispose();
+        secondGradient?.Dispose();
         extra.Dispose();
         table.Dispose();
         mask.Dispose();

@@ -155,6 +155,91 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
     }
 
     [Theory]
+    [InlineData(IcnnKernelVariant.SlotRows)]
+    [InlineData(IcnnKernelVariant.Interleaved)]
+    public void SemiDualGradientMatchesCentralDifferences(IcnnKernelVariant variant)
+    {
+        const int d = 3, n = 8, m = 13;
+        var arch = IcnnCases.Arch(d, [6, 5], 2, IcnnActivation.Softplus);
+        var reference = IcnnCases.Reference(arch);
+        var theta = IcnnCases.RandomTheta(reference.ParameterCount, seed: 41);
+        var th = IcnnCases.ToDouble(theta);
+        var data = TestData.Normal(n * d, 42);
+        var model = TestData.Normal(m * d, 43, scale: 1.5, shift: 0.5);
+        var ds = IcnnCases.Rows(data, d);
+        var ms = IcnnCases.Rows(model, d);
+        var ctx = fixture.Context;
+        using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant, 3));
+        using var dd = DevicePoints.Upload(ctx, data, d);
+        using var dm = DevicePoints.Upload(ctx, model, d);
+        using var grad = DeviceVector.Allocate(ctx, pot.ParameterCount);
+        using var objective = DeviceVector.Allocate(ctx, 1);
+        pot.SemiDualParameterGradient(dd, dm, grad, objective);
+        double J(double[] p) => reference.MeanValue(p, ds) - reference.MeanValue(p, ms);
+        Approx.Equal(J(th), objective.ToArray()[0], 1e-4, 1e-4, "semi-dual objective");
+        Approx.AllEqual(IcnnReference.ParameterGradient(th, J), grad.ToArray(), 1e-4, 1e-4, "dJ/dtheta");
+    }
+
+    [Fact]
+    public void WiderNetworkMatchesReference()
+    {
+        // A wider, deeper case (P = 1,140) for the gradient, Hessian and loss gradient, both variants, few points.
+        const int d = 5, n = 3;
+        var arch = IcnnCases.Arch(d, [16, 24, 16], 2, IcnnActivation.Softplus);
+        var reference = IcnnCases.Reference(arch);
+        var theta = IcnnCases.RandomTheta(reference.ParameterCount, seed: 51);
+        for (int i = 0; i < theta.Length; i++)
+        {
+            theta[i] *= 0.5f;
+        }
+
+        var th = IcnnCases.ToDouble(theta);
+        var y = TestData.Normal(n * d, 52);
+        var t = TestData.Normal(n * d, 53);
+        var ys = IcnnCases.Rows(y, d);
+        var ts = IcnnCases.Rows(t, d);
+        var ctx = fixture.Context;
+        foreach (var variant in new[] { IcnnKernelVariant.SlotRows, IcnnKernelVariant.Interleaved })
+        {
+            using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant));
+            using var dy = DevicePoints.Upload(ctx, y, d);
+            using var dt = DevicePoints.Upload(ctx, t, d);
+            using var g = DevicePoints.Allocate(ctx, n, d);
+            using var h = DeviceVector.Allocate(ctx, n * d * d);
+            using var grad = DeviceVector.Allocate(ctx, pot.ParameterCount);
+            pot.Gradient(dy, g);
+            pot.Hessian(dy, h);
+            var gv = g.ToArray();
+            var hv = h.ToArray();
+            for (int i = 0; i < n; i++)
+            {
+                var gr = reference.Gradient(th, ys[i]);
+                var hr = reference.Hessian(th, ys[i]);
+                for (int k = 0; k < d; k++)
+                {
+                    Approx.Equal(gr[k], gv[i * d + k], 5e-5, 5e-5, $"grad[{i},{k}]");
+                    for (int c = 0; c < d; c++)
+                    {
+                        Approx.Equal(hr[k, c], hv[i * d * d + k * d + c], 2e-4, 2e-4, $"hess[{i},{k},{c}]");
+                    }
+                }
+            }
+
+            float loss = pot.LossParameterGradient(dy, dt, grad);
+            Approx.Equal(reference.Loss(th, ys, ts), loss, 1e-4, 1e-4, "loss");
+            Approx.AllEqual(IcnnReference.ParameterGradient(th, p => reference.Loss(p, ys, ts)), grad.ToArray(), 1e-3, 1e-3, "dL/dtheta");
+        }
+    }
+
+    [Fact]
+    public void DefaultArchitectureParameterCountMatchesDocs()
+    {
+        var layout = new IcnnLayout(new IcnnArchitecture(2));
+        Assert.Equal(8840, layout.ParameterCount);
+        Assert.Equal(new IcnnReference(2, [64, 64, 64], 2, 0.1, false).ParameterCount, layout.ParameterCount);
+    }
+
+    [Theory]
     [InlineData(IcnnActivation.Softplus)]
     [InlineData(IcnnActivation.Elu)]
     public void ConvexAlongRandomLines(IcnnActivation act)
