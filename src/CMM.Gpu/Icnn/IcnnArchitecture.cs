@@ -181,16 +181,13 @@ public sealed class IcnnLayout
     public int[] NonNegativeMask()
     {
         var mask = new int[ParameterCount];
-        foreach (var l in Layers)
+        for (int l = 1; l < Layers.Count; l++)
         {
-            if (l.Passthrough >= 0)
-            {
-                int prevWidth = Layers[Layers.ToList().IndexOf(l) - 1].Width;
-                Array.Fill(mask, 1, l.Passthrough, l.Width * prevWidth);
-            }
+            Array.Fill(mask, 1, Layers[l].Passthrough, Layers[l].Width * Layers[l - 1].Width);
         }
 
-        Array.Fill(mask, 1, OutputOffset, DiagonalOffset - OutputOffset + (LowRankOffset - DiagonalOffset));
+        // p and D are adjacent: [OutputOffset, LowRankOffset).
+        Array.Fill(mask, 1, OutputOffset, LowRankOffset - OutputOffset);
         return mask;
     }
 
