@@ -158,6 +158,97 @@ public static class IcnnKernels
     /// <param name="mode">1 = values, 2 = gradients, 3 = both.</param>
     public static void Evaluate<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
+        where TAct : struct, IIcnnActivation =>
+        EvaluateSlot<TAct>(slot, eff, lay, dm, x, ws, values, grads, mode);
+
+    /// <summary>
+    /// <see cref="Evaluate{TAct}"/> with the effective parameters first copied into dynamic shared memory by the
+    /// whole group (P floats), then read from there. Launch with grid ceil(G / T), group T and P floats of
+    /// dynamic shared memory; thread Grid.GlobalIndex.X is slot s (threads with s &gt;= G only help stage).
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="values">Output [n].</param>
+    /// <param name="grads">Output [n, d].</param>
+    /// <param name="mode">1 = values, 2 = gradients, 3 = both.</param>
+    public static void EvaluateStaged<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
+        where TAct : struct, IIcnnActivation
+    {
+        var sh = Stage(eff, dm.ParamCount);
+        int slot = Grid.GlobalIndex.X;
+        if (slot < dm.Slots)
+        {
+            EvaluateSlot<TAct>(slot, sh, lay, dm, x, ws, values, grads, mode);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ValueParameterGradient{TAct}"/> with the parameters staged in shared memory (launch as
+    /// <see cref="EvaluateStaged{TAct}"/>).
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void ValueParameterGradientStaged<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        var sh = Stage(eff, dm.ParamCount);
+        int slot = Grid.GlobalIndex.X;
+        if (slot < dm.Slots)
+        {
+            ValueGradientSlot<TAct>(slot, sh, lay, dm, x, ws, partial);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="LossParameterGradient{TAct}"/> with the parameters staged in shared memory (launch as
+    /// <see cref="EvaluateStaged{TAct}"/>).
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="y">Points [n, d].</param>
+    /// <param name="targets">Targets [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void LossParameterGradientStaged<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        var sh = Stage(eff, dm.ParamCount);
+        int slot = Grid.GlobalIndex.X;
+        if (slot < dm.Slots)
+        {
+            LossGradientSlot<TAct>(slot, sh, lay, dm, y, targets, ws, partial);
+        }
+    }
+
+    /// <summary>Copies eff[0, count) into the group's dynamic shared memory (all threads, then a barrier).</summary>
+    internal static ArrayView<float> Stage(ArrayView<float> eff, int count)
+    {
+        var sh = SharedMemory.GetDynamic<float>();
+        for (int j = Group.IdxX; j < count; j += Group.DimX)
+        {
+            sh[j] = eff[j];
+        }
+
+        Group.Barrier();
+        return sh;
+    }
+
+    internal static void EvaluateSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
         where TAct : struct, IIcnnActivation
     {
         var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
@@ -269,6 +360,11 @@ public static class IcnnKernels
     /// <param name="partial">Partials [G, P + 1] (strided as <paramref name="dm"/> says).</param>
     public static void ValueParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation =>
+        ValueGradientSlot<TAct>(slot, eff, lay, dm, x, ws, partial);
+
+    internal static void ValueGradientSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation
     {
         var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
@@ -300,6 +396,11 @@ public static class IcnnKernels
     /// <param name="ws">Workspace.</param>
     /// <param name="partial">Partials [G, P + 1].</param>
     public static void LossParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation =>
+        LossGradientSlot<TAct>(slot, eff, lay, dm, y, targets, ws, partial);
+
+    internal static void LossGradientSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation
     {
@@ -872,6 +973,9 @@ public static class IcnnKernels
             yield return KernelCatalog.Entry(t, nameof(HessianVector), KernelGrouping.Implicit, a);
             yield return KernelCatalog.Entry(t, nameof(ValueParameterGradient), KernelGrouping.Implicit, a);
             yield return KernelCatalog.Entry(t, nameof(LossParameterGradient), KernelGrouping.Implicit, a);
+            yield return KernelCatalog.Entry(t, nameof(EvaluateStaged), KernelGrouping.Explicit, a);
+            yield return KernelCatalog.Entry(t, nameof(ValueParameterGradientStaged), KernelGrouping.Explicit, a);
+            yield return KernelCatalog.Entry(t, nameof(LossParameterGradientStaged), KernelGrouping.Explicit, a);
         }
 
         yield return KernelCatalog.Entry(t, nameof(Materialize), KernelGrouping.Implicit);

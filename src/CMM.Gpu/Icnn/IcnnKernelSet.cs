@@ -17,6 +17,9 @@ internal sealed class IcnnActivationKernels
             HessianVector = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.HessianVector<EluActivation>);
             ValueParameterGradient = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ValueParameterGradient<EluActivation>);
             LossParameterGradient = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.LossParameterGradient<EluActivation>);
+            EvaluateStaged = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IcnnKernels.EvaluateStaged<EluActivation>);
+            ValueParameterGradientStaged = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ValueParameterGradientStaged<EluActivation>);
+            LossParameterGradientStaged = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.LossParameterGradientStaged<EluActivation>);
         }
         else
         {
@@ -25,6 +28,9 @@ internal sealed class IcnnActivationKernels
             HessianVector = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.HessianVector<SoftplusActivation>);
             ValueParameterGradient = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ValueParameterGradient<SoftplusActivation>);
             LossParameterGradient = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.LossParameterGradient<SoftplusActivation>);
+            EvaluateStaged = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(IcnnKernels.EvaluateStaged<SoftplusActivation>);
+            ValueParameterGradientStaged = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ValueParameterGradientStaged<SoftplusActivation>);
+            LossParameterGradientStaged = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.LossParameterGradientStaged<SoftplusActivation>);
         }
     }
 
@@ -37,6 +43,12 @@ internal sealed class IcnnActivationKernels
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>> ValueParameterGradient { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LossParameterGradient { get; }
+
+    public Action<KernelConfig, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> EvaluateStaged { get; }
+
+    public Action<KernelConfig, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>> ValueParameterGradientStaged { get; }
+
+    public Action<KernelConfig, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LossParameterGradientStaged { get; }
 }
 
 /// <summary>All ICNN kernels for a context (per-activation sets are compiled on first use).</summary>

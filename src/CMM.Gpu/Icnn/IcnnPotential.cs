@@ -19,6 +19,12 @@ public enum IcnnKernelVariant
     /// <summary>Scratch and partial gradients interleaved across threads (element e of thread s at e * G + s), so
     /// neighbouring threads touch neighbouring addresses (coalesced on GPUs) while reading the same weight (broadcast); many threads.</summary>
     Interleaved,
+
+    /// <summary><see cref="Interleaved"/> scratch, and for value, gradient and the parameter gradients the effective
+    /// parameters are first copied into each group's shared memory (explicitly grouped kernels with one barrier).
+    /// Used only when the P parameters fit in the group's shared memory, else <see cref="Interleaved"/> is used.
+    /// Opt-in: not yet measured on a GPU. Hessian and Hessian-vector products use the <see cref="Interleaved"/> kernels.</summary>
+    Staged,
 }
 
 /// <summary>Execution options of an <see cref="IcnnPotential"/>.</summary>
@@ -40,7 +46,7 @@ public sealed record IcnnPotentialOptions
         var p = new List<string>();
         if (!Enum.IsDefined(Variant))
         {
-            p.Add($"Variant {(int)Variant} is unknown: use Auto, SlotRows or Interleaved");
+            p.Add($"Variant {(int)Variant} is unknown: use Auto, SlotRows, Interleaved or Staged");
         }
 
         if (WorkspaceFloats < 1024)
@@ -101,6 +107,11 @@ public sealed class IcnnPotential : IPotential, IDisposable
         Shape.RequireLength(parameters.Length, Layout.ParameterCount, nameof(parameters), "the architecture's parameter vector");
         Variant = this.options.Variant != IcnnKernelVariant.Auto ? this.options.Variant
             : context.IsGpu ? IcnnKernelVariant.Interleaved : IcnnKernelVariant.SlotRows;
+        if (Variant == IcnnKernelVariant.Staged &&
+            (Layout.ParameterCount > MaxStagedParameters || Layout.ParameterCount * sizeof(float) > context.Accelerator.MaxSharedMemoryPerGroup))
+        {
+            Variant = IcnnKernelVariant.Interleaved;
+        }
         kernels = IcnnKernelSet.For(context);
         act = kernels.For(architecture.Activation);
         var acc = context.Accelerator;
@@ -111,6 +122,10 @@ public sealed class IcnnPotential : IPotential, IDisposable
         extra = acc.Allocate1D<float>(1);
         Refresh();
     }
+
+    /// <summary>Most parameters <see cref="IcnnKernelVariant.Staged"/> stages: 12,288 floats = 48 KiB, the dynamic shared
+    /// memory a CUDA group gets without opting in to more.</summary>
+    public const int MaxStagedParameters = 12288;
 
     /// <inheritdoc />
     public CmmContext Context { get; }
@@ -127,7 +142,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
     /// <summary>Number of (free) parameters P.</summary>
     public int ParameterCount => (int)Layout.ParameterCount;
 
-    /// <summary>The kernel form in use (never Auto).</summary>
+    /// <summary>The kernel form in use (never Auto; Staged only when the parameters fit in shared memory).</summary>
     public IcnnKernelVariant Variant { get; }
 
     /// <summary>The free parameters theta on the device (P_l, p, D enter the model as softplus(theta)). If you write
@@ -318,7 +333,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
         ArgumentNullException.ThrowIfNull(mean);
         Shape.RequireSameContext(Context, mean.Context, nameof(mean));
         var dm = GradientDims(points.Count, out var ws, out var part);
-        act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, part);
+        LaunchValueGradient(dm, points.View, ws, part);
         float s = 1f / points.Count;
         kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, mean.View.SubView(0, 1));
     }
@@ -332,7 +347,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
         CheckPoints(points, nameof(points));
         CheckGradient(gradient);
         var dm = GradientDims(points.Count, out var ws, out var part);
-        act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, part);
+        LaunchValueGradient(dm, points.View, ws, part);
         float s = 1f / points.Count;
         kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, extra.View);
         return ReadExtra();
@@ -355,12 +370,12 @@ public sealed class IcnnPotential : IPotential, IDisposable
         ArgumentNullException.ThrowIfNull(objective);
         Shape.RequireSameContext(Context, objective.Context, nameof(objective));
         var dm = GradientDims(data.Count, out var ws, out var part);
-        act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, data.View, ws, part);
+        LaunchValueGradient(dm, data.View, ws, part);
         float s = 1f / data.Count;
         kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, objective.View.SubView(0, 1));
         var tmp = Ensure(ref secondGradient, ParameterCount + 1L);
         dm = GradientDims(model.Count, out ws, out part);
-        act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, model.View, ws, part);
+        LaunchValueGradient(dm, model.View, ws, part);
         s = 1f / model.Count;
         kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
         kernels.AddScaled(ParameterCount, gradient.View, tmp.SubView(0, ParameterCount), -1f);
@@ -436,7 +451,14 @@ public sealed class IcnnPotential : IPotential, IDisposable
     private void LaunchLoss(DevicePoints points, DevicePoints targets, DeviceVector gradient, ArrayView<float> lossOut)
     {
         var dm = GradientDims(points.Count, out var ws, out var part);
-        act.LossParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
+        if (Variant == IcnnKernelVariant.Staged)
+        {
+            act.LossParameterGradientStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
+        }
+        else
+        {
+            act.LossParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
+        }
         float s = 1f / points.Count;
         kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, 2f * s, s, gradient.View, lossOut);
     }
@@ -451,7 +473,32 @@ public sealed class IcnnPotential : IPotential, IDisposable
     private void Evaluate(DevicePoints points, ArrayView<float> values, ArrayView<float> grads, int mode)
     {
         var dm = PointDims(points.Count, out var ws);
-        act.Evaluate(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, values, grads, mode);
+        if (Variant == IcnnKernelVariant.Staged)
+        {
+            act.EvaluateStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, points.View, ws, values, grads, mode);
+        }
+        else
+        {
+            act.Evaluate(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, values, grads, mode);
+        }
+    }
+
+    private void LaunchValueGradient(IcnnDims dm, ArrayView<float> x, ArrayView<float> ws, ArrayView<float> part)
+    {
+        if (Variant == IcnnKernelVariant.Staged)
+        {
+            act.ValueParameterGradientStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, x, ws, part);
+        }
+        else
+        {
+            act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, x, ws, part);
+        }
+    }
+
+    private KernelConfig StagedConfig(IcnnDims dm)
+    {
+        int t = Math.Min(128, Context.Accelerator.MaxNumThreadsPerGroup);
+        return new KernelConfig((dm.Slots + t - 1) / t, t, SharedMemoryConfig.RequestDynamic<float>(ParameterCount));
     }
 
     private IcnnDims BaseDims() => new()
@@ -472,7 +519,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
     private int Slots(int n, long perSlot, bool gradient)
     {
         int cap = options.MaxThreads > 0 ? options.MaxThreads
-            : Variant == IcnnKernelVariant.Interleaved ? (gradient ? 8192 : 65536) : (gradient ? 64 : 256);
+            : Variant != IcnnKernelVariant.SlotRows ? (gradient ? 8192 : 65536) : (gradient ? 64 : 256);
         long byMemory = Math.Max(1, options.WorkspaceFloats / perSlot);
         return (int)Math.Max(1, Math.Min(Math.Min(n, cap), byMemory));
     }
@@ -497,7 +544,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
         dm.Count = n;
         dm.Slots = slots;
         SetScratchStrides(ref dm, stride);
-        if (Variant == IcnnKernelVariant.Interleaved)
+        if (Variant != IcnnKernelVariant.SlotRows)
         {
             dm.PartialSlotStride = 1;
             dm.PartialParamStride = slots;
@@ -515,7 +562,7 @@ public sealed class IcnnPotential : IPotential, IDisposable
 
     private void SetScratchStrides(ref IcnnDims dm, int stride)
     {
-        if (Variant == IcnnKernelVariant.Interleaved)
+        if (Variant != IcnnKernelVariant.SlotRows)
         {
             dm.ScratchSlotStride = 1;
             dm.ScratchElemStride = dm.Slots;

@@ -31,7 +31,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
     public static TheoryData<int, int[], int, IcnnActivation, IcnnKernelVariant, int> Cases()
     {
         var data = new TheoryData<int, int[], int, IcnnActivation, IcnnKernelVariant, int>();
-        foreach (var variant in new[] { IcnnKernelVariant.SlotRows, IcnnKernelVariant.Interleaved })
+        foreach (var variant in new[] { IcnnKernelVariant.SlotRows, IcnnKernelVariant.Interleaved, IcnnKernelVariant.Staged })
         {
             data.Add(1, [3], 0, IcnnActivation.Softplus, variant, 0);
             data.Add(3, [5, 4], 2, IcnnActivation.Softplus, variant, 0);
@@ -57,6 +57,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         var ctx = fixture.Context;
         using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant, maxThreads));
         Assert.Equal(reference.ParameterCount, pot.ParameterCount);
+        Assert.Equal(variant, pot.Variant);
         using var dx = DevicePoints.Upload(ctx, x, d);
         using var dv = DevicePoints.Upload(ctx, v, d);
         using var values = DeviceVector.Allocate(ctx, n);
@@ -157,6 +158,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
     [Theory]
     [InlineData(IcnnKernelVariant.SlotRows)]
     [InlineData(IcnnKernelVariant.Interleaved)]
+    [InlineData(IcnnKernelVariant.Staged)]
     public void SemiDualGradientMatchesCentralDifferences(IcnnKernelVariant variant)
     {
         const int d = 3, n = 8, m = 13;
@@ -199,7 +201,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         var ys = IcnnCases.Rows(y, d);
         var ts = IcnnCases.Rows(t, d);
         var ctx = fixture.Context;
-        foreach (var variant in new[] { IcnnKernelVariant.SlotRows, IcnnKernelVariant.Interleaved })
+        foreach (var variant in new[] { IcnnKernelVariant.SlotRows, IcnnKernelVariant.Interleaved, IcnnKernelVariant.Staged })
         {
             using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant));
             using var dy = DevicePoints.Upload(ctx, y, d);
@@ -229,6 +231,16 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
             Approx.Equal(reference.Loss(th, ys, ts), loss, 1e-4, 1e-4, "loss");
             Approx.AllEqual(IcnnReference.ParameterGradient(th, p => reference.Loss(p, ys, ts)), grad.ToArray(), 1e-3, 1e-3, "dL/dtheta");
         }
+    }
+
+    [Fact]
+    public void StagedFallsBackToInterleavedWhenParametersDoNotFitInSharedMemory()
+    {
+        var ctx = fixture.Context;
+        var arch = new IcnnArchitecture(1) { HiddenWidths = [120, 120], Rank = 0 };
+        using var pot = IcnnPotential.Create(ctx, arch, options: new IcnnPotentialOptions { Variant = IcnnKernelVariant.Staged });
+        Assert.True(pot.ParameterCount > IcnnPotential.MaxStagedParameters);
+        Assert.Equal(IcnnKernelVariant.Interleaved, pot.Variant);
     }
 
     [Fact]
@@ -304,6 +316,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
     [Theory]
     [InlineData(IcnnKernelVariant.SlotRows)]
     [InlineData(IcnnKernelVariant.Interleaved)]
+    [InlineData(IcnnKernelVariant.Staged)]
     public void QuadraticOnlyModelIsExactQuadratic(IcnnKernelVariant variant)
     {
         const int d = 3, n = 11;
@@ -399,10 +412,14 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
 
         var a = Run(IcnnKernelVariant.SlotRows, 3, out float la);
         var b = Run(IcnnKernelVariant.Interleaved, 301, out float lb);
+        // 70 slots: two groups on the CPU accelerator, the second partly idle after staging.
+        var c = Run(IcnnKernelVariant.Staged, 70, out float lc);
         Approx.Equal(la, lb, 1e-5, 1e-5, "loss");
+        Approx.Equal(la, lc, 1e-5, 1e-5, "loss (staged)");
         for (int j = 0; j < a.Length; j++)
         {
             Approx.Equal(a[j], b[j], 1e-5, 1e-4, $"grad[{j}]");
+            Approx.Equal(a[j], c[j], 1e-5, 1e-4, $"grad[{j}] (staged)");
         }
     }
 
