@@ -17,6 +17,7 @@ public class IcnnBenchmarks
     private CmmContext context = null!;
     private IcnnPotential rows = null!;
     private IcnnPotential interleaved = null!;
+    private IcnnPotential staged = null!;
     private DevicePoints x = null!;
     private DevicePoints targets = null!;
     private DevicePoints grads = null!;
@@ -43,6 +44,7 @@ public class IcnnBenchmarks
         var arch = new IcnnArchitecture(D) { HiddenWidths = [Width, Width, Width] };
         rows = IcnnPotential.Create(context, arch, seed: 1, new IcnnPotentialOptions { Variant = IcnnKernelVariant.SlotRows });
         interleaved = IcnnPotential.Create(context, arch, seed: 1, new IcnnPotentialOptions { Variant = IcnnKernelVariant.Interleaved });
+        staged = IcnnPotential.Create(context, arch, seed: 1, new IcnnPotentialOptions { Variant = IcnnKernelVariant.Staged });
         var rng = new Random(1);
         var hx = Enumerable.Range(0, N * D).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         x = DevicePoints.Upload(context, hx, D);
@@ -51,7 +53,7 @@ public class IcnnBenchmarks
         values = DeviceVector.Allocate(context, N);
         paramGrad = DeviceVector.Allocate(context, rows.ParameterCount);
         loss = DeviceVector.Allocate(context, 1);
-        foreach (var p in new[] { rows, interleaved })
+        foreach (var p in new[] { rows, interleaved, staged })
         {
             p.Value(x, values);
             p.Gradient(x, grads);
@@ -70,6 +72,7 @@ public class IcnnBenchmarks
         grads.Dispose();
         targets.Dispose();
         x.Dispose();
+        staged.Dispose();
         interleaved.Dispose();
         rows.Dispose();
         context.Dispose();
@@ -86,6 +89,27 @@ public class IcnnBenchmarks
     public void ForwardInterleaved()
     {
         interleaved.Value(x, values);
+        context.Synchronize();
+    }
+
+    [Benchmark(Description = "w(x), staged (or its fallback)")]
+    public void ForwardStaged()
+    {
+        staged.Value(x, values);
+        context.Synchronize();
+    }
+
+    [Benchmark(Description = "grad w(x), staged (or its fallback)")]
+    public void GradientStaged()
+    {
+        staged.Gradient(x, grads);
+        context.Synchronize();
+    }
+
+    [Benchmark(Description = "loss + dL/dtheta, staged (or its fallback)")]
+    public void LossGradientStaged()
+    {
+        staged.LossParameterGradient(x, targets, paramGrad, loss);
         context.Synchronize();
     }
 

@@ -102,7 +102,8 @@ public sealed class IcnnPotential : IPotential, IDisposable
         this.options = options ?? new IcnnPotentialOptions();
         this.options.Validate();
         Context = context;
-        Architecture = architecture;
+        // A private copy of the widths: the caller's list cannot change the shape under the kernels.
+        Architecture = architecture with { HiddenWidths = architecture.HiddenWidths.ToArray().AsReadOnly() };
         Layout = new IcnnLayout(architecture);
         Shape.RequireLength(parameters.Length, Layout.ParameterCount, nameof(parameters), "the architecture's parameter vector");
         Variant = this.options.Variant != IcnnKernelVariant.Auto ? this.options.Variant

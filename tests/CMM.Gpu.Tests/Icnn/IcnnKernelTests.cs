@@ -244,6 +244,35 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
     }
 
     [Fact]
+    public void UsableThroughIPotentialAndIndependentOfCallerWidths()
+    {
+        int[] widths = [4, 3];
+        var arch = IcnnCases.Arch(2, widths, 1, IcnnActivation.Softplus);
+        using var pot = IcnnPotential.Create(fixture.Context, arch, seed: 2);
+        widths[0] = 99;
+        Assert.Equal([4, 3], pot.Architecture.HiddenWidths);
+        var gv = GradientThroughInterface(pot, fixture.Context);
+        Assert.All(gv, v => Assert.True(float.IsFinite(v)));
+        var reference = new IcnnReference(2, [4, 3], 1, 0.1, false);
+        var gr = reference.Gradient(IcnnCases.ToDouble(pot.GetParameters()), [0.5, -0.25]);
+        Approx.Equal(gr[0], gv[0], 1e-5, 1e-5, "grad 0");
+        Approx.Equal(gr[1], gv[1], 1e-5, 1e-5, "grad 1");
+    }
+
+    // CA1859 suggests the concrete type; the point of this helper is to call through the interface.
+#pragma warning disable CA1859
+    private static float[] GradientThroughInterface(CMM.Gpu.Potentials.IPotential p, CMM.Gpu.Compute.CmmContext ctx)
+#pragma warning restore CA1859
+    {
+        Assert.Equal(2, p.Dimension);
+        Assert.Same(ctx, p.Context);
+        using var x = DevicePoints.Upload(ctx, [0.5f, -0.25f], 2);
+        using var g = DevicePoints.Allocate(ctx, 1, 2);
+        p.Gradient(x, g);
+        return g.ToArray();
+    }
+
+    [Fact]
     public void DefaultArchitectureParameterCountMatchesDocs()
     {
         var layout = new IcnnLayout(new IcnnArchitecture(2));
