@@ -144,8 +144,19 @@ public sealed class IcnnOptimizer : IDisposable
     /// <see cref="IcnnPotential.LossParameterGradient(CMM.Gpu.Memory.DevicePoints, CMM.Gpu.Memory.DevicePoints, DeviceVector, DeviceVector)"/>).
     /// Asynchronous.</summary>
     /// <param name="gradient">Gradient [P].</param>
-    public void Step(DeviceVector gradient)
+    public void Step(DeviceVector gradient) => Step(gradient, Options.LearningRate);
+
+    /// <summary>One update as <see cref="Step(DeviceVector)"/> with learning rate <paramref name="learningRate"/>
+    /// instead of the options' (for schedules). Asynchronous.</summary>
+    /// <param name="gradient">Gradient [P].</param>
+    /// <param name="learningRate">The learning rate of this step (positive, finite).</param>
+    public void Step(DeviceVector gradient, float learningRate)
     {
+        if (!(learningRate > 0) || !float.IsFinite(learningRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, "the learning rate must be positive and finite");
+        }
+
         ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentNullException.ThrowIfNull(gradient);
         Shape.RequireSameContext(potential.Context, gradient.Context, nameof(gradient));
@@ -159,13 +170,13 @@ public sealed class IcnnOptimizer : IDisposable
         var eff = potential.EffectiveParameters.View;
         if (Options.Method == IcnnOptimizerMethod.Sgd)
         {
-            kernels.SgdStep(count, raw, eff, potential.Mask, gradient.View, scalars.View, Options.LearningRate);
+            kernels.SgdStep(count, raw, eff, potential.Mask, gradient.View, scalars.View, learningRate);
             return;
         }
 
         var c = new AdamCoefficients
         {
-            LearningRate = Options.LearningRate,
+            LearningRate = learningRate,
             Beta1 = Options.Beta1,
             Beta2 = Options.Beta2,
             Epsilon = Options.Epsilon,
@@ -173,6 +184,29 @@ public sealed class IcnnOptimizer : IDisposable
             Correction2 = (float)(1.0 / (1.0 - Math.Pow(Options.Beta2, Steps))),
         };
         kernels.AdamStep(count, raw, eff, potential.Mask, gradient.View, m.View, v.View, scalars.View, c);
+    }
+
+    /// <summary>The optimiser state (Adam moments and step count), for checkpoints. Waits for the device.</summary>
+    /// <returns>First moments, second moments, steps.</returns>
+    public (float[] M, float[] V, long Steps) ExportState()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        return (m.GetAsArray1D(), v.GetAsArray1D(), Steps);
+    }
+
+    /// <summary>Restores a state written by <see cref="ExportState"/>.</summary>
+    /// <param name="firstMoments">Adam first moments [P].</param>
+    /// <param name="secondMoments">Adam second moments [P].</param>
+    /// <param name="steps">Steps taken.</param>
+    public void ImportState(ReadOnlySpan<float> firstMoments, ReadOnlySpan<float> secondMoments, long steps)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        Shape.RequireLength(firstMoments.Length, potential.ParameterCount, nameof(firstMoments), "the optimiser state");
+        Shape.RequireLength(secondMoments.Length, potential.ParameterCount, nameof(secondMoments), "the optimiser state");
+        ArgumentOutOfRangeException.ThrowIfNegative(steps);
+        m.View.BaseView.CopyFromCPU(firstMoments);
+        v.View.BaseView.CopyFromCPU(secondMoments);
+        Steps = steps;
     }
 
     /// <summary>The Euclidean norm of the last step's gradient (before clipping). Waits for the device.</summary>
