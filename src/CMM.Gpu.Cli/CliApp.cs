@@ -79,6 +79,7 @@ public static class CliApp
         root.Subcommands.Add(SinkhornCommand.Create(stdout, stderr));
         root.Subcommands.Add(FitCommand.Create(stdout, stderr));
         root.Subcommands.Add(EvalCommand.Create(stdout, stderr));
+        root.Subcommands.Add(PlotCommand.Create(stdout, stderr));
         root.Subcommands.Add(SampleCommands.Sample(stdout, stderr));
         root.Subcommands.Add(SampleCommands.Map("encode", "Map data to the latent space: grad w(y) (CMM) or grad u*(y) (MM).", stdout, stderr));
         root.Subcommands.Add(SampleCommands.Map("decode", "Map latents to data: grad w*(x) (CMM) or grad u(x) (MM).", stdout, stderr));

@@ -400,7 +400,7 @@ public sealed class CmmFitter : IDisposable
         }
 
         // Counter-based choice: the batch of iteration t depends only on (seed, t), so a resumed fit sees the same batches.
-        var rng = new Random(HashCode.Combine(Options.Seed, iteration, 0x5EED));
+        var rng = new Random(unchecked((Options.Seed * 1_000_003) ^ (iteration * 7_919) ^ 0x5EED)); // not HashCode: it is randomised per process
         for (int i = 0; i < b; i++)
         {
             int j = rng.Next(count);

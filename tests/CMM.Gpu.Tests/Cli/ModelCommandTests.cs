@@ -147,6 +147,20 @@ public sealed class ModelCommandTests : IDisposable
     }
 
     [Fact]
+    public void PlotWritesAPngAndRefusesOtherExtensions()
+    {
+        var model = FitTiny();
+        var data = P("d.csv");
+        PointFile.Write(data, new float[] { 0.5f, 0.25f, -1f, 0.75f, 1.5f, -0.5f }, 2);
+        var (code, _, stderr) = CliTests.Run("plot", "--model", model, "--data", data, "--out", P("f.png"), "--n", "16");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(P("f.png"))[..4]);
+        var (code2, _, stderr2) = CliTests.Run("plot", "--model", model, "--out", P("f.jpg"));
+        Assert.Equal(2, code2);
+        Assert.Contains(".png", stderr2, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DemoWritesEveryArtefact()
     {
         var outDir = P("demo");
