@@ -166,6 +166,11 @@ internal static class FitCommand
             sink.Report(p.Iteration, status);
         }
 
+        public void OnRecovery(int iteration, double learningRateScale) =>
+            sink.Report(iteration - 1, learningRateScale > 0
+                ? string.Create(CultureInfo.InvariantCulture, $"non-finite step at iteration {iteration}: rolled back, learning rate x{learningRateScale:G3}")
+                : $"non-finite steps keep coming back at iteration {iteration}: stopping with the last good model");
+
         public void OnCheckpoint(string path, int iteration)
         {
         }

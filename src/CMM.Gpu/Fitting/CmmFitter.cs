@@ -112,6 +112,12 @@ public sealed class CmmFitter : IDisposable
     /// <summary>Outer iterations completed so far.</summary>
     public int Iteration { get; private set; }
 
+    /// <summary>Test seam: when it returns true for a 1-based iteration, that step is treated as non-finite.</summary>
+    internal Func<int, bool>? InjectNonFiniteStep { get; set; }
+
+    /// <summary>Non-finite steps rolled back so far.</summary>
+    public int Recoveries => recoveries;
+
     /// <summary>The potential being fitted (w for CMM, u for MM), in fitting coordinates.</summary>
     public IcnnPotential Potential => potential;
 
@@ -200,9 +206,12 @@ public sealed class CmmFitter : IDisposable
 
             var step = Step();
             var parameters = potential.GetParameters();
-            if (!double.IsFinite(step.Loss) || !AllFinite(parameters))
+            bool injected = InjectNonFiniteStep?.Invoke(Iteration + 1) == true;
+            if (injected || !double.IsFinite(step.Loss) || !AllFinite(parameters))
             {
-                if (!Recover())
+                bool recovered = Recover();
+                observer?.OnRecovery(Iteration + 1, recovered ? learningRateScale : 0);
+                if (!recovered)
                 {
                     status = FitStatus.Diverged;
                     break;
@@ -435,7 +444,6 @@ public sealed class CmmFitter : IDisposable
         potential.SetParameters(lastGood);
         optimizer.Reset();
         learningRateScale *= 0.5;
-        Trace.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cmm fit: non-finite step at iteration {Iteration + 1}; restored the last good model, learning rate x{learningRateScale}"));
         return true;
     }
 }

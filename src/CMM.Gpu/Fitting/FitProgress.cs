@@ -26,6 +26,14 @@ public interface IFitObserver
     /// <param name="progress">The iteration's figures.</param>
     void OnIteration(FitProgress progress);
 
+    /// <summary>
+    /// Called when a step produced a non-finite loss or parameters: the model was rolled back to the last good
+    /// iteration and the learning rate scaled by <paramref name="learningRateScale"/> (0 when the fit gives up).
+    /// </summary>
+    /// <param name="iteration">The 1-based iteration that failed (it is retried).</param>
+    /// <param name="learningRateScale">The new learning-rate multiplier, or 0 when the fit stops as diverged.</param>
+    void OnRecovery(int iteration, double learningRateScale);
+
     /// <summary>Called after a checkpoint has been written.</summary>
     /// <param name="path">The checkpoint file.</param>
     /// <param name="iteration">The iteration it holds.</param>

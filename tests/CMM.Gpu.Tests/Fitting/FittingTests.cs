@@ -191,9 +191,56 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
         return Math.Sqrt(num / den);
     }
 
+    [Fact]
+    public void NonFiniteStepsRollBackHalveTheRateAndFinallyStop()
+    {
+        var data = Datasets.Create("moons", 60, 3).Points;
+        var log = new RecoveryLog();
+        using (var f = CmmFitter.Create(fixture.Context, data, 2, Tiny(FitObjective.SemiDual)))
+        {
+            f.InjectNonFiniteStep = it => it == 3 && f.Recoveries == 0;
+            var r = f.Run(log);
+            Assert.Equal(FitStatus.Completed, r.Status);
+            Assert.Equal(6, r.Iterations);
+            Assert.Equal(1, r.Recoveries);
+            Assert.Equal([(3, 0.5)], log.Events);
+        }
+
+        var always = new RecoveryLog();
+        using (var f = CmmFitter.Create(fixture.Context, data, 2, Tiny(FitObjective.SemiDual)))
+        {
+            f.InjectNonFiniteStep = it => it >= 4;
+            var r = f.Run(always);
+            Assert.Equal(FitStatus.Diverged, r.Status);
+            Assert.Equal(3, r.Iterations);
+            Assert.Equal(7, r.Recoveries);
+            Assert.Equal([0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0], always.Events.Select(e => e.Scale));
+            Assert.All(f.Potential.GetParameters(), v => Assert.True(float.IsFinite(v)));
+        }
+    }
+
+    private sealed class RecoveryLog : IFitObserver
+    {
+        public List<(int Iteration, double Scale)> Events { get; } = [];
+
+        public void OnIteration(FitProgress progress)
+        {
+        }
+
+        public void OnRecovery(int iteration, double learningRateScale) => Events.Add((iteration, learningRateScale));
+
+        public void OnCheckpoint(string path, int iteration)
+        {
+        }
+    }
+
     private sealed class KeepCheckpoint(int iteration, string copy) : IFitObserver
     {
         public void OnIteration(FitProgress progress)
+        {
+        }
+
+        public void OnRecovery(int iteration, double learningRateScale)
         {
         }
 
@@ -218,6 +265,10 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
             {
                 cts.Cancel();
             }
+        }
+
+        public void OnRecovery(int iteration, double learningRateScale)
+        {
         }
 
         public void OnCheckpoint(string path, int iteration)
