@@ -37,7 +37,7 @@ internal static class CliIO
         }
     }
 
-    /// <summary>Checks that an output path can be written (its directory exists) before any work is done.</summary>
+    /// <summary>Checks that a point-file output can be written (directory exists, known extension) before any work is done.</summary>
     public static void CheckWritable(string? path, string option)
     {
         if (path is null)
@@ -45,6 +45,13 @@ internal static class CliIO
             return;
         }
 
+        CheckOutputPath(path, option);
+        _ = PointFile.FormatOf(path); // unknown extension: fail before the work
+    }
+
+    /// <summary>Checks that any output file can be created: its directory exists and it is not a directory.</summary>
+    public static void CheckOutputPath(string path, string option)
+    {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null && !Directory.Exists(dir))
         {
@@ -55,8 +62,16 @@ internal static class CliIO
         {
             throw new CliException($"{option} '{path}' is a directory");
         }
+    }
 
-        _ = PointFile.FormatOf(path); // unknown extension: fail before the work
+    /// <summary>Checks a built-in dataset name, suggesting the close match.</summary>
+    public static void RequireDataset(string name, string option)
+    {
+        if (!Data.Datasets.IsKnown(name))
+        {
+            var hint = Suggest.Closest(name, Data.Datasets.Names);
+            throw new CliException($"{option} '{name}' is unknown" + (hint is null ? "" : $"; did you mean '{hint}'?") + " Known: " + string.Join(", ", Data.Datasets.Names));
+        }
     }
 
     /// <summary>Writes points atomically, as CSV or .npy by extension.</summary>

@@ -31,11 +31,7 @@ internal static class DemoCommand
             var clock = Stopwatch.StartNew();
             string dir = parse.GetValue(outDir)!;
             string name = parse.GetValue(dataset)!;
-            if (!Datasets.IsKnown(name))
-            {
-                var hint = Suggest.Closest(name, Datasets.Names);
-                throw new CliException($"--dataset '{name}' is unknown" + (hint is null ? "" : $"; did you mean '{hint}'?") + " Known: " + string.Join(", ", Datasets.Names));
-            }
+            CliIO.RequireDataset(name, "--dataset");
 
             int count = parse.GetValue(n);
             if (count < 16)

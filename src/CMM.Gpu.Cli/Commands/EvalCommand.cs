@@ -52,10 +52,7 @@ internal static class EvalCommand
             return (c.ToArray(), c.Dimension, c.Source, null);
         }
 
-        if (!Datasets.IsKnown(dataset!))
-        {
-            throw new CliException($"--dataset '{dataset}' is unknown. Known: " + string.Join(", ", Datasets.Names));
-        }
+        CliIO.RequireDataset(dataset!, "--dataset");
 
         if (n < 4)
         {

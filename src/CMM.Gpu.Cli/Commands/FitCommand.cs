@@ -25,9 +25,9 @@ internal static class FitCommand
             var (data, d, name) = o.LoadData(parse);
             var options = o.Build(parse);
             string outPath = parse.GetValue(outOpt)!;
-            CheckModelPath(outPath, "--out");
+            CliIO.CheckOutputPath(outPath, "--out");
             string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
-            CheckModelPath(checkpoint, "--checkpoint");
+            CliIO.CheckOutputPath(checkpoint, "--checkpoint");
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             var result = Fit(ctx, data, d, name, options, checkpoint, parse.GetValue(o.Resume), stderr);
             IcnnModelFile.Save(outPath, result.Model);
@@ -126,20 +126,6 @@ internal static class FitCommand
             {
                 Console.CancelKeyPress -= onCancel;
             }
-        }
-    }
-
-    private static void CheckModelPath(string path, string option)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null && !Directory.Exists(dir))
-        {
-            throw new CliException($"{option} '{path}': directory '{dir}' does not exist");
-        }
-
-        if (Directory.Exists(path))
-        {
-            throw new CliException($"{option} '{path}' is a directory");
         }
     }
 
@@ -267,11 +253,7 @@ internal sealed class FitCliOptions
             throw new CliException("give --data FILE or --dataset NAME (" + string.Join(", ", Datasets.Names) + ")");
         }
 
-        if (!Datasets.IsKnown(name))
-        {
-            var hint = Suggest.Closest(name, Datasets.Names);
-            throw new CliException($"--dataset '{name}' is unknown" + (hint is null ? "" : $"; did you mean '{hint}'?") + " Known: " + string.Join(", ", Datasets.Names));
-        }
+        CliIO.RequireDataset(name, "--dataset");
 
         int n = parse.GetValue(Count);
         if (n < 2)

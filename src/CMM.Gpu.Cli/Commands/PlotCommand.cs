@@ -23,11 +23,7 @@ internal static class PlotCommand
                 throw new CliException($"--out '{outPath}': the figure is written as PNG; use a .png file name");
             }
 
-            var dir = Path.GetDirectoryName(Path.GetFullPath(outPath));
-            if (dir is not null && !Directory.Exists(dir))
-            {
-                throw new CliException($"--out '{outPath}': directory '{dir}' does not exist");
-            }
+            CliIO.CheckOutputPath(outPath, "--out");
 
             int count = parse.GetValue(n);
             if (count < 2)
