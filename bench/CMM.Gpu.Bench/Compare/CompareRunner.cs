@@ -15,14 +15,19 @@ using CMM.Gpu.Sinkhorn;
 namespace CMM.Gpu.Bench.Compare;
 
 /// <summary>
-/// <c>compare [--quick] [--out FILE.json] [--accelerator auto|cuda|cpu]</c>: the same workloads side by
+/// <c>compare [--quick] [--out FILE.json] [--accelerator auto|cuda|cpu] [--only WORKLOAD,...] [--tiled-on-cpu]</c>: the same workloads side by
 /// side in one process, CMM.Gpu kernels on the present accelerator and plain C# (scalar Parallel.For, Vector&lt;float&gt;),
 /// median of several synchronised repetitions after warm-up; prints times, ratios and achieved throughput, and writes JSON
 /// with the keys bench/scripts/baselines.py uses (bench/scripts/compare.py prints both side by side). CPU-accelerator figures are simulator figures.
 /// </summary>
 internal static class CompareRunner
 {
+    private static string[]? only;
+
     private static bool TiledOnCpu { get; set; }
+
+    /// <summary>--only a,b: run only the workloads whose name starts with one of the prefixes.</summary>
+    private static bool Wants(string workload) => only is null || only.Any(o => workload.StartsWith(o, StringComparison.Ordinal));
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -30,6 +35,7 @@ internal static class CompareRunner
     {
         bool quick = args.Contains("--quick");
         TiledOnCpu = args.Contains("--tiled-on-cpu");
+        only = Option(args, "--only")?.Split(',');
         string? outPath = Option(args, "--out");
         string? accel = Option(args, "--accelerator");
         int warmup = 1, reps = quick ? 3 : 7;
@@ -54,10 +60,13 @@ internal static class CompareRunner
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {m.Key,-32} {m.Impl,-22} {m.Seconds * 1e3,10:0.###} ms"));
         }
 
-        LaunchOverhead(ctx, warmup, budget, Add);
+        if (Wants("launch_sync"))
+        {
+            LaunchOverhead(ctx, warmup, budget, Add);
+        }
 
         int[] pairSizes = quick ? [1000, 2047] : [1000, 2047, 4001];
-        foreach (int n in pairSizes)
+        foreach (int n in Wants("pairwise") ? pairSizes : [])
         {
             foreach (int d in new[] { 2, 16, 64 })
             {
@@ -68,9 +77,14 @@ internal static class CompareRunner
         var sinkSizes = quick
             ? new (int N, int D)[] { (1000, 2), (1000, 16), (1000, 64), (2047, 2), (2047, 16), (2047, 64), (4001, 2) }
             : [(1000, 2), (1000, 16), (1000, 64), (2047, 2), (2047, 16), (2047, 64), (4001, 2), (4001, 16), (4001, 64), (10007, 2), (10007, 16), (20011, 2)];
-        foreach (var (n, d) in sinkSizes)
+        foreach (var (n, d) in Wants("sinkhorn_iter") ? sinkSizes : [])
         {
             Sinkhorn(ctx, n, n, d, warmup, reps, budget, Add);
+        }
+
+        foreach (int n in Wants("potential_gradient") ? [4_097, 65_537] : Array.Empty<int>())
+        {
+            Gradient(ctx, n, 2, warmup, reps, budget, Add);
         }
 
         int[] chainSizes = quick ? [65_537] : [65_537, 1_000_003];
@@ -78,8 +92,15 @@ internal static class CompareRunner
         {
             foreach (int d in new[] { 2, 16 })
             {
-                Langevin(ctx, n, d, warmup, reps, budget, Add);
-                Conjugate(ctx, n, d, warmup, reps, budget, Add);
+                if (Wants("langevin_step"))
+                {
+                    Langevin(ctx, n, d, warmup, reps, budget, Add);
+                }
+
+                if (Wants("conjugate_solve"))
+                {
+                    Conjugate(ctx, n, d, warmup, reps, budget, Add);
+                }
             }
         }
 
@@ -316,6 +337,40 @@ internal static class CompareRunner
             }
         }, warmup, reps, budget);
         add(M("langevin_step", n, 0, d, "csharp-scalar", "csharp-scalar", sc.Select(v => v / Steps).ToArray(), work, "per step"));
+    }
+
+    /// <summary>One gradient kernel of the quadratic potential (one point per thread, 2d^2 FLOPs each): isolates the per-launch,
+    /// per-group cost of cheap one-point-per-thread kernels from the Langevin and conjugate-solver bookkeeping.</summary>
+    private static void Gradient(CmmContext ctx, int n, int d, int warmup, int reps, double budget, Action<Measurement> add)
+    {
+        var (a, b) = QuadraticParameters(d);
+        var hx = Uniform(n * d, 8);
+        var work = new Work(0, 2.0 * n * d * d, 4.0 * 2 * n * d);
+        using (var potential = new QuadraticPotential(ctx, a, b))
+        using (var x = DevicePoints.Upload(ctx, hx, d))
+        using (var g = DevicePoints.Allocate(ctx, n, d))
+        {
+            add(M("potential_gradient", n, 0, d, "cmm-row", "csharp-scalar",
+                Timing.Measure(() => { potential.Gradient(x, g); ctx.Synchronize(); }, warmup, reps, budget), work, "quadratic, one point per thread"));
+        }
+
+        var fa = a.Cast<double>().Select(v => (float)v).ToArray();
+        var fb = b.Select(v => (float)v).ToArray();
+        var hg = new float[n * d];
+        add(M("potential_gradient", n, 0, d, "csharp-scalar", "csharp-scalar", Timing.Measure(() => Parallel.For(0, n, i =>
+        {
+            int o = i * d;
+            for (int r = 0; r < d; r++)
+            {
+                float s = fb[r];
+                for (int k = 0; k < d; k++)
+                {
+                    s += fa[(r * d) + k] * hx[o + k];
+                }
+
+                hg[o + r] = s;
+            }
+        }), warmup, reps, budget), work));
     }
 
     private static void Conjugate(CmmContext ctx, int n, int d, int warmup, int reps, double budget, Action<Measurement> add)
