@@ -13,14 +13,22 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "compare")
+        try
         {
-            return CompareRunner.Run(args[1..]);
-        }
+            if (args.Length > 0 && args[0] == "compare")
+            {
+                return CompareRunner.Run(args[1..]);
+            }
 
-        if (args.Length > 0 && args[0] == "gpucheck")
+            if (args.Length > 0 && args[0] == "gpucheck")
+            {
+                return GpuCheck.Run(args[1..]);
+            }
+        }
+        catch (AcceleratorUnavailableException e)
         {
-            return GpuCheck.Run(args[1..]);
+            Console.Error.WriteLine("error: " + e.Message);
+            return 3;
         }
 
         using (var ctx = CmmContext.Create(AcceleratorChoice.Resolve(null)))

@@ -14,7 +14,10 @@ REPORT="${2:-${OUT:-./gpu-report}}"
 mkdir -p "$REPORT"
 SUMMARY="$REPORT/summary.txt"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
-export CMM_ACCELERATOR=cuda   # explicit: fail loudly instead of silently falling back to the CPU simulator
+# Explicit CUDA: fail loudly instead of silently timing the CPU simulator. CMM_RUN_ACCELERATOR=cpu exercises the
+# script on a machine without a GPU (small sizes, CPU accelerator compared with itself).
+ACCEL="${CMM_RUN_ACCELERATOR:-cuda}"
+export CMM_ACCELERATOR="$ACCEL"
 
 for exe in "$PUB/cmm" "$PUB/CMM.Gpu.Bench"; do
   if [ ! -x "$exe" ]; then
@@ -24,11 +27,13 @@ for exe in "$PUB/cmm" "$PUB/CMM.Gpu.Bench"; do
 done
 
 start=$(date +%s)
+GPUCHECK_RC=99
 stage() { # name timeout_s command...
   local name="$1" limit="$2"; shift 2
   local t0=$(date +%s)
   timeout --signal=TERM --kill-after=10 "$limit" "$@" >"$REPORT/$name.log" 2>&1
   local rc=$?
+  [ "$name" = gpucheck ] && GPUCHECK_RC=$rc
   local note=""
   [ "$rc" -eq 124 ] && note=" (TIMED OUT after ${limit}s)"
   echo "$name: exit $rc$note, $(( $(date +%s) - t0 )) s" | tee -a "$SUMMARY"
@@ -48,15 +53,17 @@ stage devices 60 "$PUB/cmm" devices --json
 #    conjugate solve) and timings at scale: online Sinkhorn iteration at n = m = 10^6 (d = 2, 64), ULA step with 10^7 chains
 #    (quadratic potential, d = 2, 16). Hooks (reported "pending") for the ICNN loss gradient at batch 10^6 and streaming
 #    10^8 samples: add them to `gpucheck` (bench/CMM.Gpu.Bench/Compare/GpuCheck.cs) when those features land.
-stage gpucheck 330 "$PUB/CMM.Gpu.Bench" gpucheck --scale --accelerator cuda --out "$REPORT"
+stage gpucheck 330 "$PUB/CMM.Gpu.Bench" gpucheck --scale --accelerator "$ACCEL" --out "$REPORT"
 
 # 3. Side by side with plain C# on this machine's CPU cores (quick sizes), as far as the remaining time allows.
 left=$(( 450 - ($(date +%s) - start) ))
 if [ "$left" -gt 30 ]; then
-  stage compare "$left" "$PUB/CMM.Gpu.Bench" compare --quick --accelerator cuda --out "$REPORT/compare-quick.json"
+  stage compare "$left" "$PUB/CMM.Gpu.Bench" compare --quick --accelerator "$ACCEL" --out "$REPORT/compare-quick.json"
 else
   echo "compare: skipped (no time left)" | tee -a "$SUMMARY"
 fi
 
 echo "total $(( $(date +%s) - start )) s; report files in $REPORT" | tee -a "$SUMMARY"
 grep -E "PASS|FAIL|PENDING|sinkhorn online|langevin ULA" "$REPORT/gpucheck.log" >>"$SUMMARY" 2>/dev/null || true
+# Exit status: gpucheck's (0: all checks passed, 1: a check failed, 3: accelerator unavailable, 124: timed out).
+exit "$GPUCHECK_RC"

@@ -115,6 +115,7 @@ internal static class GpuCheck
                 t.Name, Seconds = double.IsNaN(t.Seconds) ? (double?)null : t.Seconds, t.Reps, t.Exps, t.Flops, t.Bytes,
                 ExpPerSecond = t.Exps > 0 ? t.Exps / t.Seconds : (double?)null,
                 FlopPerSecond = t.Flops > 0 ? t.Flops / t.Seconds : (double?)null,
+                BytePerSecond = t.Bytes > 0 ? t.Bytes / t.Seconds : (double?)null,
                 t.Note,
             }),
         };
@@ -125,7 +126,7 @@ internal static class GpuCheck
     }
 
     private static string Describe(ScaleTiming t) => string.Create(CultureInfo.InvariantCulture,
-        $"  {t.Name,-44} {t.Seconds:0.####} s (median of {t.Reps}){(t.Exps > 0 ? $", {t.Exps / t.Seconds / 1e9:0.###} Gexp/s" : "")}{(t.Flops > 0 ? $", {t.Flops / t.Seconds / 1e12:0.####} TFLOP/s" : "")} {t.Note}");
+        $"  {t.Name,-44} {t.Seconds:0.####} s (median of {t.Reps}){(t.Exps > 0 ? $", {t.Exps / t.Seconds / 1e9:0.###} Gexp/s" : "")}{(t.Flops > 0 ? $", {t.Flops / t.Seconds / 1e12:0.####} TFLOP/s" : "")}{(t.Bytes > 0 ? $", {t.Bytes / t.Seconds / 1e9:0.###} GB/s minimum traffic" : "")}; {t.Note}");
 
     private static IEnumerable<Check> Checks(CmmContext acc, CmmContext cpu)
     {
@@ -269,6 +270,6 @@ internal static class GpuCheck
         var times = Timing.Measure(() => { chains.Run(p, options); ctx.Synchronize(); }, 0, 3, 30).Select(t => t / Steps).ToArray();
         var w = Work.LangevinStep(n, d);
         return new ScaleTiming(string.Create(CultureInfo.InvariantCulture, $"langevin ULA step, {n} chains d={d}"), Timing.Median(times), times.Length,
-            0, w.Flops, w.Bytes, string.Create(CultureInfo.InvariantCulture, $"per step from {Steps}-step runs; {n / Timing.Median(times) / 1e9:0.###} Gchain-steps/s"));
+            0, w.Flops, w.Bytes, string.Create(CultureInfo.InvariantCulture, $"per step from {Steps}-step runs; {n / Timing.Median(times) / 1e6:0.###} M chain-steps/s"));
     }
 }
