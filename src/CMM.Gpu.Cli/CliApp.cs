@@ -23,6 +23,9 @@ public static class ExitCodes
 
     /// <summary>Bad usage or bad input (unknown option, invalid value, unreadable file), or not implemented.</summary>
     public const int BadInput = 2;
+
+    /// <summary>Stopped by Ctrl+C after writing a checkpoint (128 + SIGINT).</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>Builds and runs the <c>cmm</c> command tree.</summary>
@@ -60,6 +63,12 @@ public static class CliApp
             stderr.WriteLine("cmm: error: " + FirstLine(e.Message));
             return e is Compute.AcceleratorUnavailableException or IOException ? ExitCodes.Failed : ExitCodes.BadInput;
         }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("CMM_DEBUG") is null)
+        {
+            // Never a stack trace for users; CMM_DEBUG=1 lets it through for developers.
+            stderr.WriteLine($"cmm: error: internal error ({e.GetType().Name}): {FirstLine(e.Message)} (set CMM_DEBUG=1 for details)");
+            return ExitCodes.Failed;
+        }
     }
 
     private static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)
@@ -68,6 +77,12 @@ public static class CliApp
         root.Subcommands.Add(DevicesCommand.Create(stdout, stderr));
         root.Subcommands.Add(DemoCommand.Create(stdout, stderr));
         root.Subcommands.Add(SinkhornCommand.Create(stdout, stderr));
+        root.Subcommands.Add(FitCommand.Create(stdout, stderr));
+        root.Subcommands.Add(EvalCommand.Create(stdout, stderr));
+        root.Subcommands.Add(SampleCommands.Sample(stdout, stderr));
+        root.Subcommands.Add(SampleCommands.Map("encode", "Map data to the latent space: grad w(y) (CMM) or grad u*(y) (MM).", stdout, stderr));
+        root.Subcommands.Add(SampleCommands.Map("decode", "Map latents to data: grad w*(x) (CMM) or grad u(x) (MM).", stdout, stderr));
+        root.Subcommands.Add(SampleCommands.Map("potential", "Write the potential w(y) (CMM) or u(y) (MM) at data points.", stdout, stderr));
         return root;
     }
 

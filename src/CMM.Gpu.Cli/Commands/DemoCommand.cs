@@ -1,23 +1,95 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using CMM.Gpu.Data;
+using CMM.Gpu.Fitting;
+using CMM.Gpu.Icnn;
+using CMM.Gpu.IO;
 
 namespace CMM.Gpu.Cli.Commands;
 
-/// <summary><c>cmm demo</c>: fits a built-in 2-D dataset and writes samples, a figure and metrics.</summary>
+/// <summary>
+/// <c>cmm demo</c>: fits a built-in dataset (moons by default) on whatever accelerator is present, then writes
+/// the model, samples, latents, a figure and a metrics table into one directory, and prints where they are.
+/// </summary>
 internal static class DemoCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var outDir = new Option<string>("--out") { Description = "Output directory.", DefaultValueFactory = _ => "cmm-demo" };
-        var dataset = new Option<string>("--dataset") { Description = "Built-in 2-D dataset.", DefaultValueFactory = _ => "moons" };
-        var cmd = new Command("demo", "Fit a built-in 2-D dataset on the present accelerator and write samples, a figure and a metrics table.")
+        var outDir = new Option<string>("--out") { Description = "Output directory (created if missing).", DefaultValueFactory = _ => "cmm-demo" };
+        var dataset = new Option<string>("--dataset") { Description = "Built-in dataset: " + string.Join(", ", Datasets.Names) + ".", DefaultValueFactory = _ => "moons" };
+        var iterations = new Option<int>("--iterations") { Description = "Outer iterations.", DefaultValueFactory = _ => new FitOptions().Iterations };
+        var n = new Option<int>("--n") { Description = "Training points.", DefaultValueFactory = _ => 2000 };
+        var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
+        var acc = CommonOptions.Accelerator();
+        var cmd = new Command("demo", "Fit a built-in dataset on the present accelerator and write the model, samples, a figure and a metrics table.")
         {
-            outDir, dataset,
+            outDir, dataset, iterations, n, seed, acc,
         };
         cmd.SetAction(parse =>
         {
-            stdout.Flush();
-            stderr.WriteLine("cmm demo: not implemented yet (the fitting loop is tracked in the project's issues); try 'cmm devices'.");
-            return ExitCodes.BadInput;
+            var clock = Stopwatch.StartNew();
+            string dir = parse.GetValue(outDir)!;
+            string name = parse.GetValue(dataset)!;
+            if (!Datasets.IsKnown(name))
+            {
+                var hint = Suggest.Closest(name, Datasets.Names);
+                throw new CliException($"--dataset '{name}' is unknown" + (hint is null ? "" : $"; did you mean '{hint}'?") + " Known: " + string.Join(", ", Datasets.Names));
+            }
+
+            int count = parse.GetValue(n);
+            if (count < 16)
+            {
+                throw new CliException($"--n must be at least 16 (got {count})");
+            }
+
+            if (File.Exists(dir))
+            {
+                throw new CliException($"--out '{dir}' is a file, not a directory");
+            }
+
+            var options = new FitOptions { Iterations = parse.GetValue(iterations), Seed = parse.GetValue(seed) };
+            var problems = options.Validate();
+            if (problems.Count > 0)
+            {
+                throw new CliException("invalid options: " + string.Join("; ", problems));
+            }
+
+            Directory.CreateDirectory(dir);
+            var train = Datasets.Create(name, count, options.Seed);
+            using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
+            string modelPath = Path.Combine(dir, "model.cmm");
+            var result = FitCommand.Fit(ctx, train.Points, train.Dimension, name, options, modelPath + ".ckpt", resume: false, stderr);
+            if (result.Status != FitStatus.Completed)
+            {
+                throw new CliException($"the fit ended with status {result.Status} after {result.Iterations} iterations; see {modelPath}.ckpt", ExitCodes.Failed);
+            }
+
+            IcnnModelFile.Save(modelPath, result.Model);
+            File.Delete(modelPath + ".ckpt");
+            stderr.WriteLine("cmm demo: evaluating against fresh held-out data...");
+            var heldOut = Datasets.Create(name, Math.Min(count, 1000), unchecked(options.Seed + 1_000_003));
+            using var fitted = new FittedModel(ctx, result.Model);
+            var (report, samples, latents) = ModelEvaluation.Evaluate(fitted, heldOut.Points, name, Datasets.Truth(name), options.Seed);
+            string samplesPath = Path.Combine(dir, "samples.csv");
+            string latentsPath = Path.Combine(dir, "latents.csv");
+            string figurePath = Path.Combine(dir, "figure.png");
+            string metricsPath = Path.Combine(dir, "metrics.md");
+            string metricsJson = Path.Combine(dir, "metrics.json");
+            PointFile.Write(samplesPath, samples, train.Dimension);
+            PointFile.Write(latentsPath, latents, train.Dimension);
+            FigureMaker.Write(figurePath, fitted, train.Points, samples, latents, $"CMM fit of {name} ({result.Iterations} iterations)");
+            var table = report.ToTable();
+            AtomicFile.WriteAllText(metricsPath, $"# cmm demo: {name}\n\naccelerator: {ctx.Description}\n\n```\n{table}\n```\n");
+            AtomicFile.WriteAllText(metricsJson, report.ToJson());
+            stdout.WriteLine(table);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cmm demo finished in {clock.Elapsed.TotalSeconds:0} s on {ctx.Kind.ToString().ToLowerInvariant()}; wrote:"));
+            foreach (var p in new[] { modelPath, samplesPath, latentsPath, figurePath, metricsPath, metricsJson })
+            {
+                stdout.WriteLine("  " + p);
+            }
+
+            return ExitCodes.Ok;
         });
         return cmd;
     }

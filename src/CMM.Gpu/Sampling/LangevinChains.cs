@@ -122,10 +122,23 @@ public sealed class LangevinChains : IDisposable
 
     /// <summary>Overwrites the chain states (e.g. to continue from saved particles).</summary>
     /// <param name="states">Row-major P * d floats.</param>
-    public void SetStates(ReadOnlySpan<float> states)
+    /// <param name="stepCount">
+    /// When given, also the global step index of the next step, so that a run restored from a checkpoint
+    /// draws exactly the random numbers the uninterrupted run would have drawn.
+    /// </param>
+    public void SetStates(ReadOnlySpan<float> states, int? stepCount = null)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        if (stepCount is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(stepCount), stepCount, "the step count must be 0 or more");
+        }
+
         x.CopyFrom(states);
+        if (stepCount is { } s)
+        {
+            StepCount = s;
+        }
     }
 
     /// <summary>

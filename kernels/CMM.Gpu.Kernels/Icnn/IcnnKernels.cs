@@ -1,0 +1,1011 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace CMM.Gpu.Kernels.Icnn;
+
+/// <summary>
+/// Sizes, offsets and launch geometry of one ICNN kernel launch (see docs/icnn.md for the layouts).
+/// Built by the host (<c>IcnnPotential</c>); passed by value to every ICNN kernel.
+/// </summary>
+public struct IcnnDims
+{
+    /// <summary>Input dimension d.</summary>
+    public int Dim { get; set; }
+
+    /// <summary>Number of hidden layers L (at least 1).</summary>
+    public int Layers { get; set; }
+
+    /// <summary>Rank r of the low-rank factor R [d, r] (0 allowed).</summary>
+    public int Rank { get; set; }
+
+    /// <summary>Sum of the hidden widths H.</summary>
+    public int Hidden { get; set; }
+
+    /// <summary>Largest hidden width M.</summary>
+    public int MaxWidth { get; set; }
+
+    /// <summary>Number of parameters P (the extra partial column is at index P).</summary>
+    public int ParamCount { get; set; }
+
+    /// <summary>Offset of the output weights p (length h_L) in the parameter vector.</summary>
+    public int OffOut { get; set; }
+
+    /// <summary>Offset of the diagonal D (length d).</summary>
+    public int OffDiag { get; set; }
+
+    /// <summary>Offset of R (d x r, row-major).</summary>
+    public int OffLowRank { get; set; }
+
+    /// <summary>Offset of the linear term c (length d).</summary>
+    public int OffLinear { get; set; }
+
+    /// <summary>Fixed strong-convexity constant alpha.</summary>
+    public float Alpha { get; set; }
+
+    /// <summary>Number of points n of this launch.</summary>
+    public int Count { get; set; }
+
+    /// <summary>Number of threads (slots) G; slot s handles points s, s + G, ...</summary>
+    public int Slots { get; set; }
+
+    /// <summary>Scratch address of element e of slot s is s * ScratchSlotStride + e * ScratchElemStride.</summary>
+    public long ScratchSlotStride { get; set; }
+
+    /// <summary>See <see cref="ScratchSlotStride"/>.</summary>
+    public long ScratchElemStride { get; set; }
+
+    /// <summary>Partial-gradient address of column j of slot s is s * PartialSlotStride + j * PartialParamStride.</summary>
+    public long PartialSlotStride { get; set; }
+
+    /// <summary>See <see cref="PartialSlotStride"/>.</summary>
+    public long PartialParamStride { get; set; }
+
+    /// <summary>Offset of the activations z (H); the pre-activations s (H) are at offset 0.</summary>
+    public readonly int RZ => Hidden;
+
+    /// <summary>Offset of the tangent pre-activations (H).</summary>
+    public readonly int RT => 2 * Hidden;
+
+    /// <summary>Offset of the reverse adjoints u_l = dw/dz_l (H).</summary>
+    public readonly int RU => 3 * Hidden;
+
+    /// <summary>Offset of ping-pong adjoint buffer A0 (M).</summary>
+    public readonly int RA0 => 4 * Hidden;
+
+    /// <summary>Offset of A1 (M).</summary>
+    public readonly int RA1 => 4 * Hidden + MaxWidth;
+
+    /// <summary>Offset of B0 (M).</summary>
+    public readonly int RB0 => 4 * Hidden + 2 * MaxWidth;
+
+    /// <summary>Offset of B1 (M).</summary>
+    public readonly int RB1 => 4 * Hidden + 3 * MaxWidth;
+
+    /// <summary>Offset of the tangent activations of one layer (M).</summary>
+    public readonly int RE => 4 * Hidden + 4 * MaxWidth;
+
+    /// <summary>Offset of R'x then R'v (2 r).</summary>
+    public readonly int RQ => 4 * Hidden + 5 * MaxWidth;
+
+    /// <summary>Offset of the input gradient (d).</summary>
+    public readonly int RG => RQ + 2 * Rank;
+
+    /// <summary>Offset of the direction v (d).</summary>
+    public readonly int RV => RG + Dim;
+
+    /// <summary>Offset of the Hessian-vector product (d).</summary>
+    public readonly int RH => RV + Dim;
+
+    /// <summary>Floats of scratch per slot.</summary>
+    public readonly int ScratchPerSlot => RH + Dim;
+}
+
+/// <summary>Strided access to one slot's row of a global buffer (scratch or partial gradients).</summary>
+internal struct StridedRow
+{
+    private readonly ArrayView<float> view;
+    private readonly long start;
+    private readonly long step;
+
+    public StridedRow(ArrayView<float> view, long start, long step)
+    {
+        this.view = view;
+        this.start = start;
+        this.step = step;
+    }
+
+    public readonly float Get(int e) => view[start + e * step];
+
+    public readonly void Set(int e, float value) => view[start + e * step] = value;
+
+    public readonly void Add(int e, float value) => view[start + e * step] += value;
+}
+
+/// <summary>
+/// Batched ICNN kernels: value, input gradient, Hessian, Hessian-vector products, the two parameter
+/// gradients (of the batch mean of w and of the gradient-matching loss), their slot reduction, and
+/// the Adam/SGD updates. Every point kernel is "one slot per thread": thread s handles points
+/// s, s + G, s + 2G, ... with its own scratch row in a global workspace, so there is no compile-time
+/// width limit and the workspace is bounded by G. The layer table <c>lay</c> holds, for hidden layer
+/// l, five ints at 5 l: width h_l, offset of W_l [h_l, d], offset of b_l [h_l], offset of P_l
+/// [h_l, h_(l-1)] (-1 for l = 0), offset of the layer in the H-long scratch regions.
+/// All parameter arguments named <c>eff</c> are the effective (non-negative where required) parameters.
+/// </summary>
+public static class IcnnKernels
+{
+    /// <summary>eff[j] = softplus(raw[j]) where mask[j] = 1, else raw[j].</summary>
+    /// <param name="j">Parameter index.</param>
+    /// <param name="raw">Free parameters.</param>
+    /// <param name="mask">1 for reparameterised (non-negative) entries.</param>
+    /// <param name="eff">Effective parameters (output).</param>
+    public static void Materialize(Index1D j, ArrayView<float> raw, ArrayView<int> mask, ArrayView<float> eff)
+    {
+        float r = raw[j];
+        eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
+    }
+
+    /// <summary>values[i] = w(x_i) (mode bit 1) and grads[i, :] = grad w(x_i) (mode bit 2).</summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="values">Output [n] (any length when bit 1 is clear).</param>
+    /// <param name="grads">Output [n, d] (any length when bit 2 is clear).</param>
+    /// <param name="mode">1 = values, 2 = gradients, 3 = both.</param>
+    public static void Evaluate<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
+        where TAct : struct, IIcnnActivation =>
+        EvaluateSlot<TAct>(slot, eff, lay, dm, x, ws, values, grads, mode);
+
+    /// <summary>
+    /// <see cref="Evaluate{TAct}"/> with the effective parameters first copied into dynamic shared memory by the
+    /// whole group (P floats), then read from there. Launch with grid ceil(G / T), group T and P floats of
+    /// dynamic shared memory; thread Grid.GlobalIndex.X is slot s (threads with s &gt;= G only help stage).
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="values">Output [n].</param>
+    /// <param name="grads">Output [n, d].</param>
+    /// <param name="mode">1 = values, 2 = gradients, 3 = both.</param>
+    public static void EvaluateStaged<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
+        where TAct : struct, IIcnnActivation
+    {
+        var sh = Stage(eff, dm.ParamCount);
+        int slot = Grid.GlobalIndex.X;
+        if (slot < dm.Slots)
+        {
+            EvaluateSlot<TAct>(slot, sh, lay, dm, x, ws, values, grads, mode);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ValueParameterGradient{TAct}"/> with the parameters staged in shared memory (launch as
+    /// <see cref="EvaluateStaged{TAct}"/>).
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void ValueParameterGradientStaged<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        var sh = Stage(eff, dm.ParamCount);
+        int slot = Grid.GlobalIndex.X;
+        if (slot < dm.Slots)
+        {
+            ValueGradientSlot<TAct>(slot, sh, lay, dm, x, ws, partial);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="LossParameterGradient{TAct}"/> with the parameters staged in shared memory (launch as
+    /// <see cref="EvaluateStaged{TAct}"/>).
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="y">Points [n, d].</param>
+    /// <param name="targets">Targets [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void LossParameterGradientStaged<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        var sh = Stage(eff, dm.ParamCount);
+        int slot = Grid.GlobalIndex.X;
+        if (slot < dm.Slots)
+        {
+            LossGradientSlot<TAct>(slot, sh, lay, dm, y, targets, ws, partial);
+        }
+    }
+
+    /// <summary>Copies eff[0, count) into the group's dynamic shared memory (all threads, then a barrier).</summary>
+    internal static ArrayView<float> Stage(ArrayView<float> eff, int count)
+    {
+        var sh = SharedMemory.GetDynamic<float>();
+        for (int j = Group.IdxX; j < count; j += Group.DimX)
+        {
+            sh[j] = eff[j];
+        }
+
+        Group.Barrier();
+        return sh;
+    }
+
+    internal static void EvaluateSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
+        where TAct : struct, IIcnnActivation
+    {
+        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        int d = dm.Dim;
+        for (int i = slot; i < dm.Count; i += dm.Slots)
+        {
+            long xb = (long)i * d;
+            float w = Forward<TAct>(eff, lay, dm, x, xb, row);
+            if ((mode & 1) != 0)
+            {
+                values[i] = w;
+            }
+
+            if ((mode & 2) != 0)
+            {
+                Backward<TAct>(eff, lay, dm, x, xb, row);
+                for (int k = 0; k < d; k++)
+                {
+                    grads[xb + k] = row.Get(dm.RG + k);
+                }
+            }
+        }
+    }
+
+    /// <summary>hess[i d^2 + r d + c] = d^2 w / dx_r dx_c at x_i.</summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="hess">Output [n, d, d].</param>
+    public static void Hessian<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> hess)
+        where TAct : struct, IIcnnActivation
+    {
+        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        int d = dm.Dim;
+        for (int i = slot; i < dm.Count; i += dm.Slots)
+        {
+            long xb = (long)i * d;
+            Forward<TAct>(eff, lay, dm, x, xb, row);
+            Backward<TAct>(eff, lay, dm, x, xb, row);
+            long hb = (long)i * d * d;
+            for (int c = 0; c < d; c++)
+            {
+                for (int k = 0; k < d; k++)
+                {
+                    row.Set(dm.RV + k, k == c ? 1f : 0f);
+                }
+
+                Tangent<TAct>(eff, lay, dm, row);
+                TangentBackward<TAct>(eff, lay, dm, row);
+                for (int k = 0; k < d; k++)
+                {
+                    hess[hb + (long)c * d + k] = row.Get(dm.RH + k);
+                }
+            }
+        }
+    }
+
+    /// <summary>output[i, :] = Hess w(x_i) v_i.</summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="directions">Directions v [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="output">Output [n, d].</param>
+    public static void HessianVector<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> directions, ArrayView<float> ws, ArrayView<float> output)
+        where TAct : struct, IIcnnActivation
+    {
+        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        int d = dm.Dim;
+        for (int i = slot; i < dm.Count; i += dm.Slots)
+        {
+            long xb = (long)i * d;
+            Forward<TAct>(eff, lay, dm, x, xb, row);
+            Backward<TAct>(eff, lay, dm, x, xb, row);
+            for (int k = 0; k < d; k++)
+            {
+                row.Set(dm.RV + k, directions[xb + k]);
+            }
+
+            Tangent<TAct>(eff, lay, dm, row);
+            TangentBackward<TAct>(eff, lay, dm, row);
+            for (int k = 0; k < d; k++)
+            {
+                output[xb + k] = row.Get(dm.RH + k);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Per-slot partial sums over this slot's points of d w(x_i) / d theta (effective parameters),
+    /// with the sum of w(x_i) in column P.
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Points [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1] (strided as <paramref name="dm"/> says).</param>
+    public static void ValueParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation =>
+        ValueGradientSlot<TAct>(slot, eff, lay, dm, x, ws, partial);
+
+    internal static void ValueGradientSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var prt = new StridedRow(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
+        for (int j = 0; j <= dm.ParamCount; j++)
+        {
+            prt.Set(j, 0f);
+        }
+
+        for (int i = slot; i < dm.Count; i += dm.Slots)
+        {
+            long xb = (long)i * dm.Dim;
+            float w = Forward<TAct>(eff, lay, dm, x, xb, row);
+            AccumulateValueGradient<TAct>(eff, lay, dm, x, xb, row, prt, w);
+        }
+    }
+
+    /// <summary>
+    /// Per-slot partial sums of d/d theta [v_i' grad w(y_i)] with v_i = grad w(y_i) - t_i held fixed,
+    /// and of |v_i|^2 in column P.
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="y">Points [n, d].</param>
+    /// <param name="targets">Targets t [n, d].</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void LossParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation =>
+        LossGradientSlot<TAct>(slot, eff, lay, dm, y, targets, ws, partial);
+
+    internal static void LossGradientSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var prt = new StridedRow(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
+        for (int j = 0; j <= dm.ParamCount; j++)
+        {
+            prt.Set(j, 0f);
+        }
+
+        for (int i = slot; i < dm.Count; i += dm.Slots)
+        {
+            long yb = (long)i * dm.Dim;
+            AccumulateLossGradient<TAct>(eff, lay, dm, y, targets, yb, row, prt);
+        }
+    }
+
+    /// <summary>
+    /// Sums the slot partials column by column (no atomics): grad[j] = scaleGrad * sum_s partial[s, j] *
+    /// (sigmoid(raw[j]) where mask[j] = 1: the chain rule of the softplus reparameterisation), and
+    /// extra[0] = scaleExtra * sum_s partial[s, P].
+    /// </summary>
+    /// <param name="j">Column index, 0..P.</param>
+    /// <param name="partial">Partials.</param>
+    /// <param name="dm">Dimensions (Slots, strides, ParamCount).</param>
+    /// <param name="raw">Free parameters.</param>
+    /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scaleGrad">Scale of the gradient columns.</param>
+    /// <param name="scaleExtra">Scale of column P.</param>
+    /// <param name="grad">Output gradient [P] with respect to the free parameters.</param>
+    /// <param name="extra">Output [1]: the scaled column-P sum (mean w or the loss).</param>
+    public static void ReduceSlots(Index1D j, ArrayView<float> partial, IcnnDims dm, ArrayView<float> raw,
+        ArrayView<int> mask, float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra)
+    {
+        double s = 0;
+        long b = j * dm.PartialParamStride;
+        for (int slot = 0; slot < dm.Slots; slot++)
+        {
+            s += partial[b + slot * dm.PartialSlotStride];
+        }
+
+        if (j == dm.ParamCount)
+        {
+            extra[0] = (float)(s * scaleExtra);
+        }
+        else
+        {
+            float g = (float)(s * scaleGrad);
+            grad[j] = mask[j] != 0 ? g * DeviceMath.Sigmoid(raw[j]) : g;
+        }
+    }
+
+    /// <summary>y[j] += a * x[j] (combines parameter gradients, e.g. E_data - E_model in the semi-dual objective).</summary>
+    /// <param name="j">Index.</param>
+    /// <param name="y">Accumulator (updated).</param>
+    /// <param name="x">Added vector.</param>
+    /// <param name="a">Scale.</param>
+    public static void AddScaled(Index1D j, ArrayView<float> y, ArrayView<float> x, float a) => y[j] += a * x[j];
+
+    /// <summary>partials[t] = sum of grad[j]^2 over j = t, t + parts, ...</summary>
+    /// <param name="t">Part index.</param>
+    /// <param name="grad">Gradient.</param>
+    /// <param name="count">Gradient length.</param>
+    /// <param name="parts">Number of parts.</param>
+    /// <param name="partials">Output [parts].</param>
+    public static void SumSquaresPartial(Index1D t, ArrayView<float> grad, int count, int parts, ArrayView<float> partials)
+    {
+        float s = 0f;
+        for (int j = t; j < count; j += parts)
+        {
+            float g = grad[j];
+            s += g * g;
+        }
+
+        partials[t] = s;
+    }
+
+    /// <summary>
+    /// One thread: scalars[0] = |grad| = sqrt(sum partials); scalars[1] = clip factor
+    /// min(1, maxNorm / |grad|) (1 when maxNorm &lt;= 0; 0 when the norm is not finite: the update kernels then leave the parameters unchanged).
+    /// </summary>
+    /// <param name="t">Thread index (only 0 works).</param>
+    /// <param name="partials">Partial sums of squares.</param>
+    /// <param name="parts">Number of partials.</param>
+    /// <param name="maxNorm">Clipping threshold (&lt;= 0: no clipping).</param>
+    /// <param name="scalars">Output [2].</param>
+    public static void ClipFactor(Index1D t, ArrayView<float> partials, int parts, float maxNorm, ArrayView<float> scalars)
+    {
+        if (t != 0)
+        {
+            return;
+        }
+
+        double s = 0;
+        for (int p = 0; p < parts; p++)
+        {
+            s += partials[p];
+        }
+
+        float norm = (float)Math.Sqrt(s);
+        scalars[0] = norm;
+        scalars[1] = !float.IsFinite(norm) ? 0f : (maxNorm > 0f && norm > maxNorm ? maxNorm / norm : 1f);
+    }
+
+    /// <summary>
+    /// Adam on the free parameters, gradient scaled by the clip factor scalars[1]; writes the effective
+    /// parameters (softplus where masked, so positivity holds by construction).
+    /// </summary>
+    /// <param name="j">Parameter index.</param>
+    /// <param name="raw">Free parameters (updated).</param>
+    /// <param name="eff">Effective parameters (output).</param>
+    /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="grad">Gradient with respect to the free parameters.</param>
+    /// <param name="m">First moment (updated).</param>
+    /// <param name="v">Second moment (updated).</param>
+    /// <param name="scalars">[norm, clip factor].</param>
+    /// <param name="c">Step coefficients.</param>
+    public static void AdamStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask,
+        ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c)
+    {
+        float f = scalars[1];
+        if (f == 0f)
+        {
+            return;
+        }
+
+        float g = grad[j] * f;
+        float mj = c.Beta1 * m[j] + (1f - c.Beta1) * g;
+        float vj = c.Beta2 * v[j] + (1f - c.Beta2) * g * g;
+        m[j] = mj;
+        v[j] = vj;
+        float mh = mj * c.Correction1;
+        float vh = vj * c.Correction2;
+        float r = raw[j] - c.LearningRate * mh / (XMath.Sqrt(vh) + c.Epsilon);
+        raw[j] = r;
+        eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
+    }
+
+    /// <summary>Plain SGD on the free parameters with the clip factor scalars[1]; writes the effective parameters.</summary>
+    /// <param name="j">Parameter index.</param>
+    /// <param name="raw">Free parameters (updated).</param>
+    /// <param name="eff">Effective parameters (output).</param>
+    /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="grad">Gradient.</param>
+    /// <param name="scalars">[norm, clip factor].</param>
+    /// <param name="learningRate">Step size.</param>
+    public static void SgdStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask,
+        ArrayView<float> grad, ArrayView<float> scalars, float learningRate)
+    {
+        float f = scalars[1];
+        if (f == 0f)
+        {
+            return;
+        }
+
+        float r = raw[j] - learningRate * grad[j] * f;
+        raw[j] = r;
+        eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
+    }
+
+    // ---- device helpers (not kernels) ----
+
+    /// <summary>Primal forward: stores s, z and R'x; returns w(x).</summary>
+    internal static float Forward<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, long xb, StridedRow ws)
+        where TAct : struct, IIcnnActivation
+    {
+        var act = default(TAct);
+        int d = dm.Dim;
+        int rz = dm.RZ;
+        int hp = 0, soPrev = 0;
+        for (int l = 0; l < dm.Layers; l++)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offB = lay[5 * l + 2], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            for (int j = 0; j < h; j++)
+            {
+                float s = eff[offB + j];
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    s += eff[wr + k] * x[xb + k];
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        s += eff[pr + k] * ws.Get(rz + soPrev + k);
+                    }
+                }
+
+                ws.Set(so + j, s);
+                ws.Set(rz + so + j, act.Value(s));
+            }
+
+            hp = h;
+            soPrev = so;
+        }
+
+        float w = 0f;
+        for (int j = 0; j < hp; j++)
+        {
+            w += eff[dm.OffOut + j] * ws.Get(rz + soPrev + j);
+        }
+
+        float quad = 0f, lin = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            float xk = x[xb + k];
+            quad += (dm.Alpha + eff[dm.OffDiag + k]) * xk * xk;
+            lin += eff[dm.OffLinear + k] * xk;
+        }
+
+        for (int m = 0; m < dm.Rank; m++)
+        {
+            float q = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                q += eff[dm.OffLowRank + k * dm.Rank + m] * x[xb + k];
+            }
+
+            ws.Set(dm.RQ + m, q);
+            quad += q * q;
+        }
+
+        return w + 0.5f * quad + lin;
+    }
+
+    /// <summary>Primal reverse after <see cref="Forward{TAct}"/> at the same x: stores u_l = dw/dz_l (region U) and grad w(x) (region G).</summary>
+    internal static void Backward<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, long xb, StridedRow ws)
+        where TAct : struct, IIcnnActivation
+    {
+        var act = default(TAct);
+        int d = dm.Dim;
+        int L = dm.Layers;
+        InitGradient(eff, dm, x, xb, ws);
+        int hTop = lay[5 * (L - 1)], soTop = lay[5 * (L - 1) + 4];
+        for (int j = 0; j < hTop; j++)
+        {
+            ws.Set(dm.RU + soTop + j, eff[dm.OffOut + j]);
+        }
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            int hp = l > 0 ? lay[5 * (l - 1)] : 0;
+            int soPrev = l > 0 ? lay[5 * (l - 1) + 4] : 0;
+            for (int k = 0; k < hp; k++)
+            {
+                ws.Set(dm.RU + soPrev + k, 0f);
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                float delta = ws.Get(dm.RU + so + j) * act.D1(ws.Get(so + j));
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    ws.Add(dm.RG + k, eff[wr + k] * delta);
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        ws.Add(dm.RU + soPrev + k, eff[pr + k] * delta);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Tangent forward along v (region V): stores the tangent pre-activations T; region E ends with the top layer's tangent activations.</summary>
+    internal static void Tangent<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm, StridedRow ws)
+        where TAct : struct, IIcnnActivation
+    {
+        var act = default(TAct);
+        int d = dm.Dim;
+        int hp = 0;
+        for (int l = 0; l < dm.Layers; l++)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            for (int j = 0; j < h; j++)
+            {
+                float t = 0f;
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    t += eff[wr + k] * ws.Get(dm.RV + k);
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        t += eff[pr + k] * ws.Get(dm.RE + k);
+                    }
+                }
+
+                ws.Set(dm.RT + so + j, t);
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                ws.Set(dm.RE + j, act.D1(ws.Get(so + j)) * ws.Get(dm.RT + so + j));
+            }
+
+            hp = h;
+        }
+    }
+
+    /// <summary>Reverse of the tangent pass after <see cref="Backward{TAct}"/> and <see cref="Tangent{TAct}"/>: region H = Hess w v. Also stores R'v.</summary>
+    internal static void TangentBackward<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm, StridedRow ws)
+        where TAct : struct, IIcnnActivation
+    {
+        var act = default(TAct);
+        int d = dm.Dim, r = dm.Rank;
+        for (int m = 0; m < r; m++)
+        {
+            float q = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
+            }
+
+            ws.Set(dm.RQ + r + m, q);
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            float hv = (dm.Alpha + eff[dm.OffDiag + k]) * ws.Get(dm.RV + k);
+            for (int m = 0; m < r; m++)
+            {
+                hv += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RQ + r + m);
+            }
+
+            ws.Set(dm.RH + k, hv);
+        }
+
+        int L = dm.Layers;
+        int cur = dm.RB0, nxt = dm.RB1;
+        int hTop = lay[5 * (L - 1)];
+        for (int j = 0; j < hTop; j++)
+        {
+            ws.Set(cur + j, 0f);
+        }
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            int hp = l > 0 ? lay[5 * (l - 1)] : 0;
+            for (int k = 0; k < hp; k++)
+            {
+                ws.Set(nxt + k, 0f);
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                float s = ws.Get(so + j);
+                float dd = ws.Get(cur + j) * act.D1(s) + ws.Get(dm.RU + so + j) * act.D2(s) * ws.Get(dm.RT + so + j);
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    ws.Add(dm.RH + k, eff[wr + k] * dd);
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        ws.Add(nxt + k, eff[pr + k] * dd);
+                    }
+                }
+            }
+
+            (cur, nxt) = (nxt, cur);
+        }
+    }
+
+    /// <summary>Adds d w(x) / d theta (effective parameters) and w to the slot's partial row.</summary>
+    internal static void AccumulateValueGradient<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> x, long xb, StridedRow ws, StridedRow prt, float w)
+        where TAct : struct, IIcnnActivation
+    {
+        var act = default(TAct);
+        int d = dm.Dim, r = dm.Rank, L = dm.Layers;
+        prt.Add(dm.ParamCount, w);
+        int cur = dm.RA0, nxt = dm.RA1;
+        int hTop = lay[5 * (L - 1)], soTop = lay[5 * (L - 1) + 4];
+        for (int j = 0; j < hTop; j++)
+        {
+            ws.Set(cur + j, eff[dm.OffOut + j]);
+            prt.Add(dm.OffOut + j, ws.Get(dm.RZ + soTop + j));
+        }
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offB = lay[5 * l + 2], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            int hp = l > 0 ? lay[5 * (l - 1)] : 0;
+            int soPrev = l > 0 ? lay[5 * (l - 1) + 4] : 0;
+            for (int k = 0; k < hp; k++)
+            {
+                ws.Set(nxt + k, 0f);
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                float delta = ws.Get(cur + j) * act.D1(ws.Get(so + j));
+                prt.Add(offB + j, delta);
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    prt.Add(wr + k, delta * x[xb + k]);
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        prt.Add(pr + k, delta * ws.Get(dm.RZ + soPrev + k));
+                        ws.Add(nxt + k, eff[pr + k] * delta);
+                    }
+                }
+            }
+
+            (cur, nxt) = (nxt, cur);
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            float xk = x[xb + k];
+            prt.Add(dm.OffDiag + k, 0.5f * xk * xk);
+            prt.Add(dm.OffLinear + k, xk);
+            for (int m = 0; m < r; m++)
+            {
+                prt.Add(dm.OffLowRank + k * r + m, xk * ws.Get(dm.RQ + m));
+            }
+        }
+    }
+
+    /// <summary>
+    /// For one point y with target t: v = grad w(y) - t; adds |v|^2 to column P and
+    /// d/d theta [v' grad w(y)] (v fixed) to the partial row, by a tangent forward pass then a reverse pass.
+    /// </summary>
+    internal static void AccumulateLossGradient<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> targets, long yb, StridedRow ws, StridedRow prt)
+        where TAct : struct, IIcnnActivation
+    {
+        var act = default(TAct);
+        int d = dm.Dim, r = dm.Rank, L = dm.Layers;
+        Forward<TAct>(eff, lay, dm, y, yb, ws);
+        Backward<TAct>(eff, lay, dm, y, yb, ws);
+        float loss = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            float v = ws.Get(dm.RG + k) - targets[yb + k];
+            ws.Set(dm.RV + k, v);
+            loss += v * v;
+        }
+
+        prt.Add(dm.ParamCount, loss);
+        Tangent<TAct>(eff, lay, dm, ws);
+
+        // Adjoints: zbar (primal activations) in A, zdbar (tangent activations) in B.
+        int aCur = dm.RA0, aNxt = dm.RA1, bCur = dm.RB0, bNxt = dm.RB1;
+        int hTop = lay[5 * (L - 1)];
+        for (int j = 0; j < hTop; j++)
+        {
+            ws.Set(aCur + j, 0f);
+            ws.Set(bCur + j, eff[dm.OffOut + j]);
+            prt.Add(dm.OffOut + j, ws.Get(dm.RE + j));
+        }
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offB = lay[5 * l + 2], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            int hp = l > 0 ? lay[5 * (l - 1)] : 0;
+            int soPrev = l > 0 ? lay[5 * (l - 1) + 4] : 0;
+            for (int k = 0; k < hp; k++)
+            {
+                ws.Set(aNxt + k, 0f);
+                ws.Set(bNxt + k, 0f);
+                ws.Set(dm.RE + k, act.D1(ws.Get(soPrev + k)) * ws.Get(dm.RT + soPrev + k));
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                float s = ws.Get(so + j);
+                float a1 = act.D1(s);
+                float zdb = ws.Get(bCur + j);
+                float sd = zdb * a1;
+                float sb = ws.Get(aCur + j) * a1 + zdb * act.D2(s) * ws.Get(dm.RT + so + j);
+                prt.Add(offB + j, sb);
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    prt.Add(wr + k, sb * y[yb + k] + sd * ws.Get(dm.RV + k));
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        float pjk = eff[pr + k];
+                        prt.Add(pr + k, sb * ws.Get(dm.RZ + soPrev + k) + sd * ws.Get(dm.RE + k));
+                        ws.Add(aNxt + k, pjk * sb);
+                        ws.Add(bNxt + k, pjk * sd);
+                    }
+                }
+            }
+
+            (aCur, aNxt) = (aNxt, aCur);
+            (bCur, bNxt) = (bNxt, bCur);
+        }
+
+        for (int m = 0; m < r; m++)
+        {
+            float q = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
+            }
+
+            ws.Set(dm.RQ + r + m, q);
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            float vk = ws.Get(dm.RV + k);
+            float yk = y[yb + k];
+            prt.Add(dm.OffDiag + k, vk * yk);
+            prt.Add(dm.OffLinear + k, vk);
+            for (int m = 0; m < r; m++)
+            {
+                prt.Add(dm.OffLowRank + k * r + m, vk * ws.Get(dm.RQ + m) + yk * ws.Get(dm.RQ + r + m));
+            }
+        }
+    }
+
+    /// <summary>Region G = (alpha I + D) x + R (R'x) + c (the quadratic and linear part of grad w); call after <see cref="Forward{TAct}"/>.</summary>
+    internal static void InitGradient(ArrayView<float> eff, IcnnDims dm, ArrayView<float> x, long xb, StridedRow ws)
+    {
+        int d = dm.Dim, r = dm.Rank;
+        for (int k = 0; k < d; k++)
+        {
+            float g = (dm.Alpha + eff[dm.OffDiag + k]) * x[xb + k] + eff[dm.OffLinear + k];
+            for (int m = 0; m < r; m++)
+            {
+                g += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RQ + m);
+            }
+
+            ws.Set(dm.RG + k, g);
+        }
+    }
+
+    internal static IEnumerable<KernelEntry> CatalogEntries()
+    {
+        var t = typeof(IcnnKernels);
+        foreach (var a in new[] { typeof(SoftplusActivation), typeof(EluActivation) })
+        {
+            yield return KernelCatalog.Entry(t, nameof(Evaluate), KernelGrouping.Implicit, a);
+            yield return KernelCatalog.Entry(t, nameof(Hessian), KernelGrouping.Implicit, a);
+            yield return KernelCatalog.Entry(t, nameof(HessianVector), KernelGrouping.Implicit, a);
+            yield return KernelCatalog.Entry(t, nameof(ValueParameterGradient), KernelGrouping.Implicit, a);
+            yield return KernelCatalog.Entry(t, nameof(LossParameterGradient), KernelGrouping.Implicit, a);
+            yield return KernelCatalog.Entry(t, nameof(EvaluateStaged), KernelGrouping.Explicit, a);
+            yield return KernelCatalog.Entry(t, nameof(ValueParameterGradientStaged), KernelGrouping.Explicit, a);
+            yield return KernelCatalog.Entry(t, nameof(LossParameterGradientStaged), KernelGrouping.Explicit, a);
+        }
+
+        yield return KernelCatalog.Entry(t, nameof(Materialize), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(ReduceSlots), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(AddScaled), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(SumSquaresPartial), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(ClipFactor), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(AdamStep), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(SgdStep), KernelGrouping.Implicit);
+    }
+}
+
+/// <summary>Coefficients of one Adam step (bias corrections precomputed on the host).</summary>
+public struct AdamCoefficients
+{
+    /// <summary>Step size.</summary>
+    public float LearningRate { get; set; }
+
+    /// <summary>First-moment decay.</summary>
+    public float Beta1 { get; set; }
+
+    /// <summary>Second-moment decay.</summary>
+    public float Beta2 { get; set; }
+
+    /// <summary>Denominator epsilon.</summary>
+    public float Epsilon { get; set; }
+
+    /// <summary>1 / (1 - beta1^t).</summary>
+    public float Correction1 { get; set; }
+
+    /// <summary>1 / (1 - beta2^t).</summary>
+    public float Correction2 { get; set; }
+}

@@ -1,0 +1,339 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using CMM.Gpu.Cli.Terminal;
+using CMM.Gpu.Data;
+using CMM.Gpu.Fitting;
+using CMM.Gpu.Icnn;
+using CMM.Gpu.Sampling;
+
+namespace CMM.Gpu.Cli.Commands;
+
+/// <summary><c>cmm fit</c>: fits a CMM (or MM) model to a data file or a built-in dataset.</summary>
+internal static class FitCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var o = new FitCliOptions();
+        var outOpt = new Option<string>("--out") { Description = "Model file to write.", Required = true };
+        var json = CommonOptions.Json();
+        var acc = CommonOptions.Accelerator();
+        var cmd = new Command("fit", "Fit a conjugate moment measure (or the moment-measure baseline) to data.") { outOpt, json, acc };
+        o.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            var (data, d, name) = o.LoadData(parse);
+            var options = o.Build(parse);
+            string outPath = parse.GetValue(outOpt)!;
+            CheckModelPath(outPath, "--out");
+            string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
+            CheckModelPath(checkpoint, "--checkpoint");
+            using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
+            var result = Fit(ctx, data, d, name, options, checkpoint, parse.GetValue(o.Resume), stderr);
+            IcnnModelFile.Save(outPath, result.Model);
+            var summary = new
+            {
+                status = result.Status.ToString(),
+                iterations = result.Iterations,
+                final_loss = result.LossHistory.Count > 0 ? result.LossHistory[^1] : double.NaN,
+                recoveries = result.Recoveries,
+                seconds = result.Elapsed.TotalSeconds,
+                model = outPath,
+                checkpoint,
+                data = name,
+                n = data.Length / d,
+                d,
+                method = options.Method == FitMethod.Cmm ? "cmm" : "mm",
+                objective = options.Objective == FitObjective.SemiDual ? "semidual" : "map",
+                accelerator = ctx.Kind.ToString().ToLowerInvariant(),
+            };
+            if (parse.GetValue(json))
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(summary, CliIO.Json));
+            }
+            else
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{summary.status}: {summary.iterations} iterations in {summary.seconds:0.0} s, final loss {summary.final_loss:G4}; model written to {outPath}"));
+            }
+
+            return result.Status switch
+            {
+                FitStatus.Completed => ExitCodes.Ok,
+                FitStatus.Cancelled => ExitCodes.Interrupted,
+                _ => ExitCodes.Failed,
+            };
+        });
+        return cmd;
+    }
+
+    /// <summary>Runs (or resumes) a fit with a progress display and Ctrl+C handling.</summary>
+    public static FitResult Fit(CMM.Gpu.Compute.CmmContext ctx, float[] data, int d, string name, FitOptions options,
+        string checkpoint, bool resume, TextWriter stderr)
+    {
+        CmmFitter fitter;
+        if (resume)
+        {
+            if (!File.Exists(checkpoint))
+            {
+                throw new CliException($"--resume: checkpoint '{checkpoint}' does not exist");
+            }
+
+            FitCheckpoint c;
+            try
+            {
+                c = FitCheckpoint.Load(checkpoint);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new CliException(e.Message);
+            }
+
+            try
+            {
+                fitter = CmmFitter.Resume(ctx, data, d, options, c);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new CliException($"--resume {checkpoint}: {e.Message}");
+            }
+
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cmm fit: resuming from {checkpoint} at iteration {fitter.Iteration}"));
+        }
+        else
+        {
+            fitter = CmmFitter.Create(ctx, data, d, options);
+        }
+
+        using (fitter)
+        using (var cts = new CancellationTokenSource())
+        {
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                cts.Cancel();
+                stderr.WriteLine("cmm fit: stopping after this iteration and writing a checkpoint (Ctrl+C again to abort)...");
+            };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.Objective.ToString().ToLowerInvariant()}, {options.Iterations} iterations"));
+                return ProgressDisplay.Run(stderr, "fit", options.Iterations, sink =>
+                    fitter.Run(new Observer(sink), checkpoint, cts.Token));
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+        }
+    }
+
+    private static void CheckModelPath(string path, string option)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null && !Directory.Exists(dir))
+        {
+            throw new CliException($"{option} '{path}': directory '{dir}' does not exist");
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new CliException($"{option} '{path}' is a directory");
+        }
+    }
+
+    private sealed class Observer(IProgressSink sink) : IFitObserver
+    {
+        public void OnIteration(FitProgress p)
+        {
+            var status = string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:G4}");
+            if (p.SinkhornIterations > 0)
+            {
+                status += string.Create(CultureInfo.InvariantCulture, $", sinkhorn {p.SinkhornIterations} it (err {p.SinkhornMarginalError:G2})");
+            }
+
+            if (p.LangevinAcceptance < 1)
+            {
+                status += string.Create(CultureInfo.InvariantCulture, $", accept {p.LangevinAcceptance:P0}");
+            }
+
+            if (p.ConjugateConvergedFraction < 1)
+            {
+                status += string.Create(CultureInfo.InvariantCulture, $", conj {p.ConjugateConvergedFraction:P0}");
+            }
+
+            sink.Report(p.Iteration, status);
+        }
+
+        public void OnCheckpoint(string path, int iteration)
+        {
+        }
+    }
+}
+
+/// <summary>The fitting options of <c>cmm fit</c> and <c>cmm demo</c>, mapped onto <see cref="FitOptions"/>.</summary>
+internal sealed class FitCliOptions
+{
+    private static readonly FitOptions Defaults = new();
+
+    public Option<string?> Data { get; } = new("--data") { Description = "Training data (.csv or .npy)." };
+
+    public Option<string?> Dataset { get; } = new("--dataset") { Description = "Built-in dataset: " + string.Join(", ", Datasets.Names) + "." };
+
+    public Option<int> Count { get; } = new("--n") { Description = "Points to draw from a built-in dataset.", DefaultValueFactory = _ => 2000 };
+
+    public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => "cmm" };
+
+    public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves) or map (Sinkhorn entropic map).", DefaultValueFactory = _ => "semidual" };
+
+    public Option<int> Iterations { get; } = new("--iterations") { Description = "Outer iterations.", DefaultValueFactory = _ => Defaults.Iterations };
+
+    public Option<int> Particles { get; } = new("--particles") { Description = "Persistent Langevin particles.", DefaultValueFactory = _ => Defaults.Particles };
+
+    public Option<int> Batch { get; } = new("--batch") { Description = "Data points per iteration.", DefaultValueFactory = _ => Defaults.BatchSize };
+
+    public Option<int> LangevinSteps { get; } = new("--langevin-steps") { Description = "Langevin steps per iteration.", DefaultValueFactory = _ => Defaults.LangevinSteps };
+
+    public Option<double> StepSize { get; } = new("--step-size") { Description = "Langevin step size.", DefaultValueFactory = _ => Defaults.LangevinStepSize };
+
+    public Option<string> Sampler { get; } = new("--sampler") { Description = "ula or mala.", DefaultValueFactory = _ => "ula" };
+
+    public Option<double> EpsilonRel { get; } = new("--epsilon-rel") { Description = "Sinkhorn epsilon relative to the mean cost (map objective).", DefaultValueFactory = _ => Defaults.EpsilonRelative };
+
+    public Option<double> SinkhornTolerance { get; } = new("--sinkhorn-tolerance") { Description = "Sinkhorn marginal tolerance (map objective).", DefaultValueFactory = _ => Defaults.SinkhornTolerance };
+
+    public Option<int> InnerSteps { get; } = new("--inner-steps") { Description = "Adam steps per iteration.", DefaultValueFactory = _ => Defaults.InnerSteps };
+
+    public Option<double> LearningRate { get; } = new("--learning-rate") { Description = "Initial Adam learning rate.", DefaultValueFactory = _ => Defaults.LearningRate };
+
+    public Option<double> FinalLearningRate { get; } = new("--final-learning-rate") { Description = "Learning rate at the end of the cosine schedule.", DefaultValueFactory = _ => Defaults.FinalLearningRate };
+
+    public Option<string> Hidden { get; } = new("--hidden") { Description = "ICNN hidden widths, comma-separated.", DefaultValueFactory = _ => string.Join(",", Defaults.HiddenWidths) };
+
+    public Option<double> Alpha { get; } = new("--alpha") { Description = "Strong convexity of w.", DefaultValueFactory = _ => Defaults.StrongConvexity };
+
+    public Option<bool> NoNormalize { get; } = new("--no-normalize") { Description = "Fit in the data's own coordinates (default: centre and scale)." };
+
+    public Option<int> Seed { get; } = new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => Defaults.Seed };
+
+    public Option<string?> Checkpoint { get; } = new("--checkpoint") { Description = "Checkpoint file (default: MODEL.ckpt)." };
+
+    public Option<int> CheckpointEvery { get; } = new("--checkpoint-every") { Description = "Checkpoint interval in iterations (0: only on Ctrl+C).", DefaultValueFactory = _ => Defaults.CheckpointEvery };
+
+    public Option<bool> Resume { get; } = new("--resume") { Description = "Continue from the checkpoint." };
+
+    public void AddTo(Command cmd)
+    {
+        foreach (var opt in new Option[]
+                 {
+                     Data, Dataset, Count, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, NoNormalize, Seed, Checkpoint,
+                     CheckpointEvery, Resume,
+                 })
+        {
+            cmd.Options.Add(opt);
+        }
+    }
+
+    public (float[] Data, int Dimension, string Name) LoadData(ParseResult parse, string? defaultDataset = null)
+    {
+        var file = parse.GetValue(Data);
+        var name = parse.GetValue(Dataset) ?? (file is null ? defaultDataset : null);
+        if (file is not null && parse.GetValue(Dataset) is not null)
+        {
+            throw new CliException("give either --data FILE or --dataset NAME, not both");
+        }
+
+        if (file is not null)
+        {
+            var cloud = CliIO.ReadPoints(file, "--data");
+            CliIO.RefuseOverflow(cloud);
+            if (cloud.Count < 2)
+            {
+                throw new CliException($"--data {cloud.Source}: at least 2 points are needed to fit (got {cloud.Count})");
+            }
+
+            return (cloud.ToArray(), cloud.Dimension, cloud.Source);
+        }
+
+        if (name is null)
+        {
+            throw new CliException("give --data FILE or --dataset NAME (" + string.Join(", ", Datasets.Names) + ")");
+        }
+
+        if (!Datasets.IsKnown(name))
+        {
+            var hint = Suggest.Closest(name, Datasets.Names);
+            throw new CliException($"--dataset '{name}' is unknown" + (hint is null ? "" : $"; did you mean '{hint}'?") + " Known: " + string.Join(", ", Datasets.Names));
+        }
+
+        int n = parse.GetValue(Count);
+        if (n < 2)
+        {
+            throw new CliException($"--n must be at least 2 (got {n})");
+        }
+
+        var ds = Datasets.Create(name, n, parse.GetValue(Seed));
+        return (ds.Points, ds.Dimension, name);
+    }
+
+    public FitOptions Build(ParseResult parse)
+    {
+        var hiddenText = parse.GetValue(Hidden) ?? "";
+        var widths = new List<int>();
+        foreach (var part in hiddenText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int w) || w <= 0)
+            {
+                throw new CliException($"--hidden '{hiddenText}': expected positive integers separated by commas, e.g. 64,64,64");
+            }
+
+            widths.Add(w);
+        }
+
+        var options = new FitOptions
+        {
+            Method = parse.GetValue(Method)?.ToUpperInvariant() switch
+            {
+                "CMM" => FitMethod.Cmm,
+                "MM" => FitMethod.MomentMeasure,
+                var m => throw new CliException($"--method '{m?.ToLowerInvariant()}': expected cmm or mm"),
+            },
+            Objective = parse.GetValue(Objective)?.ToUpperInvariant() switch
+            {
+                "SEMIDUAL" or "SEMI-DUAL" => FitObjective.SemiDual,
+                "MAP" => FitObjective.Map,
+                var m => throw new CliException($"--objective '{m?.ToLowerInvariant()}': expected semidual or map"),
+            },
+            Sampler = parse.GetValue(Sampler)?.ToUpperInvariant() switch
+            {
+                "ULA" => LangevinSampler.Ula,
+                "MALA" => LangevinSampler.Mala,
+                var m => throw new CliException($"--sampler '{m?.ToLowerInvariant()}': expected ula or mala"),
+            },
+            Iterations = parse.GetValue(Iterations),
+            Particles = parse.GetValue(Particles),
+            BatchSize = parse.GetValue(Batch),
+            LangevinSteps = parse.GetValue(LangevinSteps),
+            LangevinStepSize = parse.GetValue(StepSize),
+            EpsilonRelative = parse.GetValue(EpsilonRel),
+            SinkhornTolerance = parse.GetValue(SinkhornTolerance),
+            InnerSteps = parse.GetValue(InnerSteps),
+            LearningRate = parse.GetValue(LearningRate),
+            FinalLearningRate = parse.GetValue(FinalLearningRate),
+            HiddenWidths = widths,
+            StrongConvexity = parse.GetValue(Alpha),
+            Normalize = !parse.GetValue(NoNormalize),
+            Seed = parse.GetValue(Seed),
+            CheckpointEvery = parse.GetValue(CheckpointEvery),
+        };
+        var problems = options.Validate();
+        if (problems.Count > 0)
+        {
+            throw new CliException("invalid options: " + string.Join("; ", problems));
+        }
+
+        return options;
+    }
+}

@@ -1,0 +1,35 @@
+using CMM.Gpu.Compute;
+using CMM.Gpu.Fitting;
+
+namespace CMM.Gpu.Cli.Commands;
+
+/// <summary>Model loading shared by the commands that use a fitted model.</summary>
+internal static class ModelCommands
+{
+    /// <summary>Loads a model; a missing, truncated, corrupted or newer file, or a dimension mismatch, is a one-line error.</summary>
+    public static FittedModel LoadModel(CmmContext ctx, string path, int? expectedDimension = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new CliException($"--model '{path}' does not exist");
+        }
+
+        FittedModel model;
+        try
+        {
+            model = FittedModel.Load(ctx, path);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CliException(e.Message);
+        }
+
+        if (expectedDimension is { } d && d != model.Dimension)
+        {
+            model.Dispose();
+            throw new CliException($"dimension mismatch: the data have d = {d} but the model '{path}' was fitted with d = {model.Dimension}");
+        }
+
+        return model;
+    }
+}

@@ -1,0 +1,441 @@
+using System.Diagnostics;
+using System.Globalization;
+using CMM.Gpu.Compute;
+using CMM.Gpu.Conjugate;
+using CMM.Gpu.Icnn;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Sampling;
+using CMM.Gpu.Sinkhorn;
+
+namespace CMM.Gpu.Fitting;
+
+/// <summary>How a fit ended.</summary>
+public enum FitStatus
+{
+    /// <summary>All iterations ran.</summary>
+    Completed,
+
+    /// <summary>Stopped by the caller (Ctrl+C); the state was checkpointed when a path was given.</summary>
+    Cancelled,
+
+    /// <summary>Non-finite losses kept coming back after the learning rate was lowered; the last good model is kept.</summary>
+    Diverged,
+}
+
+/// <summary>The outcome of <see cref="CmmFitter.Run"/>.</summary>
+/// <param name="Status">How it ended.</param>
+/// <param name="Iterations">Outer iterations completed (including those before a resume).</param>
+/// <param name="LossHistory">The objective per iteration of this run.</param>
+/// <param name="Recoveries">Non-finite steps that were rolled back.</param>
+/// <param name="Elapsed">Wall time of this run.</param>
+/// <param name="Model">The fitted model (architecture, parameters, metadata).</param>
+public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<double> LossHistory, int Recoveries, TimeSpan Elapsed, IcnnModel Model);
+
+/// <summary>
+/// The fitting loop of cmm-math.md section 3: persistent Langevin particles on exp(-w), data batches,
+/// and Adam steps on the ICNN potential with either the semi-dual objective (conjugate solves) or the
+/// map objective (Sinkhorn entropic map), for CMM or the moment-measure baseline. Owns all its device
+/// state; dispose it before the context.
+/// </summary>
+public sealed class CmmFitter : IDisposable
+{
+    private const int MaxRecoveries = 6;
+    private readonly CmmContext context;
+    private readonly float[] data;
+    private readonly int count;
+    private readonly int dimension;
+    private readonly IcnnPotential potential;
+    private readonly IcnnOptimizer optimizer;
+    private readonly LangevinChains chains;
+    private readonly ConjugateSolver? conjugate;
+    private readonly SinkhornSolver? sinkhorn;
+    private readonly DevicePoints batch;
+    private readonly DevicePoints work;
+    private readonly DeviceVector gradient;
+    private readonly DeviceVector scalar;
+    private readonly string optionsFingerprint;
+    private readonly string dataFingerprint;
+    private readonly float[] batchHost;
+    private float[] lastGood;
+    private double langevinStep;
+    private double learningRateScale = 1;
+    private int recoveries;
+    private bool warm;
+    private bool fullBatchLoaded;
+    private bool disposed;
+
+    private CmmFitter(CmmContext context, ReadOnlySpan<float> rawData, int dimension, FitOptions options)
+    {
+        options.ThrowIfInvalid();
+        this.context = context;
+        Options = options;
+        this.dimension = dimension;
+        count = rawData.Length / dimension;
+        data = rawData.ToArray();
+        Normalization = options.Normalize ? Normalization.Fit(data, dimension) : Normalization.Identity(dimension);
+        Normalization.Forward(data);
+        dataFingerprint = FitCheckpoint.Fingerprint(data);
+        optionsFingerprint = FitCheckpoint.Fingerprint(options.Describe());
+        var arch = Architecture(options, dimension);
+        potential = IcnnPotential.Create(context, arch, options.Seed);
+        optimizer = new IcnnOptimizer(potential, new IcnnOptimizerOptions { LearningRate = (float)options.LearningRate, MaxGradientNorm = (float)options.MaxGradientNorm });
+        chains = new LangevinChains(context, options.Particles, dimension, (ulong)options.Seed);
+        int batchCount = Math.Min(options.BatchSize, count);
+        batchHost = new float[batchCount * dimension];
+        batch = DevicePoints.Allocate(context, batchCount, dimension);
+        bool mm = options.Method == FitMethod.MomentMeasure;
+        int workCount = options.Objective == FitObjective.SemiDual
+            ? (mm ? batchCount : options.Particles)
+            : (mm ? options.Particles : batchCount);
+        work = DevicePoints.Allocate(context, workCount, dimension);
+        gradient = DeviceVector.Allocate(context, potential.ParameterCount);
+        scalar = DeviceVector.Allocate(context, 1);
+        if (options.Objective == FitObjective.SemiDual)
+        {
+            conjugate = new ConjugateSolver(context);
+        }
+        else
+        {
+            sinkhorn = new SinkhornSolver(context, new SinkhornOptions { RelativeEpsilon = options.EpsilonRelative, Tolerance = options.SinkhornTolerance, MaxIterations = 2000 });
+        }
+
+        langevinStep = options.LangevinStepSize;
+        lastGood = potential.GetParameters();
+    }
+
+    /// <summary>The options the fit runs with.</summary>
+    public FitOptions Options { get; }
+
+    /// <summary>The normalisation from data coordinates to fitting coordinates.</summary>
+    public Normalization Normalization { get; }
+
+    /// <summary>Outer iterations completed so far.</summary>
+    public int Iteration { get; private set; }
+
+    /// <summary>The potential being fitted (w for CMM, u for MM), in fitting coordinates.</summary>
+    public IcnnPotential Potential => potential;
+
+    /// <summary>The persistent particles (latent samples), in fitting coordinates.</summary>
+    public LangevinChains Particles => chains;
+
+    /// <summary>Starts a new fit on row-major data [n, d].</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="data">Training data, row-major, at least 2 points.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="options">Options (validated).</param>
+    /// <returns>The fitter.</returns>
+    public static CmmFitter Create(CmmContext context, ReadOnlySpan<float> data, int dimension, FitOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Shape.RequirePositive(dimension, nameof(dimension), "dimension");
+        if (data.Length % dimension != 0 || data.Length / dimension < 2)
+        {
+            throw new ArgumentException($"training data must hold at least 2 points of dimension {dimension} (got {data.Length} values)", nameof(data));
+        }
+
+        foreach (var v in data)
+        {
+            if (!float.IsFinite(v))
+            {
+                throw new ArgumentException("training data contain NaN or infinite values", nameof(data));
+            }
+        }
+
+        return new CmmFitter(context, data, dimension, options ?? new FitOptions());
+    }
+
+    /// <summary>Continues a fit from a checkpoint written by <see cref="SaveCheckpoint"/> with the same data and options.</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="data">The same training data.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="options">The same options (the iteration count may be raised).</param>
+    /// <param name="checkpoint">The checkpoint.</param>
+    /// <returns>The fitter, positioned after the checkpoint's iteration.</returns>
+    /// <exception cref="InvalidDataException">The checkpoint belongs to other data or options.</exception>
+    public static CmmFitter Resume(CmmContext context, ReadOnlySpan<float> data, int dimension, FitOptions options, FitCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var f = Create(context, data, dimension, options);
+        try
+        {
+            f.Restore(checkpoint);
+            return f;
+        }
+        catch
+        {
+            f.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The ICNN architecture the options describe for dimension <paramref name="dimension"/>.</summary>
+    /// <param name="options">Options.</param>
+    /// <param name="dimension">d.</param>
+    /// <returns>The architecture.</returns>
+    public static IcnnArchitecture Architecture(FitOptions options, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new IcnnArchitecture(dimension) { HiddenWidths = options.HiddenWidths.ToArray(), Alpha = (float)options.StrongConvexity };
+    }
+
+    /// <summary>Runs outer iterations until <see cref="FitOptions.Iterations"/> are done, the token is cancelled, or the fit diverges.</summary>
+    /// <param name="observer">Receives progress after every iteration, or null.</param>
+    /// <param name="checkpointPath">Where to write checkpoints (every <see cref="FitOptions.CheckpointEvery"/> iterations and on cancellation), or null.</param>
+    /// <param name="cancellationToken">Stops the loop cleanly after the current iteration.</param>
+    /// <returns>The result with the model.</returns>
+    public FitResult Run(IFitObserver? observer = null, string? checkpointPath = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var clock = Stopwatch.StartNew();
+        var losses = new List<double>();
+        var status = FitStatus.Completed;
+        while (Iteration < Options.Iterations)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                status = FitStatus.Cancelled;
+                break;
+            }
+
+            var step = Step();
+            var parameters = potential.GetParameters();
+            if (!double.IsFinite(step.Loss) || !AllFinite(parameters))
+            {
+                if (!Recover())
+                {
+                    status = FitStatus.Diverged;
+                    break;
+                }
+
+                continue;
+            }
+
+            lastGood = parameters;
+            Iteration++;
+            losses.Add(step.Loss);
+            observer?.OnIteration(step with { Iteration = Iteration, Elapsed = clock.Elapsed });
+            if (checkpointPath is not null && Options.CheckpointEvery > 0 && Iteration % Options.CheckpointEvery == 0)
+            {
+                SaveCheckpoint(checkpointPath);
+                observer?.OnCheckpoint(checkpointPath, Iteration);
+            }
+        }
+
+        if (checkpointPath is not null && status != FitStatus.Completed)
+        {
+            SaveCheckpoint(checkpointPath);
+            observer?.OnCheckpoint(checkpointPath, Iteration);
+        }
+
+        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel());
+    }
+
+    /// <summary>The current model with its metadata (normalisation, method, options, iterations, seed).</summary>
+    /// <returns>The model.</returns>
+    public IcnnModel ToModel()
+    {
+        var metadata = new IcnnModelMetadata
+        {
+            DataDimension = dimension,
+            NormalizationMean = Normalization.Mean.ToArray(),
+            NormalizationScale = Enumerable.Repeat(Normalization.Scale, dimension).ToArray(),
+            Method = Options.Method == FitMethod.Cmm ? "cmm" : "mm",
+            Options = Options.ToKeyValues(),
+            Iterations = Iteration,
+            Seed = Options.Seed,
+        };
+        return IcnnModel.FromPotential(potential, metadata);
+    }
+
+    /// <summary>Writes the complete fitting state atomically.</summary>
+    /// <param name="path">The checkpoint file.</param>
+    public void SaveCheckpoint(string path)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var (m, v, steps) = optimizer.ExportState();
+        var checkpoint = new FitCheckpoint
+        {
+            Iteration = Iteration,
+            LearningRateScale = learningRateScale,
+            Recoveries = recoveries,
+            LangevinStepSize = langevinStep,
+            ChainStepCount = chains.StepCount,
+            Particles = chains.States.ToArray(),
+            WarmStart = conjugate is not null && warm ? work.ToArray() : [],
+            SinkhornF = sinkhorn?.F?.ToArray() ?? [],
+            SinkhornG = sinkhorn?.G?.ToArray() ?? [],
+            AdamM = m,
+            AdamV = v,
+            AdamSteps = steps,
+            Model = IcnnModelFile.Serialize(ToModel()),
+            OptionsFingerprint = optionsFingerprint,
+            DataFingerprint = dataFingerprint,
+        };
+        checkpoint.Save(path);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        sinkhorn?.Dispose();
+        conjugate?.Dispose();
+        scalar.Dispose();
+        gradient.Dispose();
+        work.Dispose();
+        batch.Dispose();
+        chains.Dispose();
+        optimizer.Dispose();
+        potential.Dispose();
+    }
+
+    private void Restore(FitCheckpoint c)
+    {
+        if (c.DataFingerprint != dataFingerprint)
+        {
+            throw new InvalidDataException("the checkpoint was written for other training data");
+        }
+
+        if (c.OptionsFingerprint != optionsFingerprint)
+        {
+            throw new InvalidDataException("the checkpoint was written with other fitting options (only --iterations may change on resume)");
+        }
+
+        var model = IcnnModelFile.Deserialize(c.Model, "checkpoint model");
+        if (!model.Architecture.Equals(potential.Architecture))
+        {
+            throw new InvalidDataException("the checkpoint's network architecture differs from the options");
+        }
+
+        potential.SetParameters(model.Parameters.ToArray());
+        optimizer.ImportState(c.AdamM, c.AdamV, c.AdamSteps);
+        chains.SetStates(c.Particles, c.ChainStepCount);
+        if (c.WarmStart.Length > 0)
+        {
+            work.CopyFrom(c.WarmStart);
+            warm = true;
+        }
+
+        if (sinkhorn is not null && c.SinkhornF.Length > 0 && c.SinkhornG.Length > 0)
+        {
+            sinkhorn.SetPotentials(c.SinkhornF, c.SinkhornG);
+            warm = true;
+        }
+
+        Iteration = c.Iteration;
+        learningRateScale = c.LearningRateScale;
+        recoveries = c.Recoveries;
+        langevinStep = c.LangevinStepSize;
+        lastGood = potential.GetParameters();
+    }
+
+    private FitProgress Step()
+    {
+        var o = Options;
+        var lr = (float)(o.LearningRateAt(Iteration) * learningRateScale);
+        var lang = chains.Run(potential, new LangevinOptions
+        {
+            Sampler = o.Sampler,
+            StepSize = langevinStep,
+            BurnIn = o.LangevinSteps,
+            Samples = 0,
+            CheckEvery = Math.Max(1, o.LangevinSteps),
+        });
+        langevinStep = lang.StepSize;
+        FillBatch(Iteration);
+        bool mm = o.Method == FitMethod.MomentMeasure;
+        int sinkIterations = 0;
+        double marginal = double.NaN, converged = 1;
+        double loss = 0;
+        for (int inner = 0; inner < o.InnerSteps; inner++)
+        {
+            if (o.Objective == FitObjective.SemiDual)
+            {
+                // CMM: grad = E_data[dw] - E_model[dw(grad w*(x))]; MM: grad = E_particles[du] - E_data[du(grad u*(y))].
+                var source = mm ? batch : chains.States;
+                var conj = conjugate!.Solve(potential, source, work, new ConjugateOptions { WarmStart = warm && !mm, MaxIterations = 50 });
+                converged = conj.ConvergedFraction;
+                warm = true;
+                potential.SemiDualParameterGradient(mm ? chains.States : batch, work, gradient, scalar);
+            }
+            else
+            {
+                // CMM: regress grad w(y_i) onto the entropic map of the data onto the particles; MM: grad u(x_j) onto the map of particles onto data.
+                var from = mm ? chains.States : batch;
+                var to = mm ? batch : chains.States;
+                var sk = sinkhorn!.Solve(from, to, warmStart: warm);
+                warm = true;
+                sinkIterations += sk.Iterations;
+                marginal = sk.MarginalError;
+                sinkhorn.EntropicMap(from, work);
+                potential.LossParameterGradient(from, work, gradient, scalar);
+            }
+
+            optimizer.Step(gradient, lr);
+            loss = scalar.ToArray()[0];
+        }
+
+        return new FitProgress(Iteration + 1, o.Iterations, loss, sinkIterations, marginal,
+            o.Sampler == LangevinSampler.Mala ? lang.AcceptanceRate : 1.0, converged, TimeSpan.Zero);
+    }
+
+    private void FillBatch(int iteration)
+    {
+        int b = batch.Count;
+        if (b == count)
+        {
+            if (!fullBatchLoaded)
+            {
+                batch.CopyFrom(data);
+                fullBatchLoaded = true;
+            }
+
+            return;
+        }
+
+        // Counter-based choice: the batch of iteration t depends only on (seed, t), so a resumed fit sees the same batches.
+        var rng = new Random(HashCode.Combine(Options.Seed, iteration, 0x5EED));
+        for (int i = 0; i < b; i++)
+        {
+            int j = rng.Next(count);
+            Array.Copy(data, (long)j * dimension, batchHost, (long)i * dimension, dimension);
+        }
+
+        batch.CopyFrom(batchHost);
+    }
+
+    private static bool AllFinite(float[] values)
+    {
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private bool Recover()
+    {
+        recoveries++;
+        if (recoveries > MaxRecoveries)
+        {
+            potential.SetParameters(lastGood);
+            return false;
+        }
+
+        potential.SetParameters(lastGood);
+        optimizer.Reset();
+        learningRateScale *= 0.5;
+        Trace.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cmm fit: non-finite step at iteration {Iteration + 1}; restored the last good model, learning rate x{learningRateScale}"));
+        return true;
+    }
+}

@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text;
+
+namespace CMM.Gpu.Fitting;
+
+/// <summary>Which generative model to fit.</summary>
+public enum FitMethod
+{
+    /// <summary>Conjugate moment measure: rho = (grad w*) # exp(-w).</summary>
+    Cmm,
+
+    /// <summary>Moment measure baseline: rho = (grad u) # exp(-u) (needs centred data).</summary>
+    MomentMeasure,
+}
+
+/// <summary>The training objective of the outer loop (cmm-math.md section 3).</summary>
+public enum FitObjective
+{
+    /// <summary>Semi-dual: Adam on E_data[w] - E_model[w(grad w*(x))], conjugate solves instead of Sinkhorn.</summary>
+    SemiDual,
+
+    /// <summary>Map regression: grad w(y_i) onto the Sinkhorn entropic map from data to the particles.</summary>
+    Map,
+}
+
+/// <summary>
+/// Every hyper-parameter of the fitting loop, with defaults meant to work on all built-in datasets
+/// without tuning. Immutable; <see cref="Validate"/> reports every problem at once.
+/// </summary>
+public sealed record FitOptions
+{
+    /// <summary>CMM (default) or the moment-measure baseline.</summary>
+    public FitMethod Method { get; init; } = FitMethod.Cmm;
+
+    /// <summary>Semi-dual (default; measured more accurate, see docs/fitting.md) or map regression.</summary>
+    public FitObjective Objective { get; init; } = FitObjective.SemiDual;
+
+    /// <summary>Outer iterations.</summary>
+    public int Iterations { get; init; } = 400;
+
+    /// <summary>Persistent Langevin particles P.</summary>
+    public int Particles { get; init; } = 512;
+
+    /// <summary>Data points per outer iteration B.</summary>
+    public int BatchSize { get; init; } = 512;
+
+    /// <summary>Langevin steps per outer iteration K.</summary>
+    public int LangevinSteps { get; init; } = 5;
+
+    /// <summary>Langevin step size tau.</summary>
+    public double LangevinStepSize { get; init; } = 0.3;
+
+    /// <summary>Sinkhorn epsilon relative to the mean cost (map objective).</summary>
+    public double EpsilonRelative { get; init; } = 0.01;
+
+    /// <summary>Sinkhorn L1 marginal tolerance (map objective).</summary>
+    public double SinkhornTolerance { get; init; } = 1e-3;
+
+    /// <summary>Optimiser steps per outer iteration.</summary>
+    public int InnerSteps { get; init; } = 1;
+
+    /// <summary>Adam learning rate at the start.</summary>
+    public double LearningRate { get; init; } = 3e-3;
+
+    /// <summary>Learning rate at the end, reached by cosine decay (equal to <see cref="LearningRate"/> for a constant rate).</summary>
+    public double FinalLearningRate { get; init; } = 3e-4;
+
+    /// <summary>Hidden layer widths of the ICNN.</summary>
+    public IReadOnlyList<int> HiddenWidths { get; init; } = [32, 32];
+
+    /// <summary>Strong-convexity weight alpha of the ICNN (w - alpha/2 |x|^2 stays convex).</summary>
+    public double StrongConvexity { get; init; } = 0.1;
+
+    /// <summary>Langevin sampler for the particles.</summary>
+    public Sampling.LangevinSampler Sampler { get; init; } = Sampling.LangevinSampler.Mala;
+
+    /// <summary>Gradient-norm clipping threshold of Adam (0: off).</summary>
+    public double MaxGradientNorm { get; init; } = 10;
+
+    /// <summary>Centre the data and divide by its RMS standard deviation before fitting (stored in the model).</summary>
+    public bool Normalize { get; init; } = true;
+
+    /// <summary>Random seed (data batches, particles, initialisation).</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Write a checkpoint every this many iterations (0: never).</summary>
+    public int CheckpointEvery { get; init; } = 50;
+
+    /// <summary>Lists every problem, each with how to fix it; empty when the options are valid.</summary>
+    /// <returns>The problems.</returns>
+    public IReadOnlyList<string> Validate()
+    {
+        var p = new List<string>();
+        void Positive(string name, double v)
+        {
+            if (!(v > 0) || double.IsInfinity(v))
+            {
+                p.Add(string.Create(CultureInfo.InvariantCulture, $"{name} must be a positive finite number (got {v})"));
+            }
+        }
+
+        Positive("iterations", Iterations);
+        Positive("particles", Particles);
+        Positive("batch size", BatchSize);
+        Positive("Langevin steps", LangevinSteps);
+        Positive("Langevin step size", LangevinStepSize);
+        Positive("relative epsilon", EpsilonRelative);
+        Positive("Sinkhorn tolerance", SinkhornTolerance);
+        Positive("inner steps", InnerSteps);
+        Positive("learning rate", LearningRate);
+        Positive("final learning rate", FinalLearningRate);
+        if (CheckpointEvery < 0)
+        {
+            p.Add($"checkpoint interval must be 0 (never) or positive (got {CheckpointEvery})");
+        }
+
+        if (!(StrongConvexity > 0) || double.IsInfinity(StrongConvexity))
+        {
+            p.Add($"strong convexity must be positive (got {StrongConvexity}): exp(-w) must be normalisable");
+        }
+
+        if (!(MaxGradientNorm >= 0) || double.IsInfinity(MaxGradientNorm))
+        {
+            p.Add($"gradient clipping threshold must be 0 (off) or positive (got {MaxGradientNorm})");
+        }
+
+        if (HiddenWidths is null || HiddenWidths.Count == 0 || HiddenWidths.Any(w => w <= 0))
+        {
+            p.Add("hidden widths must be a non-empty list of positive integers, e.g. 64,64,64");
+        }
+
+        if (LangevinStepSize >= 1)
+        {
+            p.Add($"Langevin step size {LangevinStepSize} is too large for a potential close to 1/2|x|^2: use a value below 1 (default 0.3)");
+        }
+
+        return p;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every problem when invalid.</summary>
+    public void ThrowIfInvalid()
+    {
+        var problems = Validate();
+        if (problems.Count > 0)
+        {
+            var sb = new StringBuilder("invalid fit options: ");
+            sb.AppendJoin("; ", problems);
+            throw new ArgumentException(sb.ToString());
+        }
+    }
+
+    /// <summary>Every option as a key/value string, in a fixed order (stored in model files and checkpoints).</summary>
+    /// <returns>The pairs.</returns>
+    public IReadOnlyList<KeyValuePair<string, string>> ToKeyValues()
+    {
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        return
+        [
+            new("method", Method == FitMethod.Cmm ? "cmm" : "mm"),
+            new("objective", Objective == FitObjective.SemiDual ? "semidual" : "map"),
+            new("particles", Particles.ToString(CultureInfo.InvariantCulture)),
+            new("batch", BatchSize.ToString(CultureInfo.InvariantCulture)),
+            new("langevin_steps", LangevinSteps.ToString(CultureInfo.InvariantCulture)),
+            new("step_size", F(LangevinStepSize)),
+            new("sampler", Sampler.ToString().ToLowerInvariant()),
+            new("epsilon_rel", F(EpsilonRelative)),
+            new("sinkhorn_tolerance", F(SinkhornTolerance)),
+            new("inner_steps", InnerSteps.ToString(CultureInfo.InvariantCulture)),
+            new("learning_rate", F(LearningRate)),
+            new("final_learning_rate", F(FinalLearningRate)),
+            new("max_gradient_norm", F(MaxGradientNorm)),
+            new("hidden", string.Join(",", HiddenWidths)),
+            new("alpha", F(StrongConvexity)),
+            new("normalize", Normalize ? "true" : "false"),
+            new("seed", Seed.ToString(CultureInfo.InvariantCulture)),
+        ];
+    }
+
+    /// <summary>The options that define the fit's trajectory (everything but the iteration count and checkpoint interval), as one line.</summary>
+    /// <returns>The description.</returns>
+    public string Describe() => string.Join(";", ToKeyValues().Select(kv => kv.Key + "=" + kv.Value));
+
+    /// <summary>The learning rate at outer iteration <paramref name="iteration"/> (cosine decay).</summary>
+    /// <param name="iteration">0-based iteration.</param>
+    /// <returns>The rate.</returns>
+    public double LearningRateAt(int iteration)
+    {
+        double t = Iterations <= 1 ? 1 : Math.Clamp(iteration / (double)(Iterations - 1), 0, 1);
+        return FinalLearningRate + 0.5 * (LearningRate - FinalLearningRate) * (1 + Math.Cos(Math.PI * t));
+    }
+}

@@ -1,0 +1,152 @@
+using CMM.Gpu.Compute;
+using CMM.Gpu.Conjugate;
+using CMM.Gpu.Icnn;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Sampling;
+
+namespace CMM.Gpu.Fitting;
+
+/// <summary>
+/// A fitted model ready to use: the potential on the device plus its normalisation and method.
+/// Sampling, encoding, decoding and potential values all take and return data coordinates.
+/// CMM: sample x ~ exp(-w), y = grad w*(x); encode y -> grad w(y); decode x -> grad w*(x).
+/// MM: sample x ~ exp(-u), y = grad u(x); encode y -> grad u*(y); decode x -> grad u(x).
+/// </summary>
+public sealed class FittedModel : IDisposable
+{
+    private readonly ConjugateSolver solver;
+
+    /// <summary>Puts a model on the device.</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="model">The model (e.g. from <see cref="IcnnModelFile.Load"/> or <see cref="FitResult.Model"/>).</param>
+    public FittedModel(CmmContext context, IcnnModel model)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(model);
+        Model = model;
+        var md = model.Metadata;
+        int d = model.Architecture.Dimension;
+        Normalization = md.NormalizationMean.Count == d && md.NormalizationScale.Count == d
+            ? new Normalization(md.NormalizationMean.ToArray(), md.NormalizationScale[0])
+            : Normalization.Identity(d);
+        Method = md.Method == "mm" ? FitMethod.MomentMeasure : FitMethod.Cmm;
+        Potential = model.CreatePotential(context);
+        solver = new ConjugateSolver(context);
+    }
+
+    /// <summary>The model.</summary>
+    public IcnnModel Model { get; }
+
+    /// <summary>The potential (w or u) in fitting coordinates.</summary>
+    public IcnnPotential Potential { get; }
+
+    /// <summary>Data coordinates to fitting coordinates.</summary>
+    public Normalization Normalization { get; }
+
+    /// <summary>CMM or the moment-measure baseline.</summary>
+    public FitMethod Method { get; }
+
+    /// <summary>The data dimension d.</summary>
+    public int Dimension => Model.Architecture.Dimension;
+
+    /// <summary>Loads a model file onto the device.</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="path">The model file.</param>
+    /// <returns>The model.</returns>
+    /// <exception cref="InvalidDataException">Truncated, corrupted or newer-version file.</exception>
+    public static FittedModel Load(CmmContext context, string path) => new(context, IcnnModelFile.Load(path));
+
+    /// <summary>
+    /// Generates samples in chunks (data coordinates): latents by Langevin on exp(-w), mapped by grad w*
+    /// (CMM) or grad u (MM). The chunk's <see cref="SampleChunk.Latents"/> stay in fitting coordinates.
+    /// </summary>
+    /// <param name="options">Generation options; <see cref="GenerationOptions.Mapping"/> is set from the method.</param>
+    /// <param name="onChunk">Receives each chunk.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Stops between chunks.</param>
+    /// <returns>The summary.</returns>
+    public GenerationResult Sample(GenerationOptions options, Action<SampleChunk> onChunk,
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(onChunk);
+        var o = options with { Mapping = Method == FitMethod.Cmm ? SampleMapping.ConjugateGradient : SampleMapping.Gradient };
+        return SampleGenerator.Generate(Potential, o, chunk =>
+        {
+            var samples = chunk.Samples.ToArray();
+            Normalization.Backward(samples);
+            onChunk(chunk with { Samples = samples });
+        }, progress, cancellationToken);
+    }
+
+    /// <summary>Maps data to the latent space: grad w(y) (CMM) or grad u*(y) (MM).</summary>
+    /// <param name="data">Row-major points in data coordinates.</param>
+    /// <param name="result">The conjugate solve's result (MM), or null.</param>
+    /// <returns>Latents, row-major.</returns>
+    public float[] Encode(ReadOnlySpan<float> data, out ConjugateResult? result)
+    {
+        var z = Normalized(data);
+        if (Method == FitMethod.Cmm)
+        {
+            result = null;
+            return ConjugateSolver.Encode(Potential, z);
+        }
+
+        var y = solver.Decode(Potential, z, null, out var r);
+        result = r;
+        return y;
+    }
+
+    /// <summary>Maps latents to data: grad w*(x) (CMM) or grad u(x) (MM), in data coordinates.</summary>
+    /// <param name="latents">Row-major latents.</param>
+    /// <param name="result">The conjugate solve's result (CMM), or null.</param>
+    /// <returns>Samples, row-major, data coordinates.</returns>
+    public float[] Decode(ReadOnlySpan<float> latents, out ConjugateResult? result)
+    {
+        float[] y;
+        if (Method == FitMethod.Cmm)
+        {
+            y = solver.Decode(Potential, latents, null, out var r);
+            result = r;
+        }
+        else
+        {
+            result = null;
+            y = ConjugateSolver.Encode(Potential, latents);
+        }
+
+        Normalization.Backward(y);
+        return y;
+    }
+
+    /// <summary>The potential at data points: w(z) (CMM) or u(z) (MM), z the normalised points.</summary>
+    /// <param name="data">Row-major points in data coordinates.</param>
+    /// <returns>One value per point.</returns>
+    public float[] PotentialValues(ReadOnlySpan<float> data)
+    {
+        var z = Normalized(data);
+        using var p = DevicePoints.Upload(Potential.Context, z, Dimension);
+        using var v = DeviceVector.Allocate(Potential.Context, p.Count);
+        Potential.Value(p, v);
+        return v.ToArray();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        solver.Dispose();
+        Potential.Dispose();
+    }
+
+    private float[] Normalized(ReadOnlySpan<float> data)
+    {
+        if (data.Length == 0 || data.Length % Dimension != 0)
+        {
+            throw new ArgumentException($"points must be a positive multiple of the model's dimension {Dimension} (got {data.Length} values)", nameof(data));
+        }
+
+        var z = data.ToArray();
+        Normalization.Forward(z);
+        return z;
+    }
+}

@@ -1,0 +1,613 @@
+using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels.Icnn;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace CMM.Gpu.Icnn;
+
+/// <summary>Which form the ICNN point kernels take.</summary>
+public enum IcnnKernelVariant
+{
+    /// <summary><see cref="Interleaved"/> on GPUs, <see cref="SlotRows"/> on the CPU accelerator.</summary>
+    Auto,
+
+    /// <summary>Each thread's scratch is one contiguous row (cache-friendly on CPUs), few threads.</summary>
+    SlotRows,
+
+    /// <summary>Scratch and partial gradients interleaved across threads (element e of thread s at e * G + s), so
+    /// neighbouring threads touch neighbouring addresses (coalesced on GPUs) while reading the same weight (broadcast); many threads.</summary>
+    Interleaved,
+
+    /// <summary><see cref="Interleaved"/> scratch, and for value, gradient and the parameter gradients the effective
+    /// parameters are first copied into each group's shared memory (explicitly grouped kernels with one barrier).
+    /// Used only when the P parameters fit in the group's shared memory, else <see cref="Interleaved"/> is used.
+    /// Opt-in: not yet measured on a GPU. Hessian and Hessian-vector products use the <see cref="Interleaved"/> kernels.</summary>
+    Staged,
+}
+
+/// <summary>Execution options of an <see cref="IcnnPotential"/>.</summary>
+public sealed record IcnnPotentialOptions
+{
+    /// <summary>Kernel form (default <see cref="IcnnKernelVariant.Auto"/>).</summary>
+    public IcnnKernelVariant Variant { get; init; } = IcnnKernelVariant.Auto;
+
+    /// <summary>Upper bound on the device workspace (scratch plus partial gradients), in floats (default 2^24 = 64 MiB).</summary>
+    public long WorkspaceFloats { get; init; } = 1L << 24;
+
+    /// <summary>Largest number of threads per launch; 0 = automatic (256 on the CPU accelerator, 65536 on GPUs).</summary>
+    public int MaxThreads { get; init; }
+
+    /// <summary>Every problem, each with how to fix it; empty when valid.</summary>
+    /// <returns>The problems.</returns>
+    public IReadOnlyList<string> Problems()
+    {
+        var p = new List<string>();
+        if (!Enum.IsDefined(Variant))
+        {
+            p.Add($"Variant {(int)Variant} is unknown: use Auto, SlotRows, Interleaved or Staged");
+        }
+
+        if (WorkspaceFloats < 1024)
+        {
+            p.Add($"WorkspaceFloats = {WorkspaceFloats} is too small: use at least 1024 (default 16777216)");
+        }
+
+        if (MaxThreads < 0)
+        {
+            p.Add($"MaxThreads = {MaxThreads} must be 0 (automatic) or positive");
+        }
+
+        return p;
+    }
+
+    /// <summary>Throws if <see cref="Problems"/> is not empty.</summary>
+    /// <exception cref="ArgumentException">Invalid options.</exception>
+    public void Validate()
+    {
+        var p = Problems();
+        if (p.Count > 0)
+        {
+            throw new ArgumentException("invalid ICNN potential options: " + string.Join("; ", p));
+        }
+    }
+}
+
+/// <summary>
+/// An input-convex neural network potential w (docs/icnn.md) with its parameters on the device:
+/// batched value, input gradient, Hessian, Hessian-vector products, and parameter gradients of the
+/// batch mean of w and of the gradient-matching loss. Calls are queued on the context's stream and
+/// share one workspace: an instance is not thread-safe. Owns its device memory; dispose it before the context.
+/// </summary>
+public sealed class IcnnPotential : IPotential, IDisposable
+{
+    private readonly IcnnKernelSet kernels;
+    private readonly IcnnActivationKernels act;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> mask;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> table;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> extra;
+    private readonly IcnnPotentialOptions options;
+    private MemoryBuffer1D<float, Stride1D.Dense>? workspace;
+    private MemoryBuffer1D<float, Stride1D.Dense>? partial;
+    private MemoryBuffer1D<float, Stride1D.Dense>? secondGradient;
+    private bool disposed;
+
+    private IcnnPotential(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(architecture);
+        context.ThrowIfDisposed();
+        architecture.Validate();
+        this.options = options ?? new IcnnPotentialOptions();
+        this.options.Validate();
+        Context = context;
+        // A private copy of the widths: the caller's list cannot change the shape under the kernels.
+        Architecture = architecture with { HiddenWidths = architecture.HiddenWidths.ToArray().AsReadOnly() };
+        Layout = new IcnnLayout(architecture);
+        Shape.RequireLength(parameters.Length, Layout.ParameterCount, nameof(parameters), "the architecture's parameter vector");
+        Variant = this.options.Variant != IcnnKernelVariant.Auto ? this.options.Variant
+            : context.IsGpu ? IcnnKernelVariant.Interleaved : IcnnKernelVariant.SlotRows;
+        if (Variant == IcnnKernelVariant.Staged &&
+            (Layout.ParameterCount > MaxStagedParameters || Layout.ParameterCount * sizeof(float) > context.Accelerator.MaxSharedMemoryPerGroup))
+        {
+            Variant = IcnnKernelVariant.Interleaved;
+        }
+        kernels = IcnnKernelSet.For(context);
+        act = kernels.For(architecture.Activation);
+        var acc = context.Accelerator;
+        Parameters = DeviceVector.Upload(context, parameters);
+        EffectiveParameters = DeviceVector.Allocate(context, ParameterCount);
+        mask = acc.Allocate1D(Layout.NonNegativeMask());
+        table = acc.Allocate1D(Layout.KernelTable());
+        extra = acc.Allocate1D<float>(1);
+        Refresh();
+    }
+
+    /// <summary>Most parameters <see cref="IcnnKernelVariant.Staged"/> stages: 12,288 floats = 48 KiB, the dynamic shared
+    /// memory a CUDA group gets without opting in to more.</summary>
+    public const int MaxStagedParameters = 12288;
+
+    /// <inheritdoc />
+    public CmmContext Context { get; }
+
+    /// <inheritdoc />
+    public int Dimension => Architecture.Dimension;
+
+    /// <summary>The architecture.</summary>
+    public IcnnArchitecture Architecture { get; }
+
+    /// <summary>Where each block lives in the parameter vector.</summary>
+    public IcnnLayout Layout { get; }
+
+    /// <summary>Number of (free) parameters P.</summary>
+    public int ParameterCount => (int)Layout.ParameterCount;
+
+    /// <summary>The kernel form in use (never Auto; Staged only when the parameters fit in shared memory).</summary>
+    public IcnnKernelVariant Variant { get; }
+
+    /// <summary>The free parameters theta on the device (P_l, p, D enter the model as softplus(theta)). If you write
+    /// it directly, call <see cref="Refresh"/> afterwards.</summary>
+    internal DeviceVector Parameters { get; }
+
+    /// <summary>The effective parameters (softplus applied where the layout's mask says), which the kernels read.</summary>
+    internal DeviceVector EffectiveParameters { get; }
+
+    internal ArrayView<int> Mask => mask.View;
+
+    /// <summary>Creates a potential initialised so that w(x) is close to 1/2 |x|^2 (docs/icnn.md, "Initialisation").</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="architecture">The architecture (validated).</param>
+    /// <param name="seed">Seed of the weight initialisation.</param>
+    /// <param name="options">Execution options, or null for defaults.</param>
+    /// <returns>The potential; the caller owns it.</returns>
+    public static IcnnPotential Create(CmmContext context, IcnnArchitecture architecture, int seed = 0, IcnnPotentialOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(architecture);
+        architecture.Validate();
+        return new IcnnPotential(context, architecture, InitialParameters(architecture, seed), options);
+    }
+
+    /// <summary>Creates a potential from free parameters in the layout of <see cref="IcnnLayout"/>.</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="architecture">The architecture.</param>
+    /// <param name="parameters">Free parameters theta (length <see cref="IcnnLayout.ParameterCount"/>).</param>
+    /// <param name="options">Execution options, or null.</param>
+    /// <returns>The potential; the caller owns it.</returns>
+    public static IcnnPotential FromParameters(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options = null) =>
+        new(context, architecture, parameters, options);
+
+    /// <summary>
+    /// The initial free parameters: W_l ~ N(0, 1/d), b_l = 0, P_l = softplus(theta) with P_l ~ 1/h_(l-1) (times
+    /// e^(0.1 N(0,1))), p = 0.01 / h_L, D = 1 - alpha (0 if alpha &gt;= 1), R ~ N(0, 0.01^2), c = 0: the Hessian
+    /// starts close to the identity and the network part is small. Deterministic in <paramref name="seed"/>.
+    /// </summary>
+    /// <param name="architecture">The architecture.</param>
+    /// <param name="seed">Seed.</param>
+    /// <returns>The free parameters.</returns>
+    public static float[] InitialParameters(IcnnArchitecture architecture, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(architecture);
+        architecture.Validate();
+        var layout = new IcnnLayout(architecture);
+        var theta = new float[layout.ParameterCount];
+        var rng = new Random(seed);
+        double Normal()
+        {
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        }
+
+        int d = architecture.Dimension;
+        double wScale = 1.0 / Math.Sqrt(d);
+        for (int l = 0; l < layout.Layers.Count; l++)
+        {
+            var lo = layout.Layers[l];
+            for (int i = 0; i < lo.Width * d; i++)
+            {
+                theta[lo.Weights + i] = (float)(wScale * Normal());
+            }
+
+            if (lo.Passthrough >= 0)
+            {
+                int hp = layout.Layers[l - 1].Width;
+                for (int i = 0; i < lo.Width * hp; i++)
+                {
+                    theta[lo.Passthrough + i] = (float)InverseSoftplus(Math.Exp(0.1 * Normal()) / hp);
+                }
+            }
+        }
+
+        int hTop = layout.Layers[^1].Width;
+        Array.Fill(theta, (float)InverseSoftplus(0.01 / hTop), layout.OutputOffset, hTop);
+        double diag = 1.0 - architecture.Alpha;
+        Array.Fill(theta, diag > 1e-6 ? (float)InverseSoftplus(diag) : -30f, layout.DiagonalOffset, d);
+        for (int i = 0; i < d * architecture.Rank; i++)
+        {
+            theta[layout.LowRankOffset + i] = (float)(0.01 * Normal());
+        }
+
+        return theta;
+    }
+
+    /// <summary>softplus^-1(y) = log(e^y - 1) for y &gt; 0.</summary>
+    /// <param name="y">A positive value.</param>
+    /// <returns>theta with softplus(theta) = y.</returns>
+    public static double InverseSoftplus(double y) => y > 30 ? y : y + Math.Log(1.0 - Math.Exp(-y));
+
+    /// <summary>Downloads the free parameters theta.</summary>
+    /// <returns>A copy.</returns>
+    public float[] GetParameters() => Parameters.ToArray();
+
+    /// <summary>Downloads the effective parameters (P_l, p, D after softplus).</summary>
+    /// <returns>A copy.</returns>
+    public float[] GetEffectiveParameters() => EffectiveParameters.ToArray();
+
+    /// <summary>Replaces the free parameters and refreshes the effective ones.</summary>
+    /// <param name="parameters">Free parameters (length <see cref="ParameterCount"/>).</param>
+    public void SetParameters(ReadOnlySpan<float> parameters)
+    {
+        ThrowIfDisposed();
+        Parameters.CopyFrom(parameters);
+        Refresh();
+    }
+
+    /// <summary>Recomputes the effective parameters from the free ones (after writing <see cref="Parameters"/> directly).</summary>
+    public void Refresh()
+    {
+        ThrowIfDisposed();
+        kernels.Materialize(ParameterCount, Parameters.View, mask.View, EffectiveParameters.View);
+    }
+
+    /// <inheritdoc />
+    public void Value(DevicePoints points, DeviceVector values)
+    {
+        CheckPoints(points, nameof(points));
+        ArgumentNullException.ThrowIfNull(values);
+        Shape.RequireSameContext(Context, values.Context, nameof(values));
+        Shape.RequireLength(values.Length, points.Count, nameof(values), $"values of {points.Count} points");
+        Evaluate(points, values.View, extra.View, 1);
+    }
+
+    /// <inheritdoc />
+    public void Gradient(DevicePoints points, DevicePoints gradients)
+    {
+        CheckPoints(points, nameof(points));
+        CheckPoints(gradients, nameof(gradients));
+        RequireCount(points, gradients, nameof(gradients));
+        Evaluate(points, extra.View, gradients.View, 2);
+    }
+
+    /// <summary>values[i] = w(x_i) and gradients[i, :] = grad w(x_i) in one pass.</summary>
+    /// <param name="points">Points [n, d].</param>
+    /// <param name="values">Output [n].</param>
+    /// <param name="gradients">Output [n, d].</param>
+    public void ValueAndGradient(DevicePoints points, DeviceVector values, DevicePoints gradients)
+    {
+        CheckPoints(points, nameof(points));
+        CheckPoints(gradients, nameof(gradients));
+        RequireCount(points, gradients, nameof(gradients));
+        ArgumentNullException.ThrowIfNull(values);
+        Shape.RequireSameContext(Context, values.Context, nameof(values));
+        Shape.RequireLength(values.Length, points.Count, nameof(values), $"values of {points.Count} points");
+        Evaluate(points, values.View, gradients.View, 3);
+    }
+
+    /// <inheritdoc />
+    public void Hessian(DevicePoints points, DeviceVector hessians)
+    {
+        CheckPoints(points, nameof(points));
+        ArgumentNullException.ThrowIfNull(hessians);
+        Shape.RequireSameContext(Context, hessians.Context, nameof(hessians));
+        int d = Dimension;
+        Shape.RequireLength(hessians.Length, (long)points.Count * d * d, nameof(hessians), $"{points.Count} Hessians of {d} x {d}");
+        var dm = PointDims(points.Count, out var ws);
+        act.Hessian(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, hessians.View);
+    }
+
+    /// <summary>output[i, :] = Hess w(x_i) directions[i, :].</summary>
+    /// <param name="points">Points [n, d].</param>
+    /// <param name="directions">Directions [n, d].</param>
+    /// <param name="output">Output [n, d].</param>
+    public void HessianVectorProduct(DevicePoints points, DevicePoints directions, DevicePoints output)
+    {
+        CheckPoints(points, nameof(points));
+        CheckPoints(directions, nameof(directions));
+        CheckPoints(output, nameof(output));
+        RequireCount(points, directions, nameof(directions));
+        RequireCount(points, output, nameof(output));
+        var dm = PointDims(points.Count, out var ws);
+        act.HessianVector(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, directions.View, ws, output.View);
+    }
+
+    /// <summary>
+    /// gradient = d/d theta of mean_i w(x_i) (free parameters, layout of <see cref="Layout"/>); mean[0] = mean_i w(x_i).
+    /// Asynchronous. Per-thread partial sums are reduced column by column, without atomics.
+    /// </summary>
+    /// <param name="points">Points [n, d].</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <param name="mean">Output of length at least 1: the batch mean of w.</param>
+    public void MeanValueParameterGradient(DevicePoints points, DeviceVector gradient, DeviceVector mean)
+    {
+        CheckPoints(points, nameof(points));
+        CheckGradient(gradient);
+        ArgumentNullException.ThrowIfNull(mean);
+        Shape.RequireSameContext(Context, mean.Context, nameof(mean));
+        var dm = GradientDims(points.Count, out var ws, out var part);
+        LaunchValueGradient(dm, points.View, ws, part);
+        float s = 1f / points.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, mean.View.SubView(0, 1));
+    }
+
+    /// <summary>As <see cref="MeanValueParameterGradient(DevicePoints, DeviceVector, DeviceVector)"/>, and waits: returns the batch mean of w.</summary>
+    /// <param name="points">Points [n, d].</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <returns>mean_i w(x_i).</returns>
+    public float MeanValueParameterGradient(DevicePoints points, DeviceVector gradient)
+    {
+        CheckPoints(points, nameof(points));
+        CheckGradient(gradient);
+        var dm = GradientDims(points.Count, out var ws, out var part);
+        LaunchValueGradient(dm, points.View, ws, part);
+        float s = 1f / points.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, extra.View);
+        return ReadExtra();
+    }
+
+    /// <summary>
+    /// The semi-dual objective J = mean_i w(data_i) - mean_j w(model_j) and its gradient with respect to the free
+    /// parameters, E_data[d w / d theta] - E_model[d w / d theta] (the model points, e.g. decoded particles grad w*(x_j),
+    /// are held fixed). Asynchronous: objective[0] receives J.
+    /// </summary>
+    /// <param name="data">Data points [n, d].</param>
+    /// <param name="model">Model points [m, d].</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <param name="objective">Output of length at least 1.</param>
+    public void SemiDualParameterGradient(DevicePoints data, DevicePoints model, DeviceVector gradient, DeviceVector objective)
+    {
+        CheckPoints(data, nameof(data));
+        CheckPoints(model, nameof(model));
+        CheckGradient(gradient);
+        ArgumentNullException.ThrowIfNull(objective);
+        Shape.RequireSameContext(Context, objective.Context, nameof(objective));
+        var dm = GradientDims(data.Count, out var ws, out var part);
+        LaunchValueGradient(dm, data.View, ws, part);
+        float s = 1f / data.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, objective.View.SubView(0, 1));
+        var tmp = Ensure(ref secondGradient, ParameterCount + 1L);
+        dm = GradientDims(model.Count, out ws, out part);
+        LaunchValueGradient(dm, model.View, ws, part);
+        s = 1f / model.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
+        kernels.AddScaled(ParameterCount, gradient.View, tmp.SubView(0, ParameterCount), -1f);
+        kernels.AddScaled(1, objective.View.SubView(0, 1), tmp.SubView(ParameterCount, 1), -1f);
+    }
+
+    /// <summary>
+    /// The gradient-matching loss L = mean_i |grad w(y_i) - t_i|^2 and its gradient with respect to the free
+    /// parameters, dL/dtheta = 2 mean_i d/dtheta [v_i' grad w(y_i)], v_i = grad w(y_i) - t_i fixed (a tangent
+    /// forward pass then a reverse pass per point). Asynchronous: loss[0] receives L.
+    /// </summary>
+    /// <param name="points">Points y [n, d].</param>
+    /// <param name="targets">Targets t [n, d].</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <param name="loss">Output of length at least 1.</param>
+    public void LossParameterGradient(DevicePoints points, DevicePoints targets, DeviceVector gradient, DeviceVector loss)
+    {
+        CheckPoints(points, nameof(points));
+        CheckPoints(targets, nameof(targets));
+        RequireCount(points, targets, nameof(targets));
+        CheckGradient(gradient);
+        ArgumentNullException.ThrowIfNull(loss);
+        Shape.RequireSameContext(Context, loss.Context, nameof(loss));
+        LaunchLoss(points, targets, gradient, loss.View.SubView(0, 1));
+    }
+
+    /// <summary>As <see cref="LossParameterGradient(DevicePoints, DevicePoints, DeviceVector, DeviceVector)"/>, and waits: returns L.</summary>
+    /// <param name="points">Points y [n, d].</param>
+    /// <param name="targets">Targets t [n, d].</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <returns>The loss.</returns>
+    public float LossParameterGradient(DevicePoints points, DevicePoints targets, DeviceVector gradient)
+    {
+        CheckPoints(points, nameof(points));
+        CheckPoints(targets, nameof(targets));
+        RequireCount(points, targets, nameof(targets));
+        CheckGradient(gradient);
+        LaunchLoss(points, targets, gradient, extra.View);
+        return ReadExtra();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        workspace?.Dispose();
+        partial?.Dispose();
+        secondGradient?.Dispose();
+        extra.Dispose();
+        table.Dispose();
+        mask.Dispose();
+        EffectiveParameters.Dispose();
+        Parameters.Dispose();
+    }
+
+    /// <summary>Threads and scratch floats per thread a point launch of n points uses (for tests and docs).</summary>
+    /// <param name="n">Number of points.</param>
+    /// <param name="forParameterGradient">True for the parameter-gradient kernels (which also hold P + 1 partial sums per thread).</param>
+    /// <returns>(threads, floats of workspace in total).</returns>
+    public (int Threads, long WorkspaceFloats) LaunchShape(int n, bool forParameterGradient)
+    {
+        int stride = BaseDims().ScratchPerSlot;
+        long perSlot = stride + (forParameterGradient ? ParameterCount + 1L : 0L);
+        int slots = Slots(n, perSlot, forParameterGradient);
+        return (slots, slots * perSlot);
+    }
+
+    private void LaunchLoss(DevicePoints points, DevicePoints targets, DeviceVector gradient, ArrayView<float> lossOut)
+    {
+        var dm = GradientDims(points.Count, out var ws, out var part);
+        if (Variant == IcnnKernelVariant.Staged)
+        {
+            act.LossParameterGradientStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
+        }
+        else
+        {
+            act.LossParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
+        }
+        float s = 1f / points.Count;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, 2f * s, s, gradient.View, lossOut);
+    }
+
+    private float ReadExtra()
+    {
+        var v = new float[1];
+        extra.View.CopyToCPU(v);
+        return v[0];
+    }
+
+    private void Evaluate(DevicePoints points, ArrayView<float> values, ArrayView<float> grads, int mode)
+    {
+        var dm = PointDims(points.Count, out var ws);
+        if (Variant == IcnnKernelVariant.Staged)
+        {
+            act.EvaluateStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, points.View, ws, values, grads, mode);
+        }
+        else
+        {
+            act.Evaluate(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, values, grads, mode);
+        }
+    }
+
+    private void LaunchValueGradient(IcnnDims dm, ArrayView<float> x, ArrayView<float> ws, ArrayView<float> part)
+    {
+        if (Variant == IcnnKernelVariant.Staged)
+        {
+            act.ValueParameterGradientStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, x, ws, part);
+        }
+        else
+        {
+            act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, x, ws, part);
+        }
+    }
+
+    private KernelConfig StagedConfig(IcnnDims dm)
+    {
+        int t = Math.Min(128, Context.Accelerator.MaxNumThreadsPerGroup);
+        return new KernelConfig((dm.Slots + t - 1) / t, t, SharedMemoryConfig.RequestDynamic<float>(ParameterCount));
+    }
+
+    private IcnnDims BaseDims() => new()
+    {
+        Dim = Dimension,
+        Layers = Layout.Layers.Count,
+        Rank = Architecture.Rank,
+        Hidden = Layout.TotalHidden,
+        MaxWidth = Layout.MaxWidth,
+        ParamCount = ParameterCount,
+        OffOut = Layout.OutputOffset,
+        OffDiag = Layout.DiagonalOffset,
+        OffLowRank = Layout.LowRankOffset,
+        OffLinear = Layout.LinearOffset,
+        Alpha = Architecture.Alpha,
+    };
+
+    private int Slots(int n, long perSlot, bool gradient)
+    {
+        int cap = options.MaxThreads > 0 ? options.MaxThreads
+            : Variant != IcnnKernelVariant.SlotRows ? (gradient ? 8192 : 65536) : (gradient ? 64 : 256);
+        long byMemory = Math.Max(1, options.WorkspaceFloats / perSlot);
+        return (int)Math.Max(1, Math.Min(Math.Min(n, cap), byMemory));
+    }
+
+    private IcnnDims PointDims(int n, out ArrayView<float> ws)
+    {
+        var dm = BaseDims();
+        int stride = dm.ScratchPerSlot;
+        int slots = Slots(n, stride, gradient: false);
+        dm.Count = n;
+        dm.Slots = slots;
+        SetScratchStrides(ref dm, stride);
+        ws = Ensure(ref workspace, (long)slots * stride);
+        return dm;
+    }
+
+    private IcnnDims GradientDims(int n, out ArrayView<float> ws, out ArrayView<float> part)
+    {
+        var dm = BaseDims();
+        int stride = dm.ScratchPerSlot;
+        int slots = Slots(n, stride + ParameterCount + 1L, gradient: true);
+        dm.Count = n;
+        dm.Slots = slots;
+        SetScratchStrides(ref dm, stride);
+        if (Variant != IcnnKernelVariant.SlotRows)
+        {
+            dm.PartialSlotStride = 1;
+            dm.PartialParamStride = slots;
+        }
+        else
+        {
+            dm.PartialSlotStride = ParameterCount + 1;
+            dm.PartialParamStride = 1;
+        }
+
+        ws = Ensure(ref workspace, (long)slots * stride);
+        part = Ensure(ref partial, (long)slots * (ParameterCount + 1));
+        return dm;
+    }
+
+    private void SetScratchStrides(ref IcnnDims dm, int stride)
+    {
+        if (Variant != IcnnKernelVariant.SlotRows)
+        {
+            dm.ScratchSlotStride = 1;
+            dm.ScratchElemStride = dm.Slots;
+        }
+        else
+        {
+            dm.ScratchSlotStride = stride;
+            dm.ScratchElemStride = 1;
+        }
+    }
+
+    private ArrayView<float> Ensure(ref MemoryBuffer1D<float, Stride1D.Dense>? buffer, long length)
+    {
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = Context.Accelerator.Allocate1D<float>(Math.Max(1, length));
+        }
+
+        return buffer.View.SubView(0, Math.Max(1, length));
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+
+    private void CheckPoints(DevicePoints points, string name)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(points, name);
+        Shape.RequireSameContext(Context, points.Context, name);
+        Shape.RequireSameDimension(Dimension, points.Dimension, "the potential", name);
+    }
+
+    private static void RequireCount(DevicePoints a, DevicePoints b, string name)
+    {
+        if (a.Count != b.Count)
+        {
+            throw new ArgumentException($"{name} has {b.Count} points but points has {a.Count}", name);
+        }
+    }
+
+    private void CheckGradient(DeviceVector gradient)
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        Shape.RequireSameContext(Context, gradient.Context, nameof(gradient));
+        Shape.RequireLength(gradient.Length, ParameterCount, nameof(gradient), "the parameter gradient");
+    }
+}

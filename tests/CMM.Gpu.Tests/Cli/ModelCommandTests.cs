@@ -1,0 +1,165 @@
+using System.Text.Json;
+using CMM.Gpu.IO;
+
+namespace CMM.Gpu.Tests.Cli;
+
+/// <summary>The model commands end to end on tiny fits: fit, resume, eval, sample (sharded), encode/decode, potential, demo.</summary>
+public sealed class ModelCommandTests : IDisposable
+{
+    private static readonly string[] TinyFit =
+        ["--iterations", "4", "--particles", "32", "--batch", "32", "--langevin-steps", "2", "--hidden", "6", "--n", "64", "--accelerator", "cpu"];
+
+    private readonly string dir = Directory.CreateTempSubdirectory("cmm-model-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private string P(string name) => Path.Combine(dir, name);
+
+    private string FitTiny(string name = "m.cmm", string dataset = "moons")
+    {
+        var (code, _, stderr) = CliTests.Run(["fit", "--dataset", dataset, "--out", P(name), .. TinyFit]);
+        Assert.True(code == 0, stderr);
+        return P(name);
+    }
+
+    [Fact]
+    public void FitWritesAModelAndJsonSummary()
+    {
+        var (code, stdout, _) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("a.cmm"), "--json", .. TinyFit]);
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal("Completed", doc.RootElement.GetProperty("status").GetString());
+        Assert.Equal(4, doc.RootElement.GetProperty("iterations").GetInt32());
+        Assert.True(File.Exists(P("a.cmm")));
+        Assert.Equal(P("a.cmm") + ".ckpt", doc.RootElement.GetProperty("checkpoint").GetString());
+    }
+
+    [Fact]
+    public void ResumeContinuesFromTheCheckpoint()
+    {
+        // A 2-iteration fit leaves a checkpoint at iteration 2; resuming with --iterations 4 runs iterations 3 and 4.
+        // (Bit-identical resumption under unchanged options is tested on the library in FittingTests.)
+        var (c2, _, e2) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("half.cmm"), "--checkpoint-every", "2", .. TinyFit[..1], "2", .. TinyFit[2..]]);
+        Assert.True(c2 == 0, e2);
+        var (c3, _, e3) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("half.cmm"), "--checkpoint-every", "2", "--resume", .. TinyFit]);
+        Assert.True(c3 == 0, e3);
+        Assert.Contains("at iteration 2", e3, StringComparison.Ordinal);
+        Assert.Equal(4, CMM.Gpu.Icnn.IcnnModelFile.Load(P("half.cmm")).Metadata.Iterations);
+    }
+
+    [Fact]
+    public void BadFitInputsAreOneLineErrors()
+    {
+        var bad = P("bad.csv");
+        File.WriteAllText(bad, "1,2\n3,4\nnan,1\n");
+        var cases = new[]
+        {
+            (new[] { "fit", "--data", bad, "--out", P("x.cmm") }, "line 3"),
+            (new[] { "fit", "--dataset", "moon", "--out", P("x.cmm") }, "did you mean 'moons'"),
+            (new[] { "fit", "--dataset", "moons", "--out", P("x.cmm"), "--iterations", "0" }, "iterations must be"),
+            (new[] { "fit", "--dataset", "moons", "--out", P("x.cmm"), "--hidden", "8,a" }, "--hidden"),
+            (new[] { "fit", "--dataset", "moons", "--out", P("no/x.cmm") }, "does not exist"),
+            (new[] { "fit", "--dataset", "moons", "--out", P("x.cmm"), "--resume" }, "checkpoint"),
+            (new[] { "fit", "--out", P("x.cmm") }, "--data FILE or --dataset NAME"),
+        };
+        foreach (var (args, expected) in cases)
+        {
+            var (code, _, stderr) = CliTests.Run(args);
+            Assert.True(code == 2, string.Join(' ', args) + " -> " + stderr);
+            Assert.Contains(expected, stderr, StringComparison.Ordinal);
+            Assert.Single(stderr.Trim().Split('\n'), l => l.StartsWith("cmm: error", StringComparison.Ordinal));
+        }
+
+        Assert.False(File.Exists(P("x.cmm")));
+    }
+
+    [Fact]
+    public void CorruptModelFilesAreRejected()
+    {
+        var model = FitTiny();
+        var bytes = File.ReadAllBytes(model);
+        File.WriteAllBytes(P("trunc.cmm"), bytes[..(bytes.Length / 2)]);
+        var (code, _, stderr) = CliTests.Run("sample", "--model", P("trunc.cmm"), "--n", "4", "--out", P("s.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("trunc.cmm", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(P("s.csv")));
+        var (code2, _, stderr2) = CliTests.Run("sample", "--model", P("none.cmm"), "--n", "4", "--out", P("s.csv"));
+        Assert.Equal(2, code2);
+        Assert.Contains("does not exist", stderr2, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SampleShardsConcatenateToTheFullRun()
+    {
+        var model = FitTiny();
+        string[] common = ["--model", model, "--n", "10", "--burn-in", "5", "--seed", "3", "--accelerator", "cpu"];
+        Assert.Equal(0, CliTests.Run(["sample", "--out", P("all.npy"), "--latent-out", P("lat.csv"), .. common]).Code);
+        Assert.Equal(0, CliTests.Run(["sample", "--out", P("s0.npy"), "--shard", "0/2", .. common]).Code);
+        Assert.Equal(0, CliTests.Run(["sample", "--out", P("s1.npy"), "--shard", "1/2", .. common]).Code);
+        var all = PointFile.Read(P("all.npy"));
+        var s0 = PointFile.Read(P("s0.npy"));
+        var s1 = PointFile.Read(P("s1.npy"));
+        Assert.Equal(10, all.Count);
+        Assert.Equal(10, PointFile.Read(P("lat.csv")).Count);
+        Assert.Equal(all.ToArray(), s0.ToArray().Concat(s1.ToArray()).ToArray());
+        var (code, _, stderr) = CliTests.Run(["sample", "--out", P("bad.npy"), "--shard", "2/2", .. common]);
+        Assert.Equal(2, code);
+        Assert.Contains("--shard", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void DecodeOfEncodeIsTheIdentityAndPotentialIsOnePerPoint()
+    {
+        var model = FitTiny();
+        var data = P("d.csv");
+        PointFile.Write(data, new float[] { 0.5f, 0.25f, -1f, 0.75f, 1.5f, -0.5f }, 2);
+        Assert.Equal(0, CliTests.Run("encode", "--model", model, "--data", data, "--out", P("lat.csv")).Code);
+        Assert.Equal(0, CliTests.Run("decode", "--model", model, "--data", P("lat.csv"), "--out", P("back.csv")).Code);
+        var back = PointFile.Read(P("back.csv")).ToArray();
+        var orig = PointFile.Read(data).ToArray();
+        for (int i = 0; i < orig.Length; i++)
+        {
+            Assert.InRange(back[i] - orig[i], -1e-3f, 1e-3f);
+        }
+
+        Assert.Equal(0, CliTests.Run("potential", "--model", model, "--data", data, "--out", P("w.csv")).Code);
+        var w = PointFile.Read(P("w.csv"));
+        Assert.Equal((3, 1), (w.Count, w.Dimension));
+        var wrong = P("d3.csv");
+        PointFile.Write(wrong, new float[] { 1, 2, 3 }, 3);
+        var (code, _, stderr) = CliTests.Run("encode", "--model", model, "--data", wrong, "--out", P("x.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("dimension mismatch", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EvalReportsMetricsWithNoiseFloors()
+    {
+        var model = FitTiny("g.cmm", "gaussian");
+        var (code, stdout, stderr) = CliTests.Run("eval", "--model", model, "--dataset", "gaussian", "--n", "64", "--json", "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var r = doc.RootElement;
+        Assert.True(r.GetProperty("energy_distance").GetDouble() >= 0);
+        Assert.True(r.GetProperty("energy_distance_noise_floor").GetDouble() >= 0);
+        Assert.True(r.GetProperty("sinkhorn_divergence").ValueKind == JsonValueKind.Number);
+        Assert.True(r.GetProperty("hessian_relative_error").GetDouble() >= 0);
+    }
+
+    [Fact]
+    public void DemoWritesEveryArtefact()
+    {
+        var outDir = P("demo");
+        var (code, stdout, stderr) = CliTests.Run("demo", "--out", outDir, "--iterations", "3", "--n", "64", "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        foreach (var f in new[] { "model.cmm", "samples.csv", "latents.csv", "figure.png", "metrics.md", "metrics.json" })
+        {
+            Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+            Assert.Contains(f, stdout, StringComparison.Ordinal);
+        }
+
+        var png = File.ReadAllBytes(Path.Combine(outDir, "figure.png"));
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, png[..4]);
+        Assert.False(File.Exists(Path.Combine(outDir, "model.cmm.ckpt")));
+    }
+}

@@ -1,0 +1,227 @@
+using CMM.Gpu.Data;
+using CMM.Gpu.Fitting;
+using CMM.Gpu.Gaussian;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Tests.Infrastructure;
+
+namespace CMM.Gpu.Tests.Fitting;
+
+[Collection(AcceleratorTestGroup.Name)]
+public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("cmm-fit-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private static FitOptions Tiny(FitObjective objective, FitMethod method = FitMethod.Cmm) => new()
+    {
+        Objective = objective,
+        Method = method,
+        Iterations = 6,
+        Particles = 48,
+        BatchSize = 40,
+        LangevinSteps = 2,
+        HiddenWidths = [8],
+        CheckpointEvery = 3,
+        Seed = 7,
+    };
+
+    [Fact]
+    public void OptionsValidationListsEveryProblem()
+    {
+        var o = new FitOptions { Iterations = 0, Particles = -1, LearningRate = double.NaN, HiddenWidths = [], LangevinStepSize = 2 };
+        var problems = o.Validate();
+        Assert.Contains(problems, p => p.Contains("iterations", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("particles", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("learning rate", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("hidden widths", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("too large", StringComparison.Ordinal));
+        Assert.Empty(new FitOptions().Validate());
+        Assert.Throws<ArgumentException>(() => o.ThrowIfInvalid());
+    }
+
+    [Fact]
+    public void LearningRateScheduleRunsFromStartToEnd()
+    {
+        var o = new FitOptions { Iterations = 11, LearningRate = 1e-2, FinalLearningRate = 1e-3 };
+        Approx.Equal(1e-2, o.LearningRateAt(0), 1e-12, 1e-9);
+        Approx.Equal(1e-3, o.LearningRateAt(10), 1e-12, 1e-9);
+        Approx.Equal(5.5e-3, o.LearningRateAt(5), 1e-12, 1e-9);
+    }
+
+    [Fact]
+    public void NonFiniteDataIsRejected()
+    {
+        var data = new float[] { 1, 2, float.NaN, 4 };
+        Assert.Throws<ArgumentException>(() => CmmFitter.Create(fixture.Context, data, 1, Tiny(FitObjective.SemiDual)));
+        Assert.Throws<ArgumentException>(() => CmmFitter.Create(fixture.Context, new float[] { 1 }, 1, Tiny(FitObjective.SemiDual)));
+    }
+
+    public static TheoryData<FitObjective, FitMethod> Combinations() => new()
+    {
+        { FitObjective.SemiDual, FitMethod.Cmm },
+        { FitObjective.Map, FitMethod.Cmm },
+        { FitObjective.SemiDual, FitMethod.MomentMeasure },
+        { FitObjective.Map, FitMethod.MomentMeasure },
+    };
+
+    [Theory]
+    [MemberData(nameof(Combinations))]
+    public void ResumedFitEqualsUninterruptedFit(FitObjective objective, FitMethod method)
+    {
+        var data = Datasets.Create("moons", 90, 3).Points;
+        var options = Tiny(objective, method);
+        float[] expected;
+        var ckpt = Path.Combine(dir, "fit.ckpt");
+        var first = new KeepCheckpoint(3, ckpt);
+        using (var f = CmmFitter.Create(fixture.Context, data, 2, options))
+        {
+            // The uninterrupted run checkpoints every 3 iterations; the copy made at iteration 3 is what a
+            // process killed between iterations 3 and 6 would leave behind.
+            var r = f.Run(first, Path.Combine(dir, "running.ckpt"));
+            Assert.Equal(FitStatus.Completed, r.Status);
+            Assert.Equal(6, r.Iterations);
+            Assert.All(r.LossHistory, l => Assert.True(double.IsFinite(l)));
+            expected = f.Potential.GetParameters();
+        }
+
+        var c = FitCheckpoint.Load(ckpt);
+        Assert.Equal(3, c.Iteration);
+        using (var f = CmmFitter.Resume(fixture.Context, data, 2, options, c))
+        {
+            Assert.Equal(3, f.Iteration);
+            var r = f.Run();
+            Assert.Equal(6, r.Iterations);
+            Assert.Equal(expected, f.Potential.GetParameters());
+        }
+    }
+
+    [Fact]
+    public void CancellationStopsAndCheckpoints()
+    {
+        var data = Datasets.Create("moons", 60, 3).Points;
+        var ckpt = Path.Combine(dir, "cancel.ckpt");
+        using var cts = new CancellationTokenSource();
+        using var f = CmmFitter.Create(fixture.Context, data, 2, Tiny(FitObjective.SemiDual) with { CheckpointEvery = 0 });
+        var observer = new CancelAfter(2, cts);
+        var r = f.Run(observer, ckpt, cts.Token);
+        Assert.Equal(FitStatus.Cancelled, r.Status);
+        Assert.Equal(2, r.Iterations);
+        Assert.Equal(2, FitCheckpoint.Load(ckpt).Iteration);
+        Assert.Equal(2, observer.Seen);
+    }
+
+    [Fact]
+    public void ResumeRefusesOtherDataOrOptions()
+    {
+        var data = Datasets.Create("moons", 60, 3).Points;
+        var ckpt = Path.Combine(dir, "other.ckpt");
+        var options = Tiny(FitObjective.SemiDual) with { Iterations = 2 };
+        using (var f = CmmFitter.Create(fixture.Context, data, 2, options))
+        {
+            f.Run(checkpointPath: ckpt);
+            f.SaveCheckpoint(ckpt);
+        }
+
+        var c = FitCheckpoint.Load(ckpt);
+        var other = Datasets.Create("moons", 60, 4).Points;
+        var e1 = Assert.Throws<InvalidDataException>(() => CmmFitter.Resume(fixture.Context, other, 2, options, c));
+        Assert.Contains("other training data", e1.Message, StringComparison.Ordinal);
+        var e2 = Assert.Throws<InvalidDataException>(() => CmmFitter.Resume(fixture.Context, data, 2, options with { LearningRate = 0.5 }, c));
+        Assert.Contains("other fitting options", e2.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CheckpointFilesRejectTruncationCorruptionAndNewerVersions()
+    {
+        var c = new FitCheckpoint { Iteration = 5, Particles = [1, 2, 3], AdamM = [0.5f], AdamV = [0.25f], Model = [1, 2, 3, 4], OptionsFingerprint = "o", DataFingerprint = "d" };
+        var bytes = c.Serialize();
+        var back = FitCheckpoint.Deserialize(bytes, "c");
+        Assert.Equal(c.Iteration, back.Iteration);
+        Assert.Equal(c.Particles, back.Particles);
+        Assert.Equal(c.Model, back.Model);
+        Assert.Equal("d", back.DataFingerprint);
+        foreach (int cut in new[] { 0, 7, 19, bytes.Length / 2, bytes.Length - 1 })
+        {
+            var e = Assert.Throws<InvalidDataException>(() => FitCheckpoint.Deserialize(bytes.AsSpan(0, cut), "c"));
+            Assert.StartsWith("c: ", e.Message, StringComparison.Ordinal);
+        }
+
+        var corrupt = bytes.ToArray();
+        corrupt[30] ^= 0x40;
+        Assert.Contains("checksum", Assert.Throws<InvalidDataException>(() => FitCheckpoint.Deserialize(corrupt, "c")).Message, StringComparison.Ordinal);
+        var newer = bytes.ToArray();
+        newer[8] = 99;
+        Assert.Contains("newer", Assert.Throws<InvalidDataException>(() => FitCheckpoint.Deserialize(newer, "c")).Message, StringComparison.Ordinal);
+        Assert.Throws<FileNotFoundException>(() => FitCheckpoint.Load(Path.Combine(dir, "missing.ckpt")));
+    }
+
+    [Fact]
+    public void GaussianFitRecoversTheClosedFormHessian()
+    {
+        // rho = N(m, S) with S anisotropic, fitted without normalisation: the Hessian of w must approach S^(-1/3)
+        // (cmm-math.md section 2). A small network and few iterations keep this under a few seconds here.
+        double[] mean = [0.5, -0.25];
+        double[] cov = [2.0, 0.3, 0.3, 0.5];
+        var truth = GaussianClosedForm.Cmm(mean, cov);
+        var data = Datasets.Create("gaussian", 2000, 11, new DatasetOptions { Mean = mean, Covariance = cov }).Points;
+        var options = new FitOptions { Iterations = 150, HiddenWidths = [8], Particles = 256, BatchSize = 256, Normalize = false, Seed = 3 };
+        using var f = CmmFitter.Create(fixture.Context, data, 2, options);
+        var r = f.Run();
+        Assert.Equal(FitStatus.Completed, r.Status);
+        var probe = TestData.Normal(64 * 2, 5);
+        using var p = DevicePoints.Upload(fixture.Context, probe, 2);
+        using var h = DeviceVector.Allocate(fixture.Context, 64 * 4);
+        f.Potential.Hessian(p, h);
+        var errors = CMM.Gpu.Metrics.SampleMetrics.HessianRelativeErrors(h.ToArray(), SymmetricMatrix.ToRowMajor(truth.A), 2);
+        Assert.True(errors.Average() < 0.12, $"mean Hessian error {errors.Average():P1} (initial model: 1/2|x|^2 would be {InitialError(truth):P1})");
+    }
+
+    private static double InitialError(CmmGaussian truth)
+    {
+        var a = SymmetricMatrix.ToRowMajor(truth.A);
+        double num = 0, den = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            double id = i is 0 or 3 ? 1 : 0;
+            num += (a[i] - id) * (a[i] - id);
+            den += a[i] * a[i];
+        }
+
+        return Math.Sqrt(num / den);
+    }
+
+    private sealed class KeepCheckpoint(int iteration, string copy) : IFitObserver
+    {
+        public void OnIteration(FitProgress progress)
+        {
+        }
+
+        public void OnCheckpoint(string path, int at)
+        {
+            if (at == iteration)
+            {
+                File.Copy(path, copy, overwrite: true);
+            }
+        }
+    }
+
+    private sealed class CancelAfter(int count, CancellationTokenSource cts) : IFitObserver
+    {
+        public int Seen { get; private set; }
+
+        public void OnIteration(FitProgress progress)
+        {
+            Seen++;
+            Assert.True(progress.Iteration == Seen);
+            if (Seen == count)
+            {
+                cts.Cancel();
+            }
+        }
+
+        public void OnCheckpoint(string path, int iteration)
+        {
+        }
+    }
+}

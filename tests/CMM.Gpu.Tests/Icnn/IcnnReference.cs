@@ -1,0 +1,301 @@
+namespace CMM.Gpu.Tests.Icnn;
+
+/// <summary>
+/// Independent double-precision ICNN, written from docs/icnn.md (own layout parsing, own softplus),
+/// sharing no code with the kernels. Derivatives other than the input gradient are by central differences.
+/// </summary>
+public sealed class IcnnReference
+{
+    private readonly int d;
+    private readonly int[] widths;
+    private readonly int rank;
+    private readonly double alpha;
+    private readonly bool elu;
+
+    public IcnnReference(int d, int[] widths, int rank, double alpha, bool elu)
+    {
+        this.d = d;
+        this.widths = widths;
+        this.rank = rank;
+        this.alpha = alpha;
+        this.elu = elu;
+        int count = 0;
+        for (int l = 0; l < widths.Length; l++)
+        {
+            count += widths[l] * d + widths[l] + (l > 0 ? widths[l] * widths[l - 1] : 0);
+        }
+
+        ParameterCount = count + widths[^1] + d + d * rank + d;
+    }
+
+    public int ParameterCount { get; }
+
+    public static double Softplus(double s) => s > 0 ? s + Math.Log(1 + Math.Exp(-s)) : Math.Log(1 + Math.Exp(s));
+
+    public static double Sigmoid(double s) => 1 / (1 + Math.Exp(-s));
+
+    private double Act(double s) => elu ? (s > 0 ? s : Math.Exp(s) - 1) : Softplus(s);
+
+    private double Act1(double s) => elu ? (s > 0 ? 1 : Math.Exp(s)) : Sigmoid(s);
+
+    /// <summary>The blocks of theta, read in the documented order; positive blocks through softplus.</summary>
+    private sealed class Blocks
+    {
+        public double[][,] W = [];
+        public double[][] B = [];
+        public double[][,] P = [];
+        public double[] Out = [];
+        public double[] Diag = [];
+        public double[,] R = new double[0, 0];
+        public double[] C = [];
+    }
+
+    private Blocks Read(double[] theta)
+    {
+        Assert.Equal(ParameterCount, theta.Length);
+        int o = 0;
+        int L = widths.Length;
+        var b = new Blocks { W = new double[L][,], B = new double[L][], P = new double[L][,] };
+        for (int l = 0; l < L; l++)
+        {
+            int h = widths[l];
+            b.W[l] = new double[h, d];
+            for (int j = 0; j < h; j++)
+            {
+                for (int k = 0; k < d; k++)
+                {
+                    b.W[l][j, k] = theta[o++];
+                }
+            }
+
+            b.B[l] = new double[h];
+            for (int j = 0; j < h; j++)
+            {
+                b.B[l][j] = theta[o++];
+            }
+
+            if (l > 0)
+            {
+                int hp = widths[l - 1];
+                b.P[l] = new double[h, hp];
+                for (int j = 0; j < h; j++)
+                {
+                    for (int k = 0; k < hp; k++)
+                    {
+                        b.P[l][j, k] = Softplus(theta[o++]);
+                    }
+                }
+            }
+        }
+
+        b.Out = new double[widths[^1]];
+        for (int j = 0; j < b.Out.Length; j++)
+        {
+            b.Out[j] = Softplus(theta[o++]);
+        }
+
+        b.Diag = new double[d];
+        for (int k = 0; k < d; k++)
+        {
+            b.Diag[k] = Softplus(theta[o++]);
+        }
+
+        b.R = new double[d, rank];
+        for (int k = 0; k < d; k++)
+        {
+            for (int m = 0; m < rank; m++)
+            {
+                b.R[k, m] = theta[o++];
+            }
+        }
+
+        b.C = new double[d];
+        for (int k = 0; k < d; k++)
+        {
+            b.C[k] = theta[o++];
+        }
+
+        return b;
+    }
+
+    /// <summary>The quadratic matrix A = alpha I + D + R R'.</summary>
+    public double[,] QuadraticMatrix(double[] theta)
+    {
+        var b = Read(theta);
+        var a = new double[d, d];
+        for (int i = 0; i < d; i++)
+        {
+            for (int j = 0; j < d; j++)
+            {
+                double s = i == j ? alpha + b.Diag[i] : 0;
+                for (int m = 0; m < rank; m++)
+                {
+                    s += b.R[i, m] * b.R[j, m];
+                }
+
+                a[i, j] = s;
+            }
+        }
+
+        return a;
+    }
+
+    public double[] Linear(double[] theta) => Read(theta).C;
+
+    public double Value(double[] theta, double[] x)
+    {
+        var b = Read(theta);
+        var s = Pre(b, x);
+        double w = 0;
+        var zTop = s[^1].Select(Act).ToArray();
+        for (int j = 0; j < zTop.Length; j++)
+        {
+            w += b.Out[j] * zTop[j];
+        }
+
+        var a = QuadraticMatrix(theta);
+        for (int i = 0; i < d; i++)
+        {
+            w += b.C[i] * x[i];
+            for (int j = 0; j < d; j++)
+            {
+                w += 0.5 * x[i] * a[i, j] * x[j];
+            }
+        }
+
+        return w;
+    }
+
+    /// <summary>Analytic input gradient (reverse mode, double).</summary>
+    public double[] Gradient(double[] theta, double[] x)
+    {
+        var b = Read(theta);
+        var s = Pre(b, x);
+        int L = widths.Length;
+        var g = new double[d];
+        var a = QuadraticMatrix(theta);
+        for (int i = 0; i < d; i++)
+        {
+            g[i] = b.C[i];
+            for (int j = 0; j < d; j++)
+            {
+                g[i] += a[i, j] * x[j];
+            }
+        }
+
+        var u = (double[])b.Out.Clone();
+        for (int l = L - 1; l >= 0; l--)
+        {
+            var delta = new double[widths[l]];
+            for (int j = 0; j < widths[l]; j++)
+            {
+                delta[j] = u[j] * Act1(s[l][j]);
+                for (int k = 0; k < d; k++)
+                {
+                    g[k] += b.W[l][j, k] * delta[j];
+                }
+            }
+
+            if (l > 0)
+            {
+                u = new double[widths[l - 1]];
+                for (int j = 0; j < widths[l]; j++)
+                {
+                    for (int k = 0; k < widths[l - 1]; k++)
+                    {
+                        u[k] += b.P[l][j, k] * delta[j];
+                    }
+                }
+            }
+        }
+
+        return g;
+    }
+
+    /// <summary>Hessian by central differences of the analytic gradient.</summary>
+    public double[,] Hessian(double[] theta, double[] x, double h = 1e-5)
+    {
+        var hess = new double[d, d];
+        for (int c = 0; c < d; c++)
+        {
+            var xp = (double[])x.Clone();
+            var xm = (double[])x.Clone();
+            xp[c] += h;
+            xm[c] -= h;
+            var gp = Gradient(theta, xp);
+            var gm = Gradient(theta, xm);
+            for (int k = 0; k < d; k++)
+            {
+                hess[c, k] = (gp[k] - gm[k]) / (2 * h);
+            }
+        }
+
+        return hess;
+    }
+
+    public double MeanValue(double[] theta, double[][] xs) => xs.Average(x => Value(theta, x));
+
+    public double Loss(double[] theta, double[][] ys, double[][] ts)
+    {
+        double s = 0;
+        for (int i = 0; i < ys.Length; i++)
+        {
+            var g = Gradient(theta, ys[i]);
+            for (int k = 0; k < d; k++)
+            {
+                s += (g[k] - ts[i][k]) * (g[k] - ts[i][k]);
+            }
+        }
+
+        return s / ys.Length;
+    }
+
+    /// <summary>Central-difference gradient of f over theta.</summary>
+    public static double[] ParameterGradient(double[] theta, Func<double[], double> f, double h = 1e-6)
+    {
+        var g = new double[theta.Length];
+        var t = (double[])theta.Clone();
+        for (int j = 0; j < theta.Length; j++)
+        {
+            double keep = t[j];
+            t[j] = keep + h;
+            double fp = f(t);
+            t[j] = keep - h;
+            double fm = f(t);
+            t[j] = keep;
+            g[j] = (fp - fm) / (2 * h);
+        }
+
+        return g;
+    }
+
+    private double[][] Pre(Blocks b, double[] x)
+    {
+        int L = widths.Length;
+        var s = new double[L][];
+        for (int l = 0; l < L; l++)
+        {
+            s[l] = new double[widths[l]];
+            for (int j = 0; j < widths[l]; j++)
+            {
+                double v = b.B[l][j];
+                for (int k = 0; k < d; k++)
+                {
+                    v += b.W[l][j, k] * x[k];
+                }
+
+                if (l > 0)
+                {
+                    for (int k = 0; k < widths[l - 1]; k++)
+                    {
+                        v += b.P[l][j, k] * Act(s[l - 1][k]);
+                    }
+                }
+
+                s[l][j] = v;
+            }
+        }
+
+        return s;
+    }
+}
