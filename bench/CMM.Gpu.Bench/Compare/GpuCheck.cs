@@ -5,6 +5,7 @@ using System.Text.Json;
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
 using CMM.Gpu.Costs;
+using CMM.Gpu.Icnn;
 using CMM.Gpu.IO;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
@@ -14,14 +15,14 @@ using CMM.Gpu.Sinkhorn;
 namespace CMM.Gpu.Bench.Compare;
 
 /// <summary>
-/// <c>gpucheck [--out DIR] [--scale] [--accelerator A] [--sinkhorn-n N] [--chains N]</c>.
-/// 1) Correctness: runs small problems (pairwise cost, Sinkhorn stored and online, ULA Langevin, conjugate solve) with the same
+/// <c>gpucheck [--out DIR] [--scale] [--accelerator A] [--sinkhorn-n N] [--chains N] [--icnn-batch N]</c>.
+/// 1) Correctness: runs small problems (pairwise cost, Sinkhorn stored and online, ULA Langevin, conjugate solve, ICNN) with the same
 /// inputs and seeds on the present accelerator and on the CPU accelerator and compares the results with a tolerance
 /// (float32, different summation orders and math libraries; Philox streams are identical by construction). Without a GPU it
 /// compares the CPU accelerator with itself, which only exercises the code.
 /// 2) With <c>--scale</c>: times one online Sinkhorn iteration at n = m = 10^6 (d = 2 and 64) and a ULA step of 10^7 chains
-/// (quadratic potential) on a GPU; much smaller defaults on the CPU accelerator. Hooks for the ICNN loss gradient (batch 10^6)
-/// and streaming 10^8 samples report "pending" until those features are in this build.
+/// (quadratic potential) and the ICNN gradient-matching loss with its parameter gradient at batch 10^6 (widths 64-64-64) on a
+/// GPU; much smaller defaults on the CPU accelerator. A hook for streaming 10^8 samples reports "pending".
 /// Writes gpucheck-report.json and gpucheck-report.txt into DIR (default: $OUT, else the current directory).
 /// Exit code 0 when every check passed, 1 otherwise.
 /// </summary>
@@ -66,7 +67,7 @@ internal static class GpuCheck
         }
 
         Say("correctness (same inputs and seeds on both):");
-        foreach (var c in Checks(acc, cpu))
+        foreach (var c in Checks(acc, cpu).Concat(IcnnChecks(acc, cpu)))
         {
             Record(c);
         }
@@ -91,8 +92,16 @@ internal static class GpuCheck
                 Say(Describe(t));
             }
 
-            // Hooks: add the ICNN loss gradient at batch 10^6 (issue 4) and streaming 10^8 samples to disk here when they land.
-            foreach (var pending in new[] { "icnn loss gradient, batch 10^6", "stream 10^8 samples to disk" })
+            int batch = int.Parse(CompareRunner.Option(args, "--icnn-batch") ?? (acc.IsGpu ? "1000000" : "10000"), CultureInfo.InvariantCulture);
+            foreach (int d in new[] { 2, 16 })
+            {
+                var t = IcnnAtScale(acc, batch, d);
+                timings.Add(t);
+                Say(Describe(t));
+            }
+
+            // Hook: add streaming 10^8 samples to disk (SampleGenerator + a point-file writer) here.
+            foreach (var pending in new[] { "stream 10^8 samples to disk" })
             {
                 timings.Add(new ScaleTiming(pending, double.NaN, 0, 0, 0, 0, "pending: not part of this build's gpucheck yet"));
                 Say("  PENDING " + pending);
@@ -193,6 +202,63 @@ internal static class GpuCheck
 
             yield return Compare($"conjugate solve 1000 points d={d}", Solve(acc), Solve(cpu), 1e-3);
         }
+    }
+
+    /// <summary>ICNN d = 3, widths 16-16, seed 1, default (accelerator-chosen) kernel form: value, input gradient, and the
+    /// gradient-matching loss with its parameter gradient on 257 points.</summary>
+    private static IEnumerable<Check> IcnnChecks(CmmContext acc, CmmContext cpu)
+    {
+        const int N = 257, D = 3;
+        var hx = CompareRunner.Uniform(N * D, 31).Select(v => (2 * v) - 1).ToArray();
+        var ht = hx.Select(v => 1.5f * v).ToArray();
+        (float[] Values, float[] Grads, float[] ParamGrad, float[] Loss) Run(CmmContext c)
+        {
+            using var p = IcnnPotential.Create(c, new IcnnArchitecture(D) { HiddenWidths = [16, 16] }, seed: 1);
+            using var x = DevicePoints.Upload(c, hx, D);
+            using var t = DevicePoints.Upload(c, ht, D);
+            using var v = DeviceVector.Allocate(c, N);
+            using var g = DevicePoints.Allocate(c, N, D);
+            using var pg = DeviceVector.Allocate(c, p.ParameterCount);
+            using var l = DeviceVector.Allocate(c, 1);
+            p.Value(x, v);
+            p.Gradient(x, g);
+            p.LossParameterGradient(x, t, pg, l);
+            return (v.ToArray(), g.ToArray(), pg.ToArray(), l.ToArray());
+        }
+
+        var a = Run(acc);
+        var r = Run(cpu);
+        yield return Compare("icnn 257 points d=3 value", a.Values, r.Values, 1e-4);
+        yield return Compare("icnn 257 points d=3 input gradient", a.Grads, r.Grads, 1e-4);
+        yield return Compare("icnn 257 points d=3 loss", a.Loss, r.Loss, 1e-4);
+        yield return Compare("icnn 257 points d=3 loss parameter grad", a.ParamGrad, r.ParamGrad, 1e-3);
+    }
+
+    /// <summary>ICNN gradient-matching loss and parameter gradient at batch n, widths 64-64-64. FLOPs are an ESTIMATE:
+    /// 4 x the forward pass's 2 (d w1 + sum_l (w_l-1 w_l + d w_l) + w_L + d) per point (forward, tangent forward, reverse).</summary>
+    private static ScaleTiming IcnnAtScale(CmmContext ctx, int n, int d)
+    {
+        int[] widths = [64, 64, 64];
+        using var p = IcnnPotential.Create(ctx, new IcnnArchitecture(d) { HiddenWidths = widths }, seed: 3);
+        var hx = CompareRunner.Uniform(n * d, 33).Select(v => (2 * v) - 1).ToArray();
+        using var x = DevicePoints.Upload(ctx, hx, d);
+        using var t = DevicePoints.Upload(ctx, hx.Select(v => 1.5f * v).ToArray(), d);
+        using var pg = DeviceVector.Allocate(ctx, p.ParameterCount);
+        using var l = DeviceVector.Allocate(ctx, 1);
+        p.LossParameterGradient(x, t, pg, l);
+        ctx.Synchronize();
+        var times = Timing.Measure(() => { p.LossParameterGradient(x, t, pg, l); ctx.Synchronize(); }, 0, 5, 30);
+        double forward = d * widths[0];
+        for (int i = 1; i < widths.Length; i++)
+        {
+            forward += (widths[i - 1] * widths[i]) + (d * widths[i]);
+        }
+
+        forward = 2 * (forward + widths[^1] + d);
+        bool finite = l.ToArray().All(float.IsFinite) && pg.ToArray().All(float.IsFinite);
+        return new ScaleTiming(string.Create(CultureInfo.InvariantCulture, $"icnn loss + parameter gradient, batch {n} d={d} widths 64-64-64"),
+            Timing.Median(times), times.Length, 0, 4 * forward * n, 0,
+            (finite ? "" : "NON-FINITE loss or gradient; ") + "FLOPs = 4 x forward, an estimate (see GpuCheck.IcnnAtScale); issue target: 30 % of FP32 peak");
     }
 
     private static SinkhornResult SolveSinkhorn(CmmContext c, float[] hx, float[] hy, int d, SinkhornOptions options)
