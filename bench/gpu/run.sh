@@ -52,8 +52,8 @@ stage devices 60 "$PUB/cmm" devices --json
 # 2. Correctness (CUDA vs CPU accelerator, same inputs and seeds: pairwise, Sinkhorn stored/online, ULA Langevin,
 #    conjugate solve, ICNN value/gradient/loss gradient) and timings at scale: online Sinkhorn iteration at n = m = 10^6
 #    (d = 2, 64), ULA step with 10^7 chains (quadratic potential, d = 2, 16), ICNN loss + parameter gradient at batch 10^6
-#    (d = 2, 16, widths 64-64-64). A hook (reported "pending") for streaming 10^8 samples: add it to `gpucheck`
-#    (bench/CMM.Gpu.Bench/Compare/GpuCheck.cs).
+#    (d = 2, 16, widths 64-64-64), and streaming 10^8 samples to a temporary .npy file (deleted afterwards; stopped after
+#    150 s with the rate reported).
 stage gpucheck 330 "$PUB/CMM.Gpu.Bench" gpucheck --scale --accelerator "$ACCEL" --out "$REPORT"
 
 # 3. Side by side with plain C# on this machine's CPU cores (quick sizes), as far as the remaining time allows.
