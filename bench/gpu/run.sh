@@ -53,11 +53,11 @@ stage devices 60 "$PUB/cmm" devices --json
 #    conjugate solve, ICNN value/gradient/loss gradient) and timings at scale: online Sinkhorn iteration at n = m = 10^6
 #    (d = 2, 64), ULA step with 10^7 chains (quadratic potential, d = 2, 16), ICNN loss + parameter gradient at batch 10^6
 #    (d = 2, 16, widths 64-64-64), and streaming 10^8 samples to a temporary .npy file (deleted afterwards; stopped after
-#    150 s with the rate reported).
-stage gpucheck 330 "$PUB/CMM.Gpu.Bench" gpucheck --scale --accelerator "$ACCEL" --out "$REPORT"
+#    120 s with the rate reported).
+stage gpucheck 380 "$PUB/CMM.Gpu.Bench" gpucheck --scale --accelerator "$ACCEL" --out "$REPORT"
 
 # 3. Side by side with plain C# on this machine's CPU cores (quick sizes), as far as the remaining time allows.
-left=$(( 450 - ($(date +%s) - start) ))
+left=$(( 465 - ($(date +%s) - start) ))
 if [ "$left" -gt 30 ]; then
   stage compare "$left" "$PUB/CMM.Gpu.Bench" compare --quick --accelerator "$ACCEL" --out "$REPORT/compare-quick.json"
 else

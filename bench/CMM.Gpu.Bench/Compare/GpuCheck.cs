@@ -22,7 +22,7 @@ namespace CMM.Gpu.Bench.Compare;
 /// compares the CPU accelerator with itself, which only exercises the code.
 /// 2) With <c>--scale</c>: times one online Sinkhorn iteration at n = m = 10^6 (d = 2 and 64) and a ULA step of 10^7 chains
 /// (quadratic potential) and the ICNN gradient-matching loss with its parameter gradient at batch 10^6 (widths 64-64-64) on a
-/// GPU, and streams 10^8 samples to a temporary .npy file (at most 150 s, then the rate is reported); much smaller
+/// GPU, and streams 10^8 samples to a temporary .npy file (at most 120 s, then the rate is reported); much smaller
 /// defaults on the CPU accelerator.
 /// Writes gpucheck-report.json and gpucheck-report.txt into DIR (default: $OUT, else the current directory).
 /// Exit code 0 when every check passed, 1 otherwise.
@@ -102,7 +102,7 @@ internal static class GpuCheck
             }
 
             long streamCount = long.Parse(CompareRunner.Option(args, "--stream-count") ?? (acc.IsGpu ? "100000000" : "50000"), CultureInfo.InvariantCulture);
-            var st = StreamAtScale(acc, streamCount, acc.IsGpu ? 150 : 60);
+            var st = StreamAtScale(acc, streamCount, acc.IsGpu ? 120 : 60);
             timings.Add(st);
             Say(Describe(st));
         }
