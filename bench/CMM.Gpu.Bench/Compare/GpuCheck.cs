@@ -77,7 +77,7 @@ internal static class GpuCheck
         if (scale)
         {
             int sinkN = int.Parse(CompareRunner.Option(args, "--sinkhorn-n") ?? (acc.IsGpu ? "1000000" : "4000"), CultureInfo.InvariantCulture);
-            int chains = int.Parse(CompareRunner.Option(args, "--chains") ?? (acc.IsGpu ? "10000000" : "200000"), CultureInfo.InvariantCulture);
+            int chains = int.Parse(CompareRunner.Option(args, "--chains") ?? (acc.IsGpu ? "10000000" : "50000"), CultureInfo.InvariantCulture);
             Say(string.Create(CultureInfo.InvariantCulture, $"timings at scale ({(acc.IsGpu ? "GPU" : "CPU accelerator: SIMULATOR figures")}):"));
             foreach (int d in new[] { 2, 64 })
             {
