@@ -39,7 +39,7 @@ public class LangevinStepBenchmarks
         context = CmmContext.Create(AcceleratorChoice.Resolve(null));
         potential = new SeparableQuarticPotential(context, D, 0.5, 1);
         chains = new LangevinChains(context, N, D, seed: 1);
-        step = new LangevinOptions { Sampler = Sampler, StepSize = 0.1, BurnIn = 1, DiagnosticChains = 0, CheckEvery = 1 };
+        step = new LangevinOptions { Sampler = Sampler, StepSize = 0.1, BurnIn = 1, Samples = 0, DiagnosticChains = 0, CheckEvery = 1 };
         chains.Run(potential, step);
         context.Synchronize();
     }
