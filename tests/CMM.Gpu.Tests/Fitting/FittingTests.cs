@@ -97,6 +97,18 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void OneDimensionalDataFit()
+    {
+        // d = 1 caps the low-rank quadratic term at rank 1 (the default rank 2 would be invalid).
+        var data = Datasets.Create("bimodal", 80, 2).Points;
+        using var f = CmmFitter.Create(fixture.Context, data, 1, Tiny(FitObjective.SemiDual));
+        Assert.Equal(1, f.Potential.Architecture.Rank);
+        var r = f.Run();
+        Assert.Equal(FitStatus.Completed, r.Status);
+        Assert.All(r.LossHistory, l => Assert.True(double.IsFinite(l)));
+    }
+
+    [Fact]
     public void CancellationStopsAndCheckpoints()
     {
         var data = Datasets.Create("moons", 60, 3).Points;
