@@ -15,7 +15,7 @@ using CMM.Gpu.Sinkhorn;
 namespace CMM.Gpu.Bench.Compare;
 
 /// <summary>
-/// <c>compare [--quick] [--out FILE.json] [--accelerator auto|cuda|cpu] [--only WORKLOAD,...] [--tiled-on-cpu]</c>: the same workloads side by
+/// <c>compare [--quick] [--out FILE.json] [--accelerator auto|cuda|cpu] [--only WORKLOAD,...] [--tiled-on-cpu] [--icnn-n N,...]</c>: the same workloads side by
 /// side in one process, CMM.Gpu kernels on the present accelerator and plain C# (scalar Parallel.For, Vector&lt;float&gt;),
 /// median of several synchronised repetitions after warm-up; prints times, ratios and achieved throughput, and writes JSON
 /// with the keys bench/scripts/baselines.py uses (bench/scripts/compare.py prints both side by side). CPU-accelerator figures are simulator figures.
@@ -107,6 +107,11 @@ internal static class CompareRunner
                     Conjugate(ctx, n, d, warmup, reps, budget, Add);
                 }
             }
+        }
+
+        if (Wants("icnn"))
+        {
+            IcnnBench.Run(ctx, quick, Option(args, "--icnn-n"), warmup, reps, budget, Add);
         }
 
         string loadAfter = LoadAverage();

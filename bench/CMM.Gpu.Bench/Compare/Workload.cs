@@ -27,6 +27,33 @@ internal sealed record Work(double Exps, double Flops, double Bytes)
     /// normals (log, sqrt, sin, cos: counted as 0 exps); bytes: x read twice, gradient written and read, proposal written and read, x written.</summary>
     public static Work LangevinStep(long n, int d) => new(0, n * ((2.0 * d * d) + (4.0 * d)), 4.0 * n * d * 7);
 
+    /// <summary>
+    /// One ICNN call over n points, hidden widths h_1..h_L, rank r (docs/icnn.md). With MW = sum_l h_l d and
+    /// MP = sum_(l>=1) h_l h_(l-1) multiply-adds per matrix pass: forward 2 (MW + MP) + 2 h_L + 2 d r + 5 d FLOPs;
+    /// input gradient = forward + reverse 2 (MW + MP) + H + 4 d r + 4 d; loss gradient = forward + reverse + tangent forward
+    /// (each 2 (MW + MP)) + the double reverse (4 MW + 8 MP: weight gradients of primal and tangent, two adjoint passes)
+    /// + 4 H + 6 d r + 8 d. Exps: softplus = one exp and one log (counted as 2) per unit in the forward, the sigmoid one exp
+    /// per unit for the derivatives. Bytes: points in, values / gradients out; the loss gradient also writes P floats.
+    /// </summary>
+    public static Work Icnn(string kind, long n, IReadOnlyList<int> widths, int d, int r, long parameters)
+    {
+        double mw = widths.Sum(h => (double)h * d), mp = 0, hsum = widths.Sum();
+        for (int l = 1; l < widths.Count; l++)
+        {
+            mp += (double)widths[l] * widths[l - 1];
+        }
+
+        double fwd = (2 * (mw + mp)) + (2 * widths[^1]) + (2.0 * d * r) + (5.0 * d);
+        double rev = (2 * (mw + mp)) + hsum + (4.0 * d * r) + (4.0 * d);
+        return kind switch
+        {
+            "icnn_value" => new(n * 2 * hsum, n * fwd, 4.0 * n * (d + 1)),
+            "icnn_grad" => new(n * 3 * hsum, n * (fwd + rev), 4.0 * n * 2 * d),
+            _ => new(n * 3 * hsum, n * (fwd + rev + (2 * (mw + mp)) + (4 * mw) + (8 * mp) + (4 * hsum) + (6.0 * d * r) + (8.0 * d)),
+                (4.0 * n * 2 * d) + (4.0 * parameters)),
+        };
+    }
+
     /// <summary>Conjugate solve: the work depends on the iterations; only the points are counted.</summary>
     public static Work PerPoint => new(0, 0, 0);
 
