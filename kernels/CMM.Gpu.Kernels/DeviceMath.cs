@@ -1,3 +1,4 @@
+using ILGPU;
 using ILGPU.Algorithms;
 
 namespace CMM.Gpu.Kernels;
@@ -70,6 +71,26 @@ public static class DeviceMath
         {
             s1 += s2 * XMath.Exp(m2 - m1);
         }
+    }
+
+    /// <summary>|a_i - b_j|^2 for row-major points: d floats of <paramref name="a"/> from
+    /// <paramref name="aOffset"/> against d floats of <paramref name="b"/> from <paramref name="bOffset"/>.</summary>
+    /// <param name="a">First point set.</param>
+    /// <param name="aOffset">Offset of the first point's row.</param>
+    /// <param name="b">Second point set.</param>
+    /// <param name="bOffset">Offset of the second point's row.</param>
+    /// <param name="d">Dimension.</param>
+    /// <returns>The squared Euclidean distance.</returns>
+    public static float SquaredDistance(ArrayView<float> a, long aOffset, ArrayView<float> b, long bOffset, int d)
+    {
+        float s = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            float diff = a[aOffset + k] - b[bOffset + k];
+            s += diff * diff;
+        }
+
+        return s;
     }
 
     /// <summary>Final value of a running log-sum-exp state: max + log(sum); -inf when empty.</summary>

@@ -29,15 +29,7 @@ public static class CostKernels
         long co = (long)row * m;
         for (int j = 0; j < m; j++)
         {
-            long yo = (long)j * d;
-            float s = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                float diff = x[xo + k] - y[yo + k];
-                s += diff * diff;
-            }
-
-            cost[co + j] = c.FromSquaredDistance(s);
+            cost[co + j] = c.FromSquaredDistance(DeviceMath.SquaredDistance(x, xo, y, (long)j * d, d));
         }
     }
 

@@ -66,12 +66,7 @@ public static class SinkhornKernels
             }
 
             long jo = (long)j * d;
-            float sq = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                float diff = own[io + k] - other[jo + k];
-                sq += diff * diff;
-            }
+            float sq = DeviceMath.SquaredDistance(own, io, other, jo, d);
 
             DeviceMath.LogSumExpAccumulate(ref max, ref sum, (otherPotential[j] - 0.5f * sq) * invEps + lw);
         }
@@ -323,12 +318,7 @@ public static class SinkhornKernels
                 }
 
                 long jo = (long)j * d;
-                float sq = 0f;
-                for (int kk = 0; kk < d; kk++)
-                {
-                    float diff = own[io + kk] - other[jo + kk];
-                    sq += diff * diff;
-                }
+                float sq = DeviceMath.SquaredDistance(own, io, other, jo, d);
 
                 float c = 0.5f * sq;
                 float p = XMath.Exp(rowTerm + (otherPotential[j] - c) * invEps + lw);
