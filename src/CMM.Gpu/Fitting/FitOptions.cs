@@ -60,10 +60,10 @@ public sealed record FitOptions
     public int InnerSteps { get; init; } = 1;
 
     /// <summary>Adam learning rate at the start.</summary>
-    public double LearningRate { get; init; } = 3e-3;
+    public double LearningRate { get; init; } = 1e-2;
 
     /// <summary>Learning rate at the end, reached by cosine decay (equal to <see cref="LearningRate"/> for a constant rate).</summary>
-    public double FinalLearningRate { get; init; } = 3e-4;
+    public double FinalLearningRate { get; init; } = 1e-3;
 
     /// <summary>Hidden layer widths of the ICNN.</summary>
     public IReadOnlyList<int> HiddenWidths { get; init; } = [32, 32];
