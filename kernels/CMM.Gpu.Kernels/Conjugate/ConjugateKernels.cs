@@ -180,16 +180,24 @@ public static class ConjugateKernels
 
         if (!ok)
         {
-            sl = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                float r = g[o + k] - x[o + k];
-                direction[o + k] = -r;
-                sl -= r * r;
-            }
+            sl = SteepestDescent(g, x, direction, o, d);
         }
 
         slope[i] = sl;
+    }
+
+    /// <summary>Fallback direction p = -(g - x) for point offset o; returns its slope -|g - x|^2.</summary>
+    private static float SteepestDescent(ArrayView<float> g, ArrayView<float> x, ArrayView<float> direction, long o, int d)
+    {
+        float sl = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            float r = g[o + k] - x[o + k];
+            direction[o + k] = -r;
+            sl -= r * r;
+        }
+
+        return sl;
     }
 
     /// <summary>
@@ -297,13 +305,7 @@ public static class ConjugateKernels
 
         if (!(sl < 0f) || !XMath.IsFinite(sl))
         {
-            sl = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                float r = g[o + k] - x[o + k];
-                direction[o + k] = -r;
-                sl -= r * r;
-            }
+            sl = SteepestDescent(g, x, direction, o, d);
         }
 
         slope[i] = sl;
