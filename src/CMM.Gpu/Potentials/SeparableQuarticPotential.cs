@@ -58,44 +58,22 @@ public sealed class SeparableQuarticPotential : IPotential
     /// <inheritdoc />
     public void Value(DevicePoints points, DeviceVector values)
     {
-        Check(points);
-        ArgumentNullException.ThrowIfNull(values);
-        Shape.RequireSameContext(Context, values.Context, nameof(values));
-        Shape.RequireLength(values.Length, points.Count, nameof(values), $"values of {points.Count} points");
+        PotentialChecks.Values(this, points, values);
         kernels.Value(points.Count, points.View, values.View, Dimension, (float)Quartic, (float)Quadratic);
     }
 
     /// <inheritdoc />
     public void Gradient(DevicePoints points, DevicePoints gradients)
     {
-        Check(points);
-        ArgumentNullException.ThrowIfNull(gradients);
-        Shape.RequireSameContext(Context, gradients.Context, nameof(gradients));
-        Shape.RequireLength(gradients.Length, points.Length, nameof(gradients), $"gradients [{points.Count}, {Dimension}]");
-        if (ReferenceEquals(points, gradients))
-        {
-            throw new ArgumentException("gradients may not alias points", nameof(gradients));
-        }
-
+        PotentialChecks.Gradients(this, points, gradients);
         kernels.Gradient(points.Count, points.View, gradients.View, Dimension, (float)Quartic, (float)Quadratic);
     }
 
     /// <inheritdoc />
     public void Hessian(DevicePoints points, DeviceVector hessians)
     {
-        Check(points);
-        ArgumentNullException.ThrowIfNull(hessians);
-        Shape.RequireSameContext(Context, hessians.Context, nameof(hessians));
-        Shape.RequireLength(hessians.Length, (long)points.Count * Dimension * Dimension, nameof(hessians),
-            $"{points.Count} Hessians of size {Dimension} x {Dimension}");
+        PotentialChecks.Hessians(this, points, hessians);
         kernels.Hessian(points.Count, points.View, hessians.View, Dimension, (float)Quartic, (float)Quadratic);
-    }
-
-    private void Check(DevicePoints points)
-    {
-        ArgumentNullException.ThrowIfNull(points);
-        Shape.RequireSameContext(Context, points.Context, nameof(points));
-        Shape.RequireSameDimension(Dimension, points.Dimension, "the potential", nameof(points));
     }
 
     private sealed class Kernels(CmmContext context)
