@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
 using CMM.Gpu.Icnn;
