@@ -174,9 +174,9 @@ internal sealed class FitCliOptions
 
     public Option<int> Count { get; } = new("--n") { Description = "Points to draw from a built-in dataset.", DefaultValueFactory = _ => 2000 };
 
-    public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => "cmm" };
+    public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => Defaults.Method == FitMethod.Cmm ? "cmm" : "mm" };
 
-    public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves) or map (Sinkhorn entropic map).", DefaultValueFactory = _ => "semidual" };
+    public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves) or map (Sinkhorn entropic map).", DefaultValueFactory = _ => Defaults.Objective == FitObjective.SemiDual ? "semidual" : "map" };
 
     public Option<int> Iterations { get; } = new("--iterations") { Description = "Outer iterations.", DefaultValueFactory = _ => Defaults.Iterations };
 
@@ -188,7 +188,7 @@ internal sealed class FitCliOptions
 
     public Option<double> StepSize { get; } = new("--step-size") { Description = "Langevin step size.", DefaultValueFactory = _ => Defaults.LangevinStepSize };
 
-    public Option<string> Sampler { get; } = new("--sampler") { Description = "ula or mala.", DefaultValueFactory = _ => "ula" };
+    public Option<string> Sampler { get; } = new("--sampler") { Description = "ula or mala (ULA is biased by its step size: its particles are too wide, so the fitted w comes out too curved).", DefaultValueFactory = _ => Defaults.Sampler.ToString().ToLowerInvariant() };
 
     public Option<double> EpsilonRel { get; } = new("--epsilon-rel") { Description = "Sinkhorn epsilon relative to the mean cost (map objective).", DefaultValueFactory = _ => Defaults.EpsilonRelative };
 
