@@ -74,6 +74,27 @@ internal static class CliIO
         }
     }
 
+    /// <summary>The dataset options a <c>--dim</c> value gives (it applies to <c>gaussian</c> only; null keeps the defaults).</summary>
+    public static Data.DatasetOptions? DatasetOptionsFor(string name, int? dimension, string option = "--dim")
+    {
+        if (dimension is null)
+        {
+            return null;
+        }
+
+        if (name != "gaussian")
+        {
+            throw new CliException($"{option} applies only to --dataset gaussian (the '{name}' dataset has a fixed dimension)");
+        }
+
+        if (dimension is < 1 or > 1024)
+        {
+            throw new CliException($"{option} must be between 1 and 1024 (got {dimension})");
+        }
+
+        return new Data.DatasetOptions { Dimension = dimension };
+    }
+
     /// <summary>Writes points atomically, as CSV or .npy by extension.</summary>
     public static void WritePoints(string path, ReadOnlySpan<float> data, int dimension)
     {

@@ -13,19 +13,27 @@ internal static class EvalCommand
         var model = new Option<string>("--model") { Description = "Model file.", Required = true };
         var data = new Option<string?>("--data") { Description = "Held-out data (.csv or .npy)." };
         var dataset = new Option<string?>("--dataset") { Description = "Draw fresh held-out data from a built-in dataset." };
+        var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
         var n = new Option<int>("--n") { Description = "Held-out points to draw with --dataset.", DefaultValueFactory = _ => 2000 };
         var seed = new Option<int>("--seed") { Description = "Seed for sampling and splits.", DefaultValueFactory = _ => 12345 };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("eval", "Evaluate a model against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), moments, closed-form errors (Gaussian).")
         {
-            model, data, dataset, n, seed, json, acc,
+            model, data, dataset, dim, n, seed, json, acc,
         };
         cmd.SetAction(parse =>
         {
-            var (heldOut, d, name, truth) = LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed));
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
-            using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!, d);
+            using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!);
+            // A gaussian held-out set takes the model's dimension unless --dim says otherwise (then the check below reports the mismatch).
+            int? dimension = parse.GetValue(dim) ?? (parse.GetValue(dataset) == "gaussian" ? fitted.Dimension : null);
+            var (heldOut, d, name, truth) = LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), dimension);
+            if (d != fitted.Dimension)
+            {
+                throw new CliException($"dimension mismatch: the data have d = {d} but the model '{parse.GetValue(model)}' was fitted with d = {fitted.Dimension}");
+            }
+
             var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed));
             stdout.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToTable());
             return ExitCodes.Ok;
@@ -34,7 +42,7 @@ internal static class EvalCommand
     }
 
     /// <summary>Held-out data from a file or freshly drawn from a built-in dataset (a seed distinct from training).</summary>
-    public static (float[] Data, int Dimension, string Name, DatasetTruth? Truth) LoadHeldOut(string? file, string? dataset, int n, int seed)
+    public static (float[] Data, int Dimension, string Name, DatasetTruth? Truth) LoadHeldOut(string? file, string? dataset, int n, int seed, int? dimension = null)
     {
         if ((file is null) == (dataset is null))
         {
@@ -43,6 +51,11 @@ internal static class EvalCommand
 
         if (file is not null)
         {
+            if (dimension is not null)
+            {
+                throw new CliException("--dim applies only to --dataset gaussian, not to --data files (their columns give the dimension)");
+            }
+
             var c = CliIO.ReadPoints(file, "--data");
             if (c.Count < 4)
             {
@@ -59,7 +72,8 @@ internal static class EvalCommand
             throw new CliException($"--n must be at least 4 (got {n})");
         }
 
-        var ds = Datasets.Create(dataset!, n, unchecked(seed + 1_000_003));
-        return (ds.Points, ds.Dimension, dataset!, Datasets.Truth(dataset!));
+        var options = CliIO.DatasetOptionsFor(dataset!, dimension);
+        var ds = Datasets.Create(dataset!, n, unchecked(seed + 1_000_003), options);
+        return (ds.Points, ds.Dimension, dataset!, Datasets.Truth(dataset!, options));
     }
 }

@@ -174,6 +174,8 @@ internal sealed class FitCliOptions
 
     public Option<int> Count { get; } = new("--n") { Description = "Points to draw from a built-in dataset.", DefaultValueFactory = _ => 2000 };
 
+    public Option<int?> Dimension { get; } = new("--dim") { Description = "Dimension of --dataset gaussian (default 2; mean and covariance as in docs/datasets.md)." };
+
     public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => Defaults.Method == FitMethod.Cmm ? "cmm" : "mm" };
 
     public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves) or map (Sinkhorn entropic map).", DefaultValueFactory = _ => Defaults.Objective == FitObjective.SemiDual ? "semidual" : "map" };
@@ -218,7 +220,7 @@ internal sealed class FitCliOptions
     {
         foreach (var opt in new Option[]
                  {
-                     Data, Dataset, Count, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
+                     Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
                      SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, NoNormalize, Seed, Checkpoint,
                      CheckpointEvery, Resume,
                  })
@@ -238,6 +240,11 @@ internal sealed class FitCliOptions
 
         if (file is not null)
         {
+            if (parse.GetValue(Dimension) is not null)
+            {
+                throw new CliException("--dim applies only to --dataset gaussian, not to --data files (their columns give the dimension)");
+            }
+
             var cloud = CliIO.ReadPoints(file, "--data");
             CliIO.RefuseOverflow(cloud);
             if (cloud.Count < 2)
@@ -261,7 +268,7 @@ internal sealed class FitCliOptions
             throw new CliException($"--n must be at least 2 (got {n})");
         }
 
-        var ds = Datasets.Create(name, n, parse.GetValue(Seed));
+        var ds = Datasets.Create(name, n, parse.GetValue(Seed), CliIO.DatasetOptionsFor(name, parse.GetValue(Dimension)));
         return (ds.Points, ds.Dimension, name);
     }
 

@@ -15,9 +15,9 @@ public sealed class ModelCommandTests : IDisposable
 
     private string P(string name) => Path.Combine(dir, name);
 
-    private string FitTiny(string name = "m.cmm", string dataset = "moons")
+    private string FitTiny(string name = "m.cmm", string dataset = "moons", params string[] extra)
     {
-        var (code, _, stderr) = CliTests.Run(["fit", "--dataset", dataset, "--out", P(name), .. TinyFit]);
+        var (code, _, stderr) = CliTests.Run(["fit", "--dataset", dataset, "--out", P(name), .. TinyFit, .. extra]);
         Assert.True(code == 0, stderr);
         return P(name);
     }
@@ -48,6 +48,20 @@ public sealed class ModelCommandTests : IDisposable
     }
 
     [Fact]
+    public void GaussianDimensionCarriesFromFitToEval()
+    {
+        var model = FitTiny("g3.cmm", "gaussian", "--dim", "3");
+        Assert.Equal(3, CMM.Gpu.Icnn.IcnnModelFile.Load(model).Metadata.DataDimension);
+        var (code, stdout, stderr) = CliTests.Run("eval", "--model", model, "--dataset", "gaussian", "--n", "40", "--json", "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(3, doc.RootElement.GetProperty("dimension").GetInt32());
+        var (bad, _, badErr) = CliTests.Run("eval", "--model", model, "--dataset", "gaussian", "--dim", "2", "--n", "40", "--accelerator", "cpu");
+        Assert.Equal(2, bad);
+        Assert.Contains("dimension mismatch", badErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadFitInputsAreOneLineErrors()
     {
         var bad = P("bad.csv");
@@ -61,6 +75,9 @@ public sealed class ModelCommandTests : IDisposable
             (new[] { "fit", "--dataset", "moons", "--out", P("no/x.cmm") }, "does not exist"),
             (new[] { "fit", "--dataset", "moons", "--out", P("x.cmm"), "--resume" }, "checkpoint"),
             (new[] { "fit", "--out", P("x.cmm") }, "--data FILE or --dataset NAME"),
+            (new[] { "fit", "--dataset", "moons", "--dim", "3", "--out", P("x.cmm") }, "--dim applies only to --dataset gaussian"),
+            (new[] { "fit", "--data", bad, "--dim", "3", "--out", P("x.cmm") }, "--dim applies only to --dataset gaussian"),
+            (new[] { "fit", "--dataset", "gaussian", "--dim", "0", "--out", P("x.cmm") }, "--dim must be between"),
         };
         foreach (var (args, expected) in cases)
         {
