@@ -206,6 +206,8 @@ internal sealed class FitCliOptions
 
     public Option<double> Alpha { get; } = new("--alpha") { Description = "Strong convexity of w.", DefaultValueFactory = _ => Defaults.StrongConvexity };
 
+    public Option<int?> Rank { get; } = new("--rank") { Description = "Rank of the ICNN's low-rank quadratic term (default: min(d, 16))." };
+
     public Option<bool> NoNormalize { get; } = new("--no-normalize") { Description = "Fit in the data's own coordinates (default: centre and scale)." };
 
     public Option<int> Seed { get; } = new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => Defaults.Seed };
@@ -221,7 +223,7 @@ internal sealed class FitCliOptions
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
-                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, NoNormalize, Seed, Checkpoint,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, NoNormalize, Seed, Checkpoint,
                      CheckpointEvery, Resume,
                  })
         {
@@ -318,6 +320,7 @@ internal sealed class FitCliOptions
             FinalLearningRate = parse.GetValue(FinalLearningRate),
             HiddenWidths = widths,
             StrongConvexity = parse.GetValue(Alpha),
+            QuadraticRank = parse.GetValue(Rank),
             Normalize = !parse.GetValue(NoNormalize),
             Seed = parse.GetValue(Seed),
             CheckpointEvery = parse.GetValue(CheckpointEvery),

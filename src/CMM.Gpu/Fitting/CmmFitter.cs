@@ -181,8 +181,7 @@ public sealed class CmmFitter : IDisposable
     public static IcnnArchitecture Architecture(FitOptions options, int dimension)
     {
         ArgumentNullException.ThrowIfNull(options);
-        // The low-rank quadratic term has rank at most d (rank 2 by default, 1 in one dimension).
-        return new IcnnArchitecture(dimension) { HiddenWidths = options.HiddenWidths.ToArray(), Alpha = (float)options.StrongConvexity, Rank = Math.Min(2, dimension) };
+        return new IcnnArchitecture(dimension) { HiddenWidths = options.HiddenWidths.ToArray(), Alpha = (float)options.StrongConvexity, Rank = options.QuadraticRankFor(dimension) };
     }
 
     /// <summary>Runs outer iterations until <see cref="FitOptions.Iterations"/> are done, the token is cancelled, or the fit diverges.</summary>

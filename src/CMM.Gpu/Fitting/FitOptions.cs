@@ -68,6 +68,18 @@ public sealed record FitOptions
     /// <summary>Hidden layer widths of the ICNN.</summary>
     public IReadOnlyList<int> HiddenWidths { get; init; } = [32, 32];
 
+    /// <summary>
+    /// Rank r of the ICNN's low-rank quadratic term 1/2 x'RR'x, capped at d; null (the default) takes min(d, 16).
+    /// A Gaussian target's potential is a full quadratic form, which the softplus layers represent only
+    /// approximately: with r = 2 the d = 8 Gaussian ended 14 % off its closed-form Hessian (docs/experiments.md).
+    /// </summary>
+    public int? QuadraticRank { get; init; }
+
+    /// <summary>The rank actually used in dimension <paramref name="dimension"/>: <see cref="QuadraticRank"/> or min(d, 16), capped at d.</summary>
+    /// <param name="dimension">d.</param>
+    /// <returns>r.</returns>
+    public int QuadraticRankFor(int dimension) => Math.Min(QuadraticRank ?? 16, dimension);
+
     /// <summary>Strong-convexity weight alpha of the ICNN (w - alpha/2 |x|^2 stays convex).</summary>
     public double StrongConvexity { get; init; } = 0.1;
 
@@ -129,6 +141,11 @@ public sealed record FitOptions
             p.Add("hidden widths must be a non-empty list of positive integers, e.g. 64,64,64");
         }
 
+        if (QuadraticRank < 0)
+        {
+            p.Add($"quadratic rank must be 0 (no low-rank term) or positive (got {QuadraticRank})");
+        }
+
         if (LangevinStepSize >= 1)
         {
             p.Add($"Langevin step size {LangevinStepSize} is too large for a potential close to 1/2|x|^2: use a value below 1 (default 0.3)");
@@ -171,6 +188,7 @@ public sealed record FitOptions
             new("max_gradient_norm", F(MaxGradientNorm)),
             new("hidden", string.Join(",", HiddenWidths)),
             new("alpha", F(StrongConvexity)),
+            new("rank", QuadraticRank?.ToString(CultureInfo.InvariantCulture) ?? "auto"),
             new("normalize", Normalize ? "true" : "false"),
             new("seed", Seed.ToString(CultureInfo.InvariantCulture)),
         ];
