@@ -316,7 +316,7 @@ public sealed class MultiDeviceGenerationTests(CpuDevicesFixture fixture) : ICla
     {
         var arch = new IcnnArchitecture(2) { HiddenWidths = [6, 5] };
         var model = new IcnnModel(arch, IcnnPotential.InitialParameters(arch, 3),
-            new IcnnModelMetadata { DataDimension = 2, NormalizationMean = [0.5f, -1f], NormalizationScale = [2f] });
+            new IcnnModelMetadata { DataDimension = 2, NormalizationMean = [0.5f, -1f], NormalizationScale = [2f, 2f] });
         using var fitted = new FittedModel(D[0], model);
         var options = Options(Shard.All) with { Count = 150, ChunkSize = 40 };
         var one = new List<SampleChunk>();
