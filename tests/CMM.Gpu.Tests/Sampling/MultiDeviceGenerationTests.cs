@@ -215,8 +215,9 @@ public sealed class MultiDeviceGenerationTests(CpuDevicesFixture fixture) : ICla
         Assert.Equal(3, three.Result.Devices);
         AssertSameRun(single, three);
 
-        // The potential's own device need not be among them (every device then gets a copy).
+        // The potential's own device need not be among them (every device then gets a copy), even alone.
         AssertSameRun(single, Run(w, [D[2], D[1]], Options(Shard.All)));
+        AssertSameRun(single, Run(w, [D[1]], Options(Shard.All)));
     }
 
     [Fact]
