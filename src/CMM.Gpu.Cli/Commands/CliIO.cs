@@ -108,6 +108,81 @@ internal static class CliIO
         }
     }
 
+    /// <summary>
+    /// Parses <c>--devices N|all</c>: null (not given) or <c>all</c> gives null (every device of the accelerator),
+    /// a positive integer gives that number; anything else is a one-line error.
+    /// </summary>
+    public static int? ParseDevices(string? text)
+    {
+        if (text is null || string.Equals(text.Trim(), "all", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        return int.TryParse(text.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= 1
+            ? n
+            : throw new CliException($"--devices '{text}': expected a positive number of devices or 'all'");
+    }
+
+    /// <summary>
+    /// Opens the devices for <c>--devices</c>: every GPU of the accelerator named by --accelerator / CMM_ACCELERATOR / auto
+    /// when <paramref name="wanted"/> is null (one CPU accelerator when that is what is used), else exactly
+    /// <paramref name="wanted"/> of them (an explicit <c>cpu</c> accelerator then makes that many simulated devices).
+    /// Prints each device on stderr. Fewer devices than asked for is an error (no silent fallback).
+    /// </summary>
+    public static DeviceSet OpenDevices(string? option, int? wanted, TextWriter stderr)
+    {
+        AcceleratorKind kind;
+        try
+        {
+            kind = AcceleratorChoice.Resolve(option);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException(e.Message);
+        }
+
+        IReadOnlyList<CmmContext> devices;
+        try
+        {
+            devices = CmmContext.CreateAll(kind, wanted);
+        }
+        catch (AcceleratorUnavailableException e)
+        {
+            throw new CliException(e.Message, ExitCodes.Failed);
+        }
+
+        var set = new DeviceSet(devices);
+        if (wanted is { } n && devices.Count < n)
+        {
+            set.Dispose();
+            string name = devices[0].Kind.ToString().ToLowerInvariant();
+            throw new CliException(
+                $"--devices {n}: only {devices.Count} {name} device{(devices.Count == 1 ? "" : "s")} available" +
+                (devices[0].Kind == AcceleratorKind.Cpu ? " (--accelerator cpu --devices N simulates N devices, for testing only)" : ""),
+                ExitCodes.Failed);
+        }
+
+        if (devices.Count == 1)
+        {
+            stderr.WriteLine("cmm: accelerator " + devices[0].Description);
+        }
+        else
+        {
+            for (int i = 0; i < devices.Count; i++)
+            {
+                stderr.WriteLine($"cmm: device {i + 1} of {devices.Count} (index {devices[i].DeviceIndex}): {devices[i].Description}");
+            }
+
+            if (devices[0].Kind == AcceleratorKind.Cpu)
+            {
+                stderr.WriteLine($"cmm: note: the {devices.Count} CPU accelerators share the same cores: this exercises the multi-device path, it is not faster");
+            }
+        }
+
+        return set;
+    }
+
     /// <summary>Creates the accelerator named by --accelerator / CMM_ACCELERATOR / auto.</summary>
     public static CmmContext OpenContext(string? option, TextWriter stderr)
     {
@@ -130,6 +205,22 @@ internal static class CliIO
         catch (AcceleratorUnavailableException e)
         {
             throw new CliException(e.Message, ExitCodes.Failed);
+        }
+    }
+}
+
+/// <summary>The devices a command runs on; the first is the primary (models are loaded there). Disposes them all.</summary>
+internal sealed class DeviceSet(IReadOnlyList<CmmContext> devices) : IDisposable
+{
+    public IReadOnlyList<CmmContext> Devices => devices;
+
+    public CmmContext Primary => devices[0];
+
+    public void Dispose()
+    {
+        foreach (var d in devices)
+        {
+            d.Dispose();
         }
     }
 }

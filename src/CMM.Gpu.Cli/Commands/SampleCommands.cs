@@ -24,11 +24,16 @@ internal static class SampleCommands
         var burnIn = new Option<int>("--burn-in") { Description = "Langevin steps before the first draw.", DefaultValueFactory = _ => ModelEvaluation.SamplingLangevin.BurnIn };
         var chunk = new Option<int>("--chunk") { Description = "Chains per chunk (device memory bound).", DefaultValueFactory = _ => 1 << 16 };
         var shard = new Option<string>("--shard") { Description = "K/N: write only the K-th (0-based) of N disjoint slices of the same stream.", DefaultValueFactory = _ => "0/1" };
+        var devices = new Option<string?>("--devices")
+        {
+            Description = "N|all: devices of the accelerator the chunks are dealt to (default: all GPUs of a cuda/opencl accelerator, 1 on the cpu). "
+                + "The output is the same for any N. With --accelerator cpu, N simulated devices (for testing).",
+        };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("sample", "Generate samples: latents x ~ exp(-w) by Langevin, mapped through grad w* (CMM) or grad u (MM).")
         {
-            model, n, outOpt, latentOut, seed, sampler, step, burnIn, chunk, shard, json, acc,
+            model, n, outOpt, latentOut, seed, sampler, step, burnIn, chunk, shard, devices, json, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -67,18 +72,19 @@ internal static class SampleCommands
                 throw new CliException("invalid options: " + string.Join("; ", problems));
             }
 
+            int? wanted = CliIO.ParseDevices(parse.GetValue(devices));
             string outPath = parse.GetValue(outOpt)!;
             string? latentPath = parse.GetValue(latentOut);
             CliIO.CheckWritable(outPath, "--out");
             CliIO.CheckWritable(latentPath, "--latent-out");
-            using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
-            using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!);
+            using var deviceSet = CliIO.OpenDevices(parse.GetValue(acc), wanted, stderr);
+            using var fitted = ModelCommands.LoadModel(deviceSet.Primary, parse.GetValue(model)!);
             int d = fitted.Dimension;
             using var writer = PointFileWriter.Create(outPath, d);
             using var latentWriter = latentPath is null ? null : PointFileWriter.Create(latentPath, d);
             var (start, end) = sh.Range(count);
             var result = ProgressDisplay.Run(stderr, "sample", end - start, sink =>
-                fitted.Sample(options, c =>
+                fitted.Sample(options, deviceSet.Devices, c =>
                 {
                     writer.Append(c.Samples.AsSpan(0, c.Count * d));
                     latentWriter?.Append(c.Latents.AsSpan(0, c.Count * d));
@@ -96,6 +102,7 @@ internal static class SampleCommands
                 generated = result.Generated,
                 first_index = result.FirstIndex,
                 shard = sh.ToString(),
+                devices = result.Devices,
                 step_size = result.StepSize,
                 acceptance_rate = result.AcceptanceRate,
                 divergent_chains = result.DivergentChains,
@@ -105,7 +112,7 @@ internal static class SampleCommands
             };
             stdout.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(summary, CliIO.Json)
-                : string.Create(CultureInfo.InvariantCulture, $"{result.Generated} samples written to {outPath} (status {result.Status}, acceptance {result.AcceptanceRate:P0}, conjugate solves converged {result.ConjugateConvergedFraction:P1})"));
+                : string.Create(CultureInfo.InvariantCulture, $"{result.Generated} samples written to {outPath}{(result.Devices > 1 ? $" by {result.Devices} devices" : "")} (status {result.Status}, acceptance {result.AcceptanceRate:P0}, conjugate solves converged {result.ConjugateConvergedFraction:P1})"));
             return ExitCodes.Ok;
         });
         return cmd;

@@ -19,11 +19,12 @@ public sealed class CmmContext : IDisposable
     private readonly ConcurrentDictionary<Type, object> components = new();
     private bool disposed;
 
-    private CmmContext(Context context, Accelerator accelerator, AcceleratorKind kind)
+    private CmmContext(Context context, Accelerator accelerator, AcceleratorKind kind, int deviceIndex = 0)
     {
         this.context = context;
         Accelerator = accelerator;
         Kind = kind;
+        DeviceIndex = deviceIndex;
     }
 
     /// <summary>The backend this context runs on (never <see cref="AcceleratorKind.Auto"/>).</summary>
@@ -34,6 +35,12 @@ public sealed class CmmContext : IDisposable
 
     /// <summary>The device name.</summary>
     public string DeviceName => Accelerator.Name;
+
+    /// <summary>
+    /// Index of the device among the usable devices of its backend (CUDA device ordinal, index among the usable
+    /// OpenCL devices); for the CPU accelerator, the number of the simulated device made by <see cref="CreateAll"/>.
+    /// </summary>
+    public int DeviceIndex { get; }
 
     /// <summary>Device memory in bytes (host memory for the CPU accelerator, which reports no limit).</summary>
     public long MemoryBytes => Kind == AcceleratorKind.Cpu ? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes : Accelerator.MemorySize;
@@ -69,6 +76,56 @@ public sealed class CmmContext : IDisposable
     }
 
     /// <summary>
+    /// Opens every usable device of a kind, one context each (each with its own ILGPU context, so the devices
+    /// share no state and can be driven from different threads): every CUDA device, or every usable OpenCL GPU
+    /// (the first usable OpenCL device when none is a GPU). <see cref="AcceleratorKind.Auto"/> takes all CUDA
+    /// devices, else the OpenCL ones, else one CPU accelerator. The CPU accelerator counts as one device; only an
+    /// explicit <see cref="AcceleratorKind.Cpu"/> request with <paramref name="maxDevices"/> above 1 makes that many
+    /// independent CPU accelerators (they share the same cores: useful for tests of multi-device code, not for speed).
+    /// The first context is left bound to the calling thread. <see cref="Create(AcceleratorKind)"/> is unchanged.
+    /// </summary>
+    /// <param name="kind">The accelerator kind.</param>
+    /// <param name="maxDevices">At most this many devices (at least 1); null for all. For an explicit
+    /// <see cref="AcceleratorKind.Cpu"/> request, the number of CPU accelerators (null: 1).</param>
+    /// <returns>The contexts, at least one, in device order; the caller disposes each.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxDevices"/> is below 1.</exception>
+    /// <exception cref="AcceleratorUnavailableException">An explicitly requested kind has no usable device, or one could not be opened.</exception>
+    public static IReadOnlyList<CmmContext> CreateAll(AcceleratorKind kind = AcceleratorKind.Auto, int? maxDevices = null)
+    {
+        if (maxDevices is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxDevices), maxDevices, "at least one device must be asked for (null for all)");
+        }
+
+        NativeLibraryMapping.EnsureInstalled();
+        int max = maxDevices ?? int.MaxValue;
+        string? reason;
+        switch (kind)
+        {
+            case AcceleratorKind.Cuda:
+                reason = DeviceReport.CudaUnavailableReason();
+                return reason is null ? OpenAll(AcceleratorKind.Cuda, max, CreateCudaAt) : throw new AcceleratorUnavailableException(kind, reason);
+            case AcceleratorKind.OpenCL:
+                reason = DeviceReport.OpenCLUnavailableReason();
+                return reason is null ? OpenAll(AcceleratorKind.OpenCL, max, CreateOpenCLAt) : throw new AcceleratorUnavailableException(kind, reason);
+            case AcceleratorKind.Cpu:
+                return OpenAll(AcceleratorKind.Cpu, maxDevices ?? 1, CreateCpuAt);
+            default:
+                if (DeviceReport.CudaUnavailableReason() is null)
+                {
+                    return OpenAll(AcceleratorKind.Cuda, max, CreateCudaAt);
+                }
+
+                if (DeviceReport.OpenCLUnavailableReason() is null)
+                {
+                    return OpenAll(AcceleratorKind.OpenCL, max, CreateOpenCLAt);
+                }
+
+                return [CreateCpu()];
+        }
+    }
+
+    /// <summary>
     /// Creates a context from an option value (may be null), falling back to the <c>CMM_ACCELERATOR</c>
     /// environment variable, then to <see cref="AcceleratorKind.Auto"/>.
     /// </summary>
@@ -100,6 +157,19 @@ public sealed class CmmContext : IDisposable
 
     /// <summary>Throws if this context has been disposed.</summary>
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+
+    /// <summary>True once <see cref="Dispose"/> has run.</summary>
+    internal bool IsDisposed => disposed;
+
+    /// <summary>
+    /// Makes this accelerator the current one of the calling thread (a CUDA context is current per thread). ILGPU
+    /// binds on allocations and copies itself; a thread that drives one of several devices binds it once first.
+    /// </summary>
+    internal void Bind()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        Accelerator.Bind();
+    }
 
     /// <inheritdoc />
     public void Dispose()
@@ -159,6 +229,102 @@ public sealed class CmmContext : IDisposable
             reason = "OpenCL device found but the accelerator could not be created: " + e.Message;
             return null;
         }
+    }
+
+    /// <summary>Opens devices 0, 1, ... until <paramref name="max"/> or until <paramref name="open"/> finds no more.</summary>
+    private static List<CmmContext> OpenAll(AcceleratorKind kind, int max, Func<int, CmmContext?> open)
+    {
+        var list = new List<CmmContext>();
+        try
+        {
+            for (int i = 0; i < max && open(i) is { } ctx; i++)
+            {
+                list.Add(ctx);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var c in list)
+            {
+                c.Dispose();
+            }
+
+            throw new AcceleratorUnavailableException(kind, $"device {list.Count} could not be opened: {e.Message}");
+        }
+
+        if (list.Count == 0)
+        {
+            throw new AcceleratorUnavailableException(kind, "no usable device was found");
+        }
+
+        list[0].Bind();
+        return list;
+    }
+
+    /// <summary>The CUDA device of ordinal <paramref name="index"/> in its own ILGPU context, or null past the last.</summary>
+    private static CmmContext? CreateCudaAt(int index)
+    {
+        var ctx = Context.Create(b => b.Cuda().EnableAlgorithms().Math(MathMode.Default).Optimize(OptimizationLevel.O2));
+        try
+        {
+            var devices = ctx.GetCudaDevices();
+            if (index >= devices.Count)
+            {
+                ctx.Dispose();
+                return null;
+            }
+
+            return new CmmContext(ctx, devices[index].CreateAccelerator(ctx), AcceleratorKind.Cuda, index);
+        }
+        catch
+        {
+            ctx.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The usable OpenCL GPU number <paramref name="index"/> (the first usable device when none is a GPU), or null past the last.</summary>
+    private static CmmContext? CreateOpenCLAt(int index)
+    {
+        var ctx = Context.Create(b => b.OpenCL(d => d.Capabilities is CLCapabilityContext c && c.GenericAddressSpace).EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        try
+        {
+            var devices = new List<CLDevice>();
+            CLDevice? first = null;
+            foreach (var d in ctx.GetCLDevices())
+            {
+                first ??= d;
+                if ((d.DeviceType & CLDeviceType.CL_DEVICE_TYPE_GPU) != 0)
+                {
+                    devices.Add(d);
+                }
+            }
+
+            if (devices.Count == 0 && first is not null)
+            {
+                devices.Add(first);
+            }
+
+            if (index >= devices.Count)
+            {
+                ctx.Dispose();
+                return null;
+            }
+
+            return new CmmContext(ctx, devices[index].CreateAccelerator(ctx), AcceleratorKind.OpenCL, index);
+        }
+        catch
+        {
+            ctx.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>An independent CPU accelerator numbered <paramref name="index"/> (never null: as many as asked).</summary>
+    private static CmmContext? CreateCpuAt(int index)
+    {
+        var ctx = Context.Create(b => b.CPU(CreateCpuDevice()).EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        return new CmmContext(ctx, ctx.GetCPUDevices()[0].CreateAccelerator(ctx), AcceleratorKind.Cpu, index);
     }
 
     private static CmmContext CreateCpu()

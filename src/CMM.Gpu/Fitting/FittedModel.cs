@@ -66,12 +66,27 @@ public sealed class FittedModel : IDisposable
     /// <param name="cancellationToken">Stops between chunks.</param>
     /// <returns>The summary.</returns>
     public GenerationResult Sample(GenerationOptions options, Action<SampleChunk> onChunk,
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Sample(options, [Potential.Context], onChunk, progress, cancellationToken);
+
+    /// <summary>
+    /// Generates samples as <see cref="Sample(GenerationOptions, Action{SampleChunk}, IProgress{GenerationProgress}?, CancellationToken)"/>,
+    /// with the chunks dealt to several devices (<see cref="SampleGenerator.Generate(Potentials.IPotential, IReadOnlyList{CmmContext}, GenerationOptions, Action{SampleChunk}, IProgress{GenerationProgress}?, CancellationToken)"/>):
+    /// the model's potential is copied onto each device other than its own; the output equals the single-device output.
+    /// </summary>
+    /// <param name="options">Generation options; <see cref="GenerationOptions.Mapping"/> is set from the method.</param>
+    /// <param name="devices">The devices (e.g. from <see cref="CmmContext.CreateAll"/>), usually including the model's own.</param>
+    /// <param name="onChunk">Receives each chunk, in order, on the calling thread.</param>
+    /// <param name="progress">Optional progress.</param>
+    /// <param name="cancellationToken">Stops between chunks.</param>
+    /// <returns>The summary.</returns>
+    public GenerationResult Sample(GenerationOptions options, IReadOnlyList<CmmContext> devices, Action<SampleChunk> onChunk,
         IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(onChunk);
         var o = options with { Mapping = Method == FitMethod.Cmm ? SampleMapping.ConjugateGradient : SampleMapping.Gradient };
-        return SampleGenerator.Generate(Potential, o, chunk =>
+        return SampleGenerator.Generate(Potential, devices, o, chunk =>
         {
             var samples = chunk.Samples.ToArray();
             Normalization.Backward(samples);

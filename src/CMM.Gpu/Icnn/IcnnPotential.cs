@@ -80,7 +80,7 @@ public sealed record IcnnPotentialOptions
 /// batch mean of w and of the gradient-matching loss. Calls are queued on the context's stream and
 /// share one workspace: an instance is not thread-safe. Owns its device memory; dispose it before the context.
 /// </summary>
-public sealed class IcnnPotential : IPotential, IDisposable
+public sealed class IcnnPotential : IReplicablePotential, IDisposable
 {
     private readonly IcnnKernelSet kernels;
     private readonly IcnnActivationKernels act;
@@ -238,6 +238,18 @@ public sealed class IcnnPotential : IPotential, IDisposable
     /// <summary>Downloads the free parameters theta.</summary>
     /// <returns>A copy.</returns>
     public float[] GetParameters() => Parameters.ToArray();
+
+    /// <summary>
+    /// A copy on another device (for multi-device generation): the same architecture, free parameters and execution
+    /// options, its effective parameters recomputed there by the same kernel, so a device of the same kind gives the same values.
+    /// </summary>
+    /// <param name="context">The device of the copy.</param>
+    /// <returns>The copy; the caller owns it.</returns>
+    public IPotential Replicate(CmmContext context)
+    {
+        ThrowIfDisposed();
+        return FromParameters(context, Architecture, GetParameters(), options);
+    }
 
     /// <summary>Downloads the effective parameters (P_l, p, D after softplus).</summary>
     /// <returns>A copy.</returns>
