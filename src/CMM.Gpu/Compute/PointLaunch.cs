@@ -11,20 +11,21 @@ internal enum PointLaunchForm
     /// <summary>n threads, one point each (the GPU form).</summary>
     OnePerPoint,
 
-    /// <summary>About (multiprocessors x max group size) threads, each handling every threads-th point.</summary>
+    /// <summary><see cref="PointLaunch.LoopThreads"/> threads, each handling every threads-th point.</summary>
     GridStride,
 
-    /// <summary>About (multiprocessors x max group size) threads, each handling a contiguous block of points.</summary>
+    /// <summary>About <see cref="PointLaunch.LoopThreads"/> threads, each handling a contiguous block of points.</summary>
     Blocks,
 }
 
 /// <summary>
-/// The launch rule of the one-point-per-thread kernels (Langevin, conjugate solve, closed-form potentials).
+/// The launch rule of the per-point kernels (Langevin, conjugate solve, closed-form potentials).
 /// On GPUs a launch has one thread per point. On the CPU accelerator every group of simulated threads costs
-/// about one launch + synchronise (docs/performance.md), so a launch there has one group per simulated
-/// multiprocessor and each thread loops over a contiguous block of points. The kernel body is the same loop
-/// in both cases and a point's result does not depend on its thread, so the forms give identical output.
-/// One instance per context; <see cref="Form"/> can be forced (tests, benchmarks).
+/// about one launch + synchronise and every active simulated thread is an OS thread (docs/performance.md), so a
+/// launch there has a few threads per core (one group in all) and each thread loops over a contiguous block of
+/// points. The kernel body is the same loop in both cases and a point's result does not depend on its thread,
+/// so the forms give identical output. One instance per context; <see cref="Form"/> and <see cref="LoopThreads"/>
+/// can be forced (tests, benchmarks).
 /// </summary>
 internal sealed class PointLaunch
 {
@@ -35,7 +36,7 @@ internal sealed class PointLaunch
     private PointLaunch(CmmContext context)
     {
         this.context = context;
-        loopThreads = Math.Max(1, context.Accelerator.NumMultiprocessors * context.Accelerator.MaxNumThreadsPerGroup);
+        loopThreads = Math.Max(1, context.Accelerator.NumMultiprocessors * context.Accelerator.WarpSize);
     }
 
     /// <summary>The form used by every per-point launcher of this context (default <see cref="PointLaunchForm.Auto"/>).
@@ -43,8 +44,9 @@ internal sealed class PointLaunch
     public PointLaunchForm Form { get; set; } = PointLaunchForm.Auto;
 
     /// <summary>
-    /// Threads of a looped launch (<see cref="PointLaunchForm.Blocks"/>, <see cref="PointLaunchForm.GridStride"/>); default one
-    /// full group per multiprocessor. Settable for tests and benchmarks (at least 1).
+    /// Threads of a looped launch (<see cref="PointLaunchForm.Blocks"/>, <see cref="PointLaunchForm.GridStride"/>); default
+    /// multiprocessors x warp size (4 per core on the CPU accelerator: measured as fast as 1 per core and 10-50 % faster
+    /// than a full group of 64 per core, see docs/performance.md). Settable for tests and benchmarks (at least 1).
     /// </summary>
     public int LoopThreads
     {
