@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -54,6 +55,7 @@ public static class ConjugateKernels
     /// <param name="atol">Absolute tolerance.</param>
     /// <param name="rtol">Relative tolerance (times |x|).</param>
     /// <param name="iteration">Current iteration number.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Residual(Index1D t, PointRange range, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residual,
         ArrayView<int> active, ArrayView<int> status, ArrayView<int> iterations, ArrayView<int> counter,
         int d, float atol, float rtol, int iteration)
@@ -71,6 +73,7 @@ public static class ConjugateKernels
     }
 
     /// <summary>The residual test of point i; returns 1 if it stays active, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ResidualPoint(long i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residual,
         ArrayView<int> active, ArrayView<int> status, ArrayView<int> iterations, int d, float atol, float rtol, int iteration)
     {
@@ -122,6 +125,7 @@ public static class ConjugateKernels
     /// <param name="slope">Output [n].</param>
     /// <param name="active">Active flags.</param>
     /// <param name="d">Dimension.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void NewtonDirection(Index1D t, PointRange range, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x,
         ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, int d)
     {
@@ -131,6 +135,7 @@ public static class ConjugateKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void NewtonDirectionPoint(long i, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x,
         ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, int d)
     {
@@ -217,6 +222,7 @@ public static class ConjugateKernels
     }
 
     /// <summary>Fallback direction p = -(g - x) for point offset o; returns its slope -|g - x|^2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float SteepestDescent(ArrayView<float> g, ArrayView<float> x, ArrayView<float> direction, long o, int d)
     {
         float sl = 0f;
@@ -247,6 +253,7 @@ public static class ConjugateKernels
     /// <param name="slope">Output [n].</param>
     /// <param name="active">Active flags.</param>
     /// <param name="shape">Dimension, history length, newest slot and number of stored pairs.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LbfgsDirection(Index1D t, PointRange range, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
         ArrayView<float> yv, ArrayView<float> rho, ArrayView<float> alpha, ArrayView<float> direction,
         ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
@@ -257,6 +264,7 @@ public static class ConjugateKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LbfgsDirectionPoint(long i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
         ArrayView<float> yv, ArrayView<float> rho, ArrayView<float> alpha, ArrayView<float> direction,
         ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
@@ -369,6 +377,7 @@ public static class ConjugateKernels
     /// <param name="d">Dimension.</param>
     /// <param name="m">History length.</param>
     /// <param name="slot">Slot to write.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LbfgsUpdate(Index1D t, PointRange range, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g,
         ArrayView<float> gPrev, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho, ArrayView<int> active,
         int d, int m, int slot)
@@ -379,6 +388,7 @@ public static class ConjugateKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void LbfgsUpdatePoint(long i, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g,
         ArrayView<float> gPrev, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho, ArrayView<int> active,
         int d, int m, int slot)
@@ -411,6 +421,7 @@ public static class ConjugateKernels
     /// <param name="step">Steps [n].</param>
     /// <param name="pending">Pending flags [n].</param>
     /// <param name="active">Active flags [n].</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LineSearchStart(Index1D t, PointRange range, ArrayView<float> step, ArrayView<int> pending, ArrayView<int> active)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
@@ -429,6 +440,7 @@ public static class ConjugateKernels
     /// <param name="pending">Pending flags.</param>
     /// <param name="trial">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LineSearchTrial(Index1D t, PointRange range, ArrayView<float> y, ArrayView<float> direction, ArrayView<float> step,
         ArrayView<int> pending, ArrayView<float> trial, int d)
     {
@@ -463,6 +475,7 @@ public static class ConjugateKernels
     /// <param name="counter">counter[0] += still pending.</param>
     /// <param name="d">Dimension.</param>
     /// <param name="constants">Armijo constant c and the smallest step before stalling.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LineSearchUpdate(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
         ArrayView<float> wy, ArrayView<float> wt, ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending,
         ArrayView<int> active, ArrayView<int> status, ArrayView<int> counter, int d, LineSearchConstants constants)
@@ -480,6 +493,7 @@ public static class ConjugateKernels
     }
 
     /// <summary>The Armijo test of point i; returns 1 if it is still pending (its step was halved), else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int LineSearchUpdatePoint(long i, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
         ArrayView<float> wy, ArrayView<float> wt, ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending,
         ArrayView<int> active, ArrayView<int> status, int d, LineSearchConstants constants)
@@ -534,6 +548,7 @@ public static class ConjugateKernels
     /// <param name="destination">Destination [n, d].</param>
     /// <param name="active">Active flags.</param>
     /// <param name="d">Dimension.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CopyActive(Index1D t, PointRange range, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> active, int d)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)

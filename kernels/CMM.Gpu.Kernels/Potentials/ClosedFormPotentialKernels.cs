@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace CMM.Gpu.Kernels.Potentials;
@@ -18,6 +19,7 @@ public static class ClosedFormPotentialKernels
     /// <param name="values">Output [n].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="c">Constant.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuadraticValue(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> values, int d, float c)
     {
@@ -48,6 +50,7 @@ public static class ClosedFormPotentialKernels
     /// <param name="b">b, length d.</param>
     /// <param name="gradients">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuadraticGradient(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> gradients, int d)
     {
@@ -73,6 +76,7 @@ public static class ClosedFormPotentialKernels
     /// <param name="a">A, d x d row-major.</param>
     /// <param name="hessians">Output, n d^2.</param>
     /// <param name="d">Dimension.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuadraticHessian(Index1D t, PointRange range, ArrayView<float> a, ArrayView<float> hessians, int d)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
@@ -93,6 +97,7 @@ public static class ClosedFormPotentialKernels
     /// <param name="d">Dimension.</param>
     /// <param name="qa">Quartic coefficient a.</param>
     /// <param name="qb">Quadratic coefficient b.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuarticValue(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> values, int d, float qa, float qb)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
@@ -118,6 +123,7 @@ public static class ClosedFormPotentialKernels
     /// <param name="d">Dimension.</param>
     /// <param name="qa">Quartic coefficient a.</param>
     /// <param name="qb">Quadratic coefficient b.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuarticGradient(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> gradients, int d, float qa, float qb)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
@@ -139,6 +145,7 @@ public static class ClosedFormPotentialKernels
     /// <param name="d">Dimension.</param>
     /// <param name="qa">Quartic coefficient a.</param>
     /// <param name="qb">Quadratic coefficient b.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuarticHessian(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> hessians, int d, float qa, float qb)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)

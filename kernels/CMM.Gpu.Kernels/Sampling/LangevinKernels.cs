@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -27,6 +28,7 @@ public static class LangevinKernels
     /// <param name="scale">Standard deviation of the initial states.</param>
     /// <param name="seed">Seed.</param>
     /// <param name="chainOffset">Global index of chain 0 of the batch.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void InitNormal(Index1D t, PointRange range, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
@@ -35,6 +37,7 @@ public static class LangevinKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InitNormalChain(long i, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
     {
         long o = i * d;
@@ -60,6 +63,7 @@ public static class LangevinKernels
     /// <param name="proposal">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="p">Step parameters (tau, seed, chain offset, step).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Propose(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal,
         int d, LangevinStep p)
     {
@@ -69,6 +73,7 @@ public static class LangevinKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ProposeChain(long i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal, int d, LangevinStep p)
     {
         long o = i * d;
@@ -111,6 +116,7 @@ public static class LangevinKernels
     /// <param name="divergedSinceCheck">Set to 1 for a chain with a non-finite proposal (cleared by <see cref="RestoreDiverged"/>).</param>
     /// <param name="d">Dimension.</param>
     /// <param name="p">Step parameters.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Accept(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
         ArrayView<float> y, ArrayView<float> gy, ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged,
         ArrayView<int> divergedTotal, ArrayView<int> divergedSinceCheck, int d, LangevinStep p)
@@ -128,6 +134,7 @@ public static class LangevinKernels
     }
 
     /// <summary>Accept/reject of chain i; returns 1 if its proposal was non-finite, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int AcceptChain(long i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
         ArrayView<float> y, ArrayView<float> gy, ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged,
         ArrayView<int> divergedSinceCheck, int d, LangevinStep p)
@@ -203,6 +210,7 @@ public static class LangevinKernels
     /// <param name="d">Dimension.</param>
     /// <param name="half">0 or 1.</param>
     /// <param name="count">Number of draws in this half including this one (at least 1).</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateMoments(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
@@ -211,6 +219,7 @@ public static class LangevinKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateMomentsChain(long i, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
     {
         long o = i * d;
@@ -238,6 +247,7 @@ public static class LangevinKernels
     /// <param name="divergedSinceCheck">Per-chain flags.</param>
     /// <param name="d">Dimension.</param>
     /// <param name="saveOthers">1 to refresh the checkpoint of chains that did not diverge.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RestoreDiverged(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> checkpoint,
         ArrayView<int> divergedSinceCheck, int d, int saveOthers)
     {
@@ -247,6 +257,7 @@ public static class LangevinKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RestoreDivergedChain(long i, ArrayView<float> x, ArrayView<float> checkpoint, ArrayView<int> divergedSinceCheck, int d, int saveOthers)
     {
         long o = i * d;
@@ -275,6 +286,7 @@ public static class LangevinKernels
     /// <param name="d">Dimension.</param>
     /// <param name="stride">Draws per chain.</param>
     /// <param name="offset">Index of this draw within the chain's draws.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ScatterRows(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> destination, int d, int stride, int offset)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
