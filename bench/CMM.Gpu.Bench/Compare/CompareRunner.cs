@@ -108,9 +108,9 @@ internal static class CompareRunner
             Sinkhorn(ctx, n, n, d, warmup, reps, budget, Add);
         }
 
-        foreach (int n in Wants("potential_gradient") ? [4_097, 65_537] : Array.Empty<int>())
+        foreach (var (n, d) in Wants("potential_gradient") ? [(4_097, 2), (65_537, 2), (65_537, 16)] : Array.Empty<(int, int)>())
         {
-            Gradient(ctx, n, 2, warmup, reps, budget, Add);
+            Gradient(ctx, n, d, warmup, reps, budget, Add);
         }
 
         int[] chainSizes = quick ? [65_537] : [65_537, 1_000_003];
