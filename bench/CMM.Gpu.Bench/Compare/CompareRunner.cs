@@ -15,16 +15,21 @@ using CMM.Gpu.Sinkhorn;
 namespace CMM.Gpu.Bench.Compare;
 
 /// <summary>
-/// <c>compare [--quick] [--out FILE.json] [--accelerator auto|cuda|cpu] [--only WORKLOAD,...] [--tiled-on-cpu] [--icnn-n N,...]</c>: the same workloads side by
+/// <c>compare [--quick] [--out FILE.json] [--accelerator auto|cuda|cpu] [--only WORKLOAD,...] [--tiled-on-cpu] [--icnn-n N,...] [--point-form auto|one|stride|blocks] [--point-threads N]</c>: the same workloads side by
 /// side in one process, CMM.Gpu kernels on the present accelerator and plain C# (scalar Parallel.For, Vector&lt;float&gt;),
 /// median of several synchronised repetitions after warm-up; prints times, ratios and achieved throughput, and writes JSON
 /// with the keys bench/scripts/baselines.py uses (bench/scripts/compare.py prints both side by side). CPU-accelerator figures are simulator figures.
+/// --point-form forces how the per-point kernels (potential gradient, Langevin, conjugate solve) spread points over threads
+/// (default auto: one thread per point on GPUs, blocks of points on the CPU accelerator).
 /// </summary>
 internal static class CompareRunner
 {
     private static string[]? only;
 
     private static bool TiledOnCpu { get; set; }
+
+    /// <summary>The per-point launch form of this run, for the notes of the per-point rows.</summary>
+    private static string PointForm { get; set; } = "";
 
     /// <summary>--only a,b: run only the workloads whose name starts with one of the prefixes.</summary>
     private static bool Wants(string workload) => only is null || only.Any(o => workload.StartsWith(o, StringComparison.Ordinal));
@@ -42,8 +47,24 @@ internal static class CompareRunner
         double budget = quick ? 3 : 10;
 
         using var ctx = CmmContext.Create(accel);
+        var pointLaunch = PointLaunch.For(ctx);
+        pointLaunch.Form = Option(args, "--point-form") switch
+        {
+            null or "auto" => PointLaunchForm.Auto,
+            "one" => PointLaunchForm.OnePerPoint,
+            "stride" => PointLaunchForm.GridStride,
+            "blocks" => PointLaunchForm.Blocks,
+            var other => throw new ArgumentException($"--point-form must be auto, one, stride or blocks, got '{other}'"),
+        };
+        if (Option(args, "--point-threads") is { } pt)
+        {
+            pointLaunch.LoopThreads = int.Parse(pt, CultureInfo.InvariantCulture);
+        }
+
+        PointForm = pointLaunch.Resolved == PointLaunchForm.OnePerPoint ? "point launch: one thread per point"
+            : $"point launch: {pointLaunch.Resolved} over {pointLaunch.LoopThreads} threads";
         string label = ctx.IsGpu ? ctx.Description : ctx.Description + " [CPU accelerator: SIMULATOR figures, not GPU figures]";
-        Console.WriteLine("CMM.Gpu compare on " + label);
+        Console.WriteLine("CMM.Gpu compare on " + label + "; " + PointForm);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"host: {RuntimeInformation.ProcessArchitecture}, {Environment.ProcessorCount} logical cores, Vector<float>.Count = {Vector<float>.Count}, {RuntimeInformation.FrameworkDescription}; date {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; {(quick ? "quick" : "full")} mode"));
 
@@ -87,9 +108,9 @@ internal static class CompareRunner
             Sinkhorn(ctx, n, n, d, warmup, reps, budget, Add);
         }
 
-        foreach (int n in Wants("potential_gradient") ? [4_097, 65_537] : Array.Empty<int>())
+        foreach (var (n, d) in Wants("potential_gradient") ? [(4_097, 2), (65_537, 2), (65_537, 16)] : Array.Empty<(int, int)>())
         {
-            Gradient(ctx, n, 2, warmup, reps, budget, Add);
+            Gradient(ctx, n, d, warmup, reps, budget, Add);
         }
 
         int[] chainSizes = quick ? [65_537] : [65_537, 1_000_003];
@@ -328,7 +349,7 @@ internal static class CompareRunner
             var options = new LangevinOptions { StepSize = Tau, BurnIn = Steps, Samples = 0, DiagnosticChains = 0, CheckEvery = Steps };
             var s = Timing.Measure(() => { chains.Run(potential, options); ctx.Synchronize(); }, warmup, reps, budget);
             add(M("langevin_step", n, 0, d, "cmm-ula", "csharp-scalar", s.Select(v => v / Steps).ToArray(), work,
-                "per step, from 5-step runs (includes the run's counter resets, one divergence check and the acceptance download)"));
+                "per step, from 5-step runs (includes the run's counter resets, one divergence check and the acceptance download); " + PointForm));
         }
 
         var fa = new float[d * d];
@@ -366,7 +387,7 @@ internal static class CompareRunner
         using (var g = DevicePoints.Allocate(ctx, n, d))
         {
             add(M("potential_gradient", n, 0, d, "cmm-row", "csharp-scalar",
-                Timing.Measure(() => { potential.Gradient(x, g); ctx.Synchronize(); }, warmup, reps, budget), work, "quadratic, one point per thread"));
+                Timing.Measure(() => { potential.Gradient(x, g); ctx.Synchronize(); }, warmup, reps, budget), work, "quadratic; " + PointForm));
         }
 
         var fa = a.Cast<double>().Select(v => (float)v).ToArray();
@@ -399,7 +420,7 @@ internal static class CompareRunner
         using (var y = DevicePoints.Allocate(ctx, n, d))
         {
             var s = Timing.Measure(() => { solver.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
-            add(M("conjugate_solve", n, 0, d, "cmm-" + options.Resolve(d).ToString().ToLowerInvariant(), "csharp-scalar", s, Work.PerPoint, "cold solve from y0 = x"));
+            add(M("conjugate_solve", n, 0, d, "cmm-" + options.Resolve(d).ToString().ToLowerInvariant(), "csharp-scalar", s, Work.PerPoint, "cold solve from y0 = x; " + PointForm));
         }
 
         var fa = new float[d * d];

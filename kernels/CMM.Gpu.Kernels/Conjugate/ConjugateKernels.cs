@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -16,7 +17,9 @@ public readonly record struct LbfgsShape(int Dimension, int History, int Newest,
 public readonly record struct LineSearchConstants(float Armijo, float MinStep);
 
 /// <summary>
-/// Batched conjugate solve y = argmin_y phi(y), phi(y) = w(y) - &lt;x, y&gt;, one thread per point.
+/// Batched conjugate solve y = argmin_y phi(y), phi(y) = w(y) - &lt;x, y&gt;. Each thread handles the points of a
+/// <see cref="PointRange"/> (one point per thread on GPUs, a block of points on the CPU accelerator); the still-active
+/// and still-pending counters get one integer atomic per thread.
 /// Per-point state: active (1 while iterating), status (0 running/converged, see <see cref="StatusConverged"/>...),
 /// iteration count, residual |grad w(y) - x|, line-search step t and pending flag.
 /// </summary>
@@ -39,7 +42,8 @@ public static class ConjugateKernels
     /// atol + rtol |x_i| converges; a non-finite one fails; the others stay active, are counted in
     /// counter[0] and get iterations[i] = iteration.
     /// </summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="g">grad w(y) [n, d].</param>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="residual">Output [n].</param>
@@ -51,16 +55,34 @@ public static class ConjugateKernels
     /// <param name="atol">Absolute tolerance.</param>
     /// <param name="rtol">Relative tolerance (times |x|).</param>
     /// <param name="iteration">Current iteration number.</param>
-    public static void Residual(Index1D i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residual,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Residual(Index1D t, PointRange range, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residual,
         ArrayView<int> active, ArrayView<int> status, ArrayView<int> iterations, ArrayView<int> counter,
         int d, float atol, float rtol, int iteration)
     {
-        if (active[i] == 0)
+        int stillActive = 0;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            return;
+            stillActive += ResidualPoint(i, g, x, residual, active, status, iterations, d, atol, rtol, iteration);
         }
 
-        long o = (long)(int)i * d;
+        if (stillActive != 0)
+        {
+            Atomic.Add(ref counter[0], stillActive);
+        }
+    }
+
+    /// <summary>The residual test of point i; returns 1 if it stays active, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int ResidualPoint(long i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residual,
+        ArrayView<int> active, ArrayView<int> status, ArrayView<int> iterations, int d, float atol, float rtol, int iteration)
+    {
+        if (active[i] == 0)
+        {
+            return 0;
+        }
+
+        long o = i * d;
         float r2 = 0f, x2 = 0f;
         for (int k = 0; k < d; k++)
         {
@@ -76,16 +98,17 @@ public static class ConjugateKernels
         {
             status[i] = StatusNonFinite;
             active[i] = 0;
+            return 0;
         }
-        else if (res <= atol + rtol * XMath.Sqrt(x2))
+
+        if (res <= atol + rtol * XMath.Sqrt(x2))
         {
             status[i] = StatusConverged;
             active[i] = 0;
+            return 0;
         }
-        else
-        {
-            Atomic.Add(ref counter[0], 1);
-        }
+
+        return 1;
     }
 
     /// <summary>
@@ -93,7 +116,8 @@ public static class ConjugateKernels
     /// (overwritten). If H is not numerically positive definite, or p is not a descent direction, p = -(g - x).
     /// slope[i] = (g - x)'p.
     /// </summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="hessians">Hessians, n d^2 (destroyed).</param>
     /// <param name="g">grad w(y) [n, d].</param>
     /// <param name="x">Targets [n, d].</param>
@@ -101,7 +125,18 @@ public static class ConjugateKernels
     /// <param name="slope">Output [n].</param>
     /// <param name="active">Active flags.</param>
     /// <param name="d">Dimension.</param>
-    public static void NewtonDirection(Index1D i, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void NewtonDirection(Index1D t, PointRange range, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x,
+        ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, int d)
+    {
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            NewtonDirectionPoint(i, hessians, g, x, direction, slope, active, d);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void NewtonDirectionPoint(long i, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x,
         ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, int d)
     {
         if (active[i] == 0)
@@ -109,8 +144,8 @@ public static class ConjugateKernels
             return;
         }
 
-        long h = (long)(int)i * d * d;
-        long o = (long)(int)i * d;
+        long h = i * d * d;
+        long o = i * d;
         bool ok = true;
 
         // Cholesky H = L L', L stored in the lower triangle.
@@ -187,6 +222,7 @@ public static class ConjugateKernels
     }
 
     /// <summary>Fallback direction p = -(g - x) for point offset o; returns its slope -|g - x|^2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float SteepestDescent(ArrayView<float> g, ArrayView<float> x, ArrayView<float> direction, long o, int d)
     {
         float sl = 0f;
@@ -205,7 +241,8 @@ public static class ConjugateKernels
     /// (slots with rho_j = 0 are skipped), initial scaling gamma = s'y / y'y of the newest valid pair.
     /// History layout: s, y [n, m, d]; rho, alpha [n, m]. Slots newest, newest - 1, ... (mod m), count of them.
     /// </summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="g">grad w(y) [n, d].</param>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="s">Steps [n, m, d].</param>
@@ -216,7 +253,19 @@ public static class ConjugateKernels
     /// <param name="slope">Output [n].</param>
     /// <param name="active">Active flags.</param>
     /// <param name="shape">Dimension, history length, newest slot and number of stored pairs.</param>
-    public static void LbfgsDirection(Index1D i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LbfgsDirection(Index1D t, PointRange range, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
+        ArrayView<float> yv, ArrayView<float> rho, ArrayView<float> alpha, ArrayView<float> direction,
+        ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
+    {
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            LbfgsDirectionPoint(i, g, x, s, yv, rho, alpha, direction, slope, active, shape);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LbfgsDirectionPoint(long i, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s,
         ArrayView<float> yv, ArrayView<float> rho, ArrayView<float> alpha, ArrayView<float> direction,
         ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
     {
@@ -226,8 +275,8 @@ public static class ConjugateKernels
             return;
         }
 
-        long o = (long)(int)i * d;
-        long hm = (long)(int)i * m;
+        long o = i * d;
+        long hm = i * m;
         for (int k = 0; k < d; k++)
         {
             direction[o + k] = g[o + k] - x[o + k];
@@ -315,7 +364,8 @@ public static class ConjugateKernels
     /// Stores the pair s = y - yPrev, v = g - gPrev in history slot <paramref name="slot"/> for active
     /// points (rho = 1 / s'v, or 0 when s'v is not safely positive, which skips the slot).
     /// </summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="y">Current iterates [n, d].</param>
     /// <param name="yPrev">Previous iterates [n, d].</param>
     /// <param name="g">Current gradients [n, d].</param>
@@ -327,7 +377,19 @@ public static class ConjugateKernels
     /// <param name="d">Dimension.</param>
     /// <param name="m">History length.</param>
     /// <param name="slot">Slot to write.</param>
-    public static void LbfgsUpdate(Index1D i, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LbfgsUpdate(Index1D t, PointRange range, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g,
+        ArrayView<float> gPrev, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho, ArrayView<int> active,
+        int d, int m, int slot)
+    {
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            LbfgsUpdatePoint(i, y, yPrev, g, gPrev, s, yv, rho, active, d, m, slot);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LbfgsUpdatePoint(long i, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g,
         ArrayView<float> gPrev, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho, ArrayView<int> active,
         int d, int m, int slot)
     {
@@ -336,8 +398,8 @@ public static class ConjugateKernels
             return;
         }
 
-        long o = (long)(int)i * d;
-        long so = ((long)(int)i * m + slot) * d;
+        long o = i * d;
+        long so = (i * m + slot) * d;
         float sy = 0f, ss = 0f, vv = 0f;
         for (int k = 0; k < d; k++)
         {
@@ -350,36 +412,46 @@ public static class ConjugateKernels
             vv += vk * vk;
         }
 
-        rho[(long)(int)i * m + slot] = sy > 1e-10f * XMath.Sqrt(ss * vv) && sy > 0f && XMath.IsFinite(sy) ? 1f / sy : 0f;
+        rho[i * m + slot] = sy > 1e-10f * XMath.Sqrt(ss * vv) && sy > 0f && XMath.IsFinite(sy) ? 1f / sy : 0f;
     }
 
     /// <summary>Starts a line search: step[i] = 1 and pending[i] = active[i].</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="step">Steps [n].</param>
     /// <param name="pending">Pending flags [n].</param>
     /// <param name="active">Active flags [n].</param>
-    public static void LineSearchStart(Index1D i, ArrayView<float> step, ArrayView<int> pending, ArrayView<int> active)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LineSearchStart(Index1D t, PointRange range, ArrayView<float> step, ArrayView<int> pending, ArrayView<int> active)
     {
-        step[i] = 1f;
-        pending[i] = active[i];
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            step[i] = 1f;
+            pending[i] = active[i];
+        }
     }
 
     /// <summary>trial = y + t p for pending points, trial = y otherwise (so every trial is finite when y is).</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="y">Iterates [n, d].</param>
     /// <param name="direction">Directions [n, d].</param>
     /// <param name="step">Steps [n].</param>
     /// <param name="pending">Pending flags.</param>
     /// <param name="trial">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
-    public static void LineSearchTrial(Index1D i, ArrayView<float> y, ArrayView<float> direction, ArrayView<float> step,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LineSearchTrial(Index1D t, PointRange range, ArrayView<float> y, ArrayView<float> direction, ArrayView<float> step,
         ArrayView<int> pending, ArrayView<float> trial, int d)
     {
-        long o = (long)(int)i * d;
-        float t = pending[i] != 0 ? step[i] : 0f;
-        for (int k = 0; k < d; k++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            trial[o + k] = y[o + k] + t * direction[o + k];
+            long o = i * d;
+            float ti = pending[i] != 0 ? step[i] : 0f;
+            for (int k = 0; k < d; k++)
+            {
+                trial[o + k] = y[o + k] + ti * direction[o + k];
+            }
         }
     }
 
@@ -388,7 +460,8 @@ public static class ConjugateKernels
     /// rounding near the minimum. Accepted: y = trial, pending = 0. Rejected: t /= 2; below
     /// the minimum step the point stalls (status Stalled, inactive). counter[0] += still pending.
     /// </summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="y">Iterates [n, d].</param>
     /// <param name="trial">Trial points [n, d].</param>
@@ -402,17 +475,36 @@ public static class ConjugateKernels
     /// <param name="counter">counter[0] += still pending.</param>
     /// <param name="d">Dimension.</param>
     /// <param name="constants">Armijo constant c and the smallest step before stalling.</param>
-    public static void LineSearchUpdate(Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LineSearchUpdate(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
         ArrayView<float> wy, ArrayView<float> wt, ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending,
         ArrayView<int> active, ArrayView<int> status, ArrayView<int> counter, int d, LineSearchConstants constants)
+    {
+        int stillPending = 0;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            stillPending += LineSearchUpdatePoint(i, x, y, trial, wy, wt, step, slope, pending, active, status, d, constants);
+        }
+
+        if (stillPending != 0)
+        {
+            Atomic.Add(ref counter[0], stillPending);
+        }
+    }
+
+    /// <summary>The Armijo test of point i; returns 1 if it is still pending (its step was halved), else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int LineSearchUpdatePoint(long i, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial,
+        ArrayView<float> wy, ArrayView<float> wt, ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending,
+        ArrayView<int> active, ArrayView<int> status, int d, LineSearchConstants constants)
     {
         float armijo = constants.Armijo, minStep = constants.MinStep;
         if (pending[i] == 0)
         {
-            return;
+            return 0;
         }
 
-        long o = (long)(int)i * d;
+        long o = i * d;
         float xy = 0f, xt = 0f, axy = 0f;
         for (int k = 0; k < d; k++)
         {
@@ -433,7 +525,7 @@ public static class ConjugateKernels
             }
 
             pending[i] = 0;
-            return;
+            return 0;
         }
 
         t *= 0.5f;
@@ -443,29 +535,34 @@ public static class ConjugateKernels
             pending[i] = 0;
             active[i] = 0;
             status[i] = StatusStalled;
-            return;
+            return 0;
         }
 
-        Atomic.Add(ref counter[0], 1);
+        return 1;
     }
 
     /// <summary>Copies a [n, d] block for active points only (saving the previous iterate and gradient).</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="source">Source [n, d].</param>
     /// <param name="destination">Destination [n, d].</param>
     /// <param name="active">Active flags.</param>
     /// <param name="d">Dimension.</param>
-    public static void CopyActive(Index1D i, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> active, int d)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void CopyActive(Index1D t, PointRange range, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> active, int d)
     {
-        if (active[i] == 0)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            return;
-        }
+            if (active[i] == 0)
+            {
+                continue;
+            }
 
-        long o = (long)(int)i * d;
-        for (int k = 0; k < d; k++)
-        {
-            destination[o + k] = source[o + k];
+            long o = i * d;
+            for (int k = 0; k < d; k++)
+            {
+                destination[o + k] = source[o + k];
+            }
         }
     }
 

@@ -1,132 +1,164 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace CMM.Gpu.Kernels.Potentials;
 
 /// <summary>
-/// Closed-form convex potentials, one thread per point (points [n, d] row-major):
+/// Closed-form convex potentials over points [n, d] row-major; each thread handles the points of a <see cref="PointRange"/>
+/// (one point per thread on GPUs, a block of points on the CPU accelerator):
 /// the quadratic w(x) = 1/2 x'Ax + b'x + c and the separable quartic w(x) = sum_k (a/4 x_k^4 + b/2 x_k^2).
 /// </summary>
 public static class ClosedFormPotentialKernels
 {
     /// <summary>values[i] = 1/2 x_i'A x_i + b'x_i + c.</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="x">Points [n, d].</param>
     /// <param name="a">A, d x d row-major (symmetric).</param>
     /// <param name="b">b, length d.</param>
     /// <param name="values">Output [n].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="c">Constant.</param>
-    public static void QuadraticValue(Index1D i, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuadraticValue(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> values, int d, float c)
     {
-        long o = (long)(int)i * d;
-        float s = 0f;
-        for (int r = 0; r < d; r++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            float ax = 0f;
-            for (int k = 0; k < d; k++)
+            long o = i * d;
+            float s = 0f;
+            for (int r = 0; r < d; r++)
             {
-                ax += a[r * d + k] * x[o + k];
+                float ax = 0f;
+                for (int k = 0; k < d; k++)
+                {
+                    ax += a[r * d + k] * x[o + k];
+                }
+
+                s += x[o + r] * (0.5f * ax + b[r]);
             }
 
-            s += x[o + r] * (0.5f * ax + b[r]);
+            values[i] = s + c;
         }
-
-        values[i] = s + c;
     }
 
     /// <summary>gradients[i, :] = A x_i + b.</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="x">Points [n, d].</param>
     /// <param name="a">A, d x d row-major.</param>
     /// <param name="b">b, length d.</param>
     /// <param name="gradients">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
-    public static void QuadraticGradient(Index1D i, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuadraticGradient(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> gradients, int d)
     {
-        long o = (long)(int)i * d;
-        for (int r = 0; r < d; r++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            float ax = b[r];
-            for (int k = 0; k < d; k++)
+            long o = i * d;
+            for (int r = 0; r < d; r++)
             {
-                ax += a[r * d + k] * x[o + k];
-            }
+                float ax = b[r];
+                for (int k = 0; k < d; k++)
+                {
+                    ax += a[r * d + k] * x[o + k];
+                }
 
-            gradients[o + r] = ax;
+                gradients[o + r] = ax;
+            }
         }
     }
 
     /// <summary>hessians[i] = A (the same d x d block for every point).</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="a">A, d x d row-major.</param>
     /// <param name="hessians">Output, n d^2.</param>
     /// <param name="d">Dimension.</param>
-    public static void QuadraticHessian(Index1D i, ArrayView<float> a, ArrayView<float> hessians, int d)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuadraticHessian(Index1D t, PointRange range, ArrayView<float> a, ArrayView<float> hessians, int d)
     {
-        long o = (long)(int)i * d * d;
-        for (int k = 0; k < d * d; k++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            hessians[o + k] = a[k];
+            long o = i * d * d;
+            for (int k = 0; k < d * d; k++)
+            {
+                hessians[o + k] = a[k];
+            }
         }
     }
 
     /// <summary>values[i] = sum_k (qa/4 x_k^4 + qb/2 x_k^2).</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="x">Points [n, d].</param>
     /// <param name="values">Output [n].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="qa">Quartic coefficient a.</param>
     /// <param name="qb">Quadratic coefficient b.</param>
-    public static void QuarticValue(Index1D i, ArrayView<float> x, ArrayView<float> values, int d, float qa, float qb)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuarticValue(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> values, int d, float qa, float qb)
     {
-        long o = (long)(int)i * d;
-        float s = 0f;
-        for (int k = 0; k < d; k++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            float v = x[o + k];
-            float v2 = v * v;
-            s += v2 * (0.25f * qa * v2 + 0.5f * qb);
-        }
+            long o = i * d;
+            float s = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                float v = x[o + k];
+                float v2 = v * v;
+                s += v2 * (0.25f * qa * v2 + 0.5f * qb);
+            }
 
-        values[i] = s;
+            values[i] = s;
+        }
     }
 
     /// <summary>gradients[i, k] = qa x_k^3 + qb x_k.</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="x">Points [n, d].</param>
     /// <param name="gradients">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="qa">Quartic coefficient a.</param>
     /// <param name="qb">Quadratic coefficient b.</param>
-    public static void QuarticGradient(Index1D i, ArrayView<float> x, ArrayView<float> gradients, int d, float qa, float qb)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuarticGradient(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> gradients, int d, float qa, float qb)
     {
-        long o = (long)(int)i * d;
-        for (int k = 0; k < d; k++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            float v = x[o + k];
-            gradients[o + k] = v * (qa * v * v + qb);
+            long o = i * d;
+            for (int k = 0; k < d; k++)
+            {
+                float v = x[o + k];
+                gradients[o + k] = v * (qa * v * v + qb);
+            }
         }
     }
 
     /// <summary>hessians[i] = diag(3 qa x_k^2 + qb).</summary>
-    /// <param name="i">Point index.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
     /// <param name="x">Points [n, d].</param>
     /// <param name="hessians">Output, n d^2.</param>
     /// <param name="d">Dimension.</param>
     /// <param name="qa">Quartic coefficient a.</param>
     /// <param name="qb">Quadratic coefficient b.</param>
-    public static void QuarticHessian(Index1D i, ArrayView<float> x, ArrayView<float> hessians, int d, float qa, float qb)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuarticHessian(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> hessians, int d, float qa, float qb)
     {
-        long o = (long)(int)i * d;
-        long h = (long)(int)i * d * d;
-        for (int r = 0; r < d; r++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            for (int k = 0; k < d; k++)
+            long o = i * d;
+            long h = i * d * d;
+            for (int r = 0; r < d; r++)
             {
-                float v = x[o + r];
-                hessians[h + r * d + k] = r == k ? 3f * qa * v * v + qb : 0f;
+                for (int k = 0; k < d; k++)
+                {
+                    float v = x[o + r];
+                    hessians[h + r * d + k] = r == k ? 3f * qa * v * v + qb : 0f;
+                }
             }
         }
     }

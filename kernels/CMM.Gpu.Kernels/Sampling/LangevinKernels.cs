@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -12,23 +13,35 @@ namespace CMM.Gpu.Kernels.Sampling;
 public readonly record struct LangevinStep(float Tau, ulong Seed, long ChainOffset, int Step, int Mala);
 
 /// <summary>
-/// Langevin chain updates, one thread per chain (chains [n, d] row-major). Random numbers come from
-/// <see cref="Philox"/> keyed by (seed, global chain index = chainOffset + (int)i, step), so a chain's path does
-/// not depend on the chunk it is computed in.
+/// Langevin chain updates over chains [n, d] row-major. Each thread handles the chains of a <see cref="PointRange"/>
+/// (one chain per thread on GPUs, a block of chains on the CPU accelerator). Random numbers come from
+/// <see cref="Philox"/> keyed by (seed, global chain index = chainOffset + i, step), so a chain's path does
+/// not depend on the chunk it is computed in nor on the thread that computes it.
 /// </summary>
 public static class LangevinKernels
 {
     /// <summary>Initial states x_i = scale * N(0, I) from the chain's init stream.</summary>
-    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="scale">Standard deviation of the initial states.</param>
     /// <param name="seed">Seed.</param>
     /// <param name="chainOffset">Global index of chain 0 of the batch.</param>
-    public static void InitNormal(Index1D i, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void InitNormal(Index1D t, PointRange range, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
     {
-        long o = (long)(int)i * d;
-        long chain = chainOffset + (int)i;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            InitNormalChain(i, x, d, scale, seed, chainOffset);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InitNormalChain(long i, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    {
+        long o = i * d;
+        long chain = chainOffset + i;
         for (int j = 0; 4 * j < d; j++)
         {
             var bits = Philox.Block(seed, chain, 0, Philox.PurposeInit, j);
@@ -43,17 +56,28 @@ public static class LangevinKernels
     }
 
     /// <summary>Proposal y = x - tau grad w(x) + sqrt(2 tau) xi, xi ~ N(0, I) from (seed, chain, step).</summary>
-    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="g">grad w(x) [n, d].</param>
     /// <param name="proposal">Output [n, d].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="p">Step parameters (tau, seed, chain offset, step).</param>
-    public static void Propose(Index1D i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Propose(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal,
         int d, LangevinStep p)
     {
-        long o = (long)(int)i * d;
-        long chain = p.ChainOffset + (int)i;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            ProposeChain(i, x, g, proposal, d, p);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ProposeChain(long i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal, int d, LangevinStep p)
+    {
+        long o = i * d;
+        long chain = p.ChainOffset + i;
         float tau = p.Tau;
         ulong seed = p.Seed;
         int step = p.Step;
@@ -78,7 +102,8 @@ public static class LangevinKernels
     /// MALA accepts with probability min(1, exp(w(x) - w(y) + (|y - x + tau g(x)|^2 - |x - y + tau g(y)|^2) / (4 tau))).
     /// On acceptance the proposal, and for MALA its value and gradient, become the chain's state.
     /// </summary>
-    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="g">grad w(x) [n, d] (MALA: kept in step with x).</param>
     /// <param name="w">w(x) [n] (MALA only).</param>
@@ -87,16 +112,35 @@ public static class LangevinKernels
     /// <param name="wy">w(y) [n] (MALA only).</param>
     /// <param name="accepted">Per-chain accepted-move counter.</param>
     /// <param name="diverged">Per-chain count of non-finite proposals.</param>
-    /// <param name="divergedTotal">divergedTotal[0] counts non-finite proposals of all chains (an integer atomic; divergence is rare).</param>
+    /// <param name="divergedTotal">divergedTotal[0] counts non-finite proposals of all chains (one integer atomic per thread that saw any).</param>
     /// <param name="divergedSinceCheck">Set to 1 for a chain with a non-finite proposal (cleared by <see cref="RestoreDiverged"/>).</param>
     /// <param name="d">Dimension.</param>
     /// <param name="p">Step parameters.</param>
-    public static void Accept(Index1D i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Accept(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
         ArrayView<float> y, ArrayView<float> gy, ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged,
         ArrayView<int> divergedTotal, ArrayView<int> divergedSinceCheck, int d, LangevinStep p)
     {
+        int divergedHere = 0;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            divergedHere += AcceptChain(i, x, g, w, y, gy, wy, accepted, diverged, divergedSinceCheck, d, p);
+        }
+
+        if (divergedHere != 0)
+        {
+            Atomic.Add(ref divergedTotal[0], divergedHere);
+        }
+    }
+
+    /// <summary>Accept/reject of chain i; returns 1 if its proposal was non-finite, else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int AcceptChain(long i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
+        ArrayView<float> y, ArrayView<float> gy, ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged,
+        ArrayView<int> divergedSinceCheck, int d, LangevinStep p)
+    {
         float tau = p.Tau;
-        long o = (long)(int)i * d;
+        long o = i * d;
         bool finite = true;
         for (int k = 0; k < d; k++)
         {
@@ -116,8 +160,7 @@ public static class LangevinKernels
         {
             diverged[i] += 1;
             divergedSinceCheck[i] = 1;
-            Atomic.Add(ref divergedTotal[0], 1);
-            return;
+            return 1;
         }
 
         if (p.Mala != 0)
@@ -133,11 +176,11 @@ public static class LangevinKernels
             }
 
             float logAlpha = w[i] - wy[i] + (forward - backward) / (4f * tau);
-            var bits = Philox.Block(p.Seed, p.ChainOffset + (int)i, p.Step, Philox.PurposeAccept, 0);
+            var bits = Philox.Block(p.Seed, p.ChainOffset + i, p.Step, Philox.PurposeAccept, 0);
             float u = Philox.Uniform(bits.X);
             if (!(XMath.Log(u) <= logAlpha))
             {
-                return;
+                return 0;
             }
 
             w[i] = wy[i];
@@ -153,21 +196,33 @@ public static class LangevinKernels
         }
 
         accepted[i] += 1;
+        return 0;
     }
 
     /// <summary>
     /// Welford update of per-chain, per-dimension running mean and M2 for one half of the kept draws
     /// (split R-hat): stats[((i d + k) 2 + half) 2 + {0: mean, 1: M2}].
     /// </summary>
-    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="stats">Statistics, 4 n d floats.</param>
     /// <param name="d">Dimension.</param>
     /// <param name="half">0 or 1.</param>
     /// <param name="count">Number of draws in this half including this one (at least 1).</param>
-    public static void AccumulateMoments(Index1D i, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateMoments(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
     {
-        long o = (long)(int)i * d;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            AccumulateMomentsChain(i, x, stats, d, half, count);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateMomentsChain(long i, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
+    {
+        long o = i * d;
         for (int k = 0; k < d; k++)
         {
             long s = ((o + k) * 2 + half) * 2;
@@ -185,15 +240,27 @@ public static class LangevinKernels
     /// (its state at the last check without divergence) and its flag is cleared; every other chain's state is
     /// copied into the checkpoint when <paramref name="saveOthers"/> is 1.
     /// </summary>
-    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="checkpoint">Checkpoint states [n, d].</param>
     /// <param name="divergedSinceCheck">Per-chain flags.</param>
     /// <param name="d">Dimension.</param>
     /// <param name="saveOthers">1 to refresh the checkpoint of chains that did not diverge.</param>
-    public static void RestoreDiverged(Index1D i, ArrayView<float> x, ArrayView<float> checkpoint, ArrayView<int> divergedSinceCheck, int d, int saveOthers)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RestoreDiverged(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> checkpoint,
+        ArrayView<int> divergedSinceCheck, int d, int saveOthers)
     {
-        long o = (long)(int)i * d;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            RestoreDivergedChain(i, x, checkpoint, divergedSinceCheck, d, saveOthers);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RestoreDivergedChain(long i, ArrayView<float> x, ArrayView<float> checkpoint, ArrayView<int> divergedSinceCheck, int d, int saveOthers)
+    {
+        long o = i * d;
         if (divergedSinceCheck[i] != 0)
         {
             divergedSinceCheck[i] = 0;
@@ -212,19 +279,24 @@ public static class LangevinKernels
     }
 
     /// <summary>Scatters chain states into a draw buffer: destination row i * stride + offset = x row i.</summary>
-    /// <param name="i">Chain index within the batch.</param>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="destination">Draws [n * stride, d].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="stride">Draws per chain.</param>
     /// <param name="offset">Index of this draw within the chain's draws.</param>
-    public static void ScatterRows(Index1D i, ArrayView<float> x, ArrayView<float> destination, int d, int stride, int offset)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ScatterRows(Index1D t, PointRange range, ArrayView<float> x, ArrayView<float> destination, int d, int stride, int offset)
     {
-        long o = (long)(int)i * d;
-        long t = ((long)(int)i * stride + offset) * d;
-        for (int k = 0; k < d; k++)
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            destination[t + k] = x[o + k];
+            long o = i * d;
+            long to = (i * stride + offset) * d;
+            for (int k = 0; k < d; k++)
+            {
+                destination[to + k] = x[o + k];
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU.Algorithms;
 
 namespace CMM.Gpu.Kernels.Sampling;
@@ -37,6 +38,7 @@ public static class Philox
     /// <param name="k0">Key word 0.</param>
     /// <param name="k1">Key word 1.</param>
     /// <returns>Four pseudo-random words.</returns>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static UInt4 Generate(UInt4 counter, uint k0, uint k1)
     {
         uint c0 = counter.X, c1 = counter.Y, c2 = counter.Z, c3 = counter.W;
@@ -79,6 +81,7 @@ public static class Philox
     /// <param name="b">Bits for the angle.</param>
     /// <param name="z0">First normal.</param>
     /// <param name="z1">Second normal.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void BoxMuller(uint a, uint b, out float z0, out float z1)
     {
         float r = XMath.Sqrt(-2f * XMath.Log(Uniform(a)));

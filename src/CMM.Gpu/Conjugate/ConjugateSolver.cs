@@ -1,4 +1,5 @@
 using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Conjugate;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
@@ -12,7 +13,8 @@ namespace CMM.Gpu.Conjugate;
 /// batch of points x, and the forward map (encode) x = grad w(y). The solver owns its workspace and
 /// reuses it while the batch shape stays the same; dispose it before the context.
 /// The host drives the iterations (one Gradient, Hessian or Value call of the potential per stage for the
-/// whole batch) and the per-point algebra runs in kernels, one thread per point.
+/// whole batch) and the per-point algebra runs in kernels: one thread per point on GPUs, a block of points per
+/// thread on the CPU accelerator (<see cref="PointLaunch"/>).
 /// </summary>
 public sealed class ConjugateSolver : IDisposable
 {
@@ -300,50 +302,101 @@ public sealed class ConjugateSolver : IDisposable
     }
 }
 
-/// <summary>Loads the conjugate-solve kernels once per context.</summary>
+/// <summary>Loads the conjugate-solve kernels once per context and launches them by the <see cref="PointLaunch"/> rule.</summary>
 internal sealed class ConjugateLauncher(CmmContext context)
 {
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+    private readonly PointLaunch launch = PointLaunch.For(context);
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape> lbfgsDirection =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape>(ConjugateKernels.LbfgsDirection);
 
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LineSearchConstants> lineSearchUpdate =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int,
             LineSearchConstants>(ConjugateKernels.LineSearchUpdate);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>,
-        ArrayView<int>, int, float, float, int> Residual =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>,
+        ArrayView<int>, int, float, float, int> residual =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
             ArrayView<int>, ArrayView<int>, ArrayView<int>, int, float, float, int>(ConjugateKernels.Residual);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> Newton =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<int>, int> newton =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.NewtonDirection);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<float>, ArrayView<int>, int, int, int> LbfgsUpdate =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int> lbfgsUpdate =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(ConjugateKernels.LbfgsUpdate);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>> LineSearchStart =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<int>>(ConjugateKernels.LineSearchStart);
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<int>, ArrayView<int>> lineSearchStart =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<int>, ArrayView<int>>(
+            ConjugateKernels.LineSearchStart);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> LineSearchTrial =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> lineSearchTrial =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
             ArrayView<float>, int>(ConjugateKernels.LineSearchTrial);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> CopyActive =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.CopyActive);
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> copyActive =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
+            ConjugateKernels.CopyActive);
+
+    public void Residual(int n, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residualOut, ArrayView<int> active, ArrayView<int> status,
+        ArrayView<int> iterations, ArrayView<int> counter, int d, float atol, float rtol, int iteration)
+    {
+        var range = launch.Plan(n, out int threads);
+        residual(threads, range, g, x, residualOut, active, status, iterations, counter, d, atol, rtol, iteration);
+    }
+
+    public void Newton(int n, ArrayView<float> hessians, ArrayView<float> g, ArrayView<float> x, ArrayView<float> direction,
+        ArrayView<float> slope, ArrayView<int> active, int d)
+    {
+        var range = launch.Plan(n, out int threads);
+        newton(threads, range, hessians, g, x, direction, slope, active, d);
+    }
 
     public void LbfgsDirection(int n, ArrayView<float> g, ArrayView<float> x, ArrayView<float> s, ArrayView<float> yv, ArrayView<float> rho,
-        ArrayView<float> alpha, ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape) =>
-        lbfgsDirection(n, g, x, s, yv, rho, alpha, direction, slope, active, shape);
+        ArrayView<float> alpha, ArrayView<float> direction, ArrayView<float> slope, ArrayView<int> active, LbfgsShape shape)
+    {
+        var range = launch.Plan(n, out int threads);
+        lbfgsDirection(threads, range, g, x, s, yv, rho, alpha, direction, slope, active, shape);
+    }
+
+    public void LbfgsUpdate(int n, ArrayView<float> y, ArrayView<float> yPrev, ArrayView<float> g, ArrayView<float> gPrev, ArrayView<float> s,
+        ArrayView<float> yv, ArrayView<float> rho, ArrayView<int> active, int d, int m, int slot)
+    {
+        var range = launch.Plan(n, out int threads);
+        lbfgsUpdate(threads, range, y, yPrev, g, gPrev, s, yv, rho, active, d, m, slot);
+    }
+
+    public void LineSearchStart(int n, ArrayView<float> step, ArrayView<int> pending, ArrayView<int> active)
+    {
+        var range = launch.Plan(n, out int threads);
+        lineSearchStart(threads, range, step, pending, active);
+    }
+
+    public void LineSearchTrial(int n, ArrayView<float> y, ArrayView<float> direction, ArrayView<float> step, ArrayView<int> pending,
+        ArrayView<float> trial, int d)
+    {
+        var range = launch.Plan(n, out int threads);
+        lineSearchTrial(threads, range, y, direction, step, pending, trial, d);
+    }
 
     public void LineSearchUpdate(int n, ArrayView<float> x, ArrayView<float> y, ArrayView<float> trial, ArrayView<float> wy, ArrayView<float> wt,
         ArrayView<float> step, ArrayView<float> slope, ArrayView<int> pending, ArrayView<int> active, ArrayView<int> status,
-        ArrayView<int> counter, int d, LineSearchConstants constants) =>
-        lineSearchUpdate(n, x, y, trial, wy, wt, step, slope, pending, active, status, counter, d, constants);
+        ArrayView<int> counter, int d, LineSearchConstants constants)
+    {
+        var range = launch.Plan(n, out int threads);
+        lineSearchUpdate(threads, range, x, y, trial, wy, wt, step, slope, pending, active, status, counter, d, constants);
+    }
+
+    public void CopyActive(int n, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> active, int d)
+    {
+        var range = launch.Plan(n, out int threads);
+        copyActive(threads, range, source, destination, active, d);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Potentials;
 using CMM.Gpu.Memory;
 using ILGPU;
@@ -159,16 +160,36 @@ public sealed class QuadraticPotential : IPotential, IDisposable
 
     private sealed class Kernels(CmmContext context)
     {
-        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> Value =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
+        private readonly PointLaunch launch = PointLaunch.For(context);
+
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> value =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
                 ClosedFormPotentialKernels.QuadraticValue);
 
-        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> Gradient =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> gradient =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
                 ClosedFormPotentialKernels.QuadraticGradient);
 
-        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> Hessian =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int> hessian =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int>(
                 ClosedFormPotentialKernels.QuadraticHessian);
+
+        public void Value(int n, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b, ArrayView<float> values, int d, float c)
+        {
+            var range = launch.Plan(n, out int threads);
+            value(threads, range, x, a, b, values, d, c);
+        }
+
+        public void Gradient(int n, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b, ArrayView<float> gradients, int d)
+        {
+            var range = launch.Plan(n, out int threads);
+            gradient(threads, range, x, a, b, gradients, d);
+        }
+
+        public void Hessian(int n, ArrayView<float> a, ArrayView<float> hessians, int d)
+        {
+            var range = launch.Plan(n, out int threads);
+            hessian(threads, range, a, hessians, d);
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Potentials;
 using CMM.Gpu.Memory;
 using ILGPU;
@@ -78,16 +79,36 @@ public sealed class SeparableQuarticPotential : IPotential
 
     private sealed class Kernels(CmmContext context)
     {
-        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, float> Value =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+        private readonly PointLaunch launch = PointLaunch.For(context);
+
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float> value =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
                 ClosedFormPotentialKernels.QuarticValue);
 
-        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, float> Gradient =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float> gradient =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
                 ClosedFormPotentialKernels.QuarticGradient);
 
-        public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, float> Hessian =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, float>(
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float> hessian =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
                 ClosedFormPotentialKernels.QuarticHessian);
+
+        public void Value(int n, ArrayView<float> x, ArrayView<float> values, int d, float qa, float qb)
+        {
+            var range = launch.Plan(n, out int threads);
+            value(threads, range, x, values, d, qa, qb);
+        }
+
+        public void Gradient(int n, ArrayView<float> x, ArrayView<float> gradients, int d, float qa, float qb)
+        {
+            var range = launch.Plan(n, out int threads);
+            gradient(threads, range, x, gradients, d, qa, qb);
+        }
+
+        public void Hessian(int n, ArrayView<float> x, ArrayView<float> hessians, int d, float qa, float qb)
+        {
+            var range = launch.Plan(n, out int threads);
+            hessian(threads, range, x, hessians, d, qa, qb);
+        }
     }
 }

@@ -1,4 +1,5 @@
 using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Sampling;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
@@ -345,27 +346,69 @@ public sealed class LangevinChains : IDisposable
     }
 }
 
-/// <summary>Loads the Langevin kernels once per context.</summary>
+/// <summary>Loads the Langevin kernels once per context and launches them by the <see cref="PointLaunch"/> rule.</summary>
 internal sealed class LangevinLauncher(CmmContext context)
 {
-    public readonly Action<Index1D, ArrayView<float>, int, float, ulong, long> Init =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ulong, long>(LangevinKernels.InitNormal);
+    private readonly PointLaunch launch = PointLaunch.For(context);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep> Propose =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
+    private readonly Action<Index1D, PointRange, ArrayView<float>, int, float, ulong, long> init =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, float, ulong, long>(LangevinKernels.InitNormal);
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep> propose =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
             LangevinKernels.Propose);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-        ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> Accept =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> accept =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> Restore =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(LangevinKernels.RestoreDiverged);
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> restore =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(
+            LangevinKernels.RestoreDiverged);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Moments =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.AccumulateMoments);
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> moments =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(
+            LangevinKernels.AccumulateMoments);
 
-    public readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int> Scatter =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows);
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> scatter =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows);
+
+    public void Init(int n, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    {
+        var range = launch.Plan(n, out int threads);
+        init(threads, range, x, d, scale, seed, chainOffset);
+    }
+
+    public void Propose(int n, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal, int d, LangevinStep p)
+    {
+        var range = launch.Plan(n, out int threads);
+        propose(threads, range, x, g, proposal, d, p);
+    }
+
+    public void Accept(int n, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w, ArrayView<float> y, ArrayView<float> gy,
+        ArrayView<float> wy, ArrayView<int> accepted, ArrayView<int> diverged, ArrayView<int> divergedTotal, ArrayView<int> divergedSinceCheck,
+        int d, LangevinStep p)
+    {
+        var range = launch.Plan(n, out int threads);
+        accept(threads, range, x, g, w, y, gy, wy, accepted, diverged, divergedTotal, divergedSinceCheck, d, p);
+    }
+
+    public void Restore(int n, ArrayView<float> x, ArrayView<float> checkpoint, ArrayView<int> divergedSinceCheck, int d, int saveOthers)
+    {
+        var range = launch.Plan(n, out int threads);
+        restore(threads, range, x, checkpoint, divergedSinceCheck, d, saveOthers);
+    }
+
+    public void Moments(int n, ArrayView<float> x, ArrayView<float> stats, int d, int half, int count)
+    {
+        var range = launch.Plan(n, out int threads);
+        moments(threads, range, x, stats, d, half, count);
+    }
+
+    public void Scatter(int n, ArrayView<float> x, ArrayView<float> destination, int d, int stride, int offset)
+    {
+        var range = launch.Plan(n, out int threads);
+        scatter(threads, range, x, destination, d, stride, offset);
+    }
 }
