@@ -59,8 +59,9 @@ public sealed record FitOptions
     /// <summary>Optimiser steps per outer iteration.</summary>
     public int InnerSteps { get; init; } = 1;
 
-    /// <summary>Adam learning rate at the start.</summary>
-    public double LearningRate { get; init; } = 1e-2;
+    /// <summary>Adam learning rate at the start (0.1: the multimodal fits need their first-layer bends to move far; at 1e-2 the
+    /// 1-D bimodal target stayed at W1 ~12x its noise floor, see docs/experiments.md).</summary>
+    public double LearningRate { get; init; } = 0.1;
 
     /// <summary>Learning rate at the end, reached by cosine decay (equal to <see cref="LearningRate"/> for a constant rate).</summary>
     public double FinalLearningRate { get; init; } = 1e-3;

@@ -178,7 +178,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         new(context, architecture, parameters, options);
 
     /// <summary>
-    /// The initial free parameters: W_l ~ N(0, 1/d), b_l ~ N(0, 1), P_l = softplus(theta) with P_l ~ 1/h_(l-1) (times
+    /// The initial free parameters: W_l ~ N(0, 1/d), b_l ~ N(0, 2^2), P_l = softplus(theta) with P_l ~ 1/h_(l-1) (times
     /// e^(0.1 N(0,1))), p = 0.01 / h_L, D = 1 - alpha (0 if alpha &gt;= 1), R ~ N(0, 0.01^2), c = 0: the Hessian
     /// starts close to the identity and the network part is small. Deterministic in <paramref name="seed"/>.
     /// </summary>
@@ -208,11 +208,11 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
                 theta[lo.Weights + i] = (float)(wScale * Normal());
             }
 
-            // Biases ~ N(0, 1) spread the units' softplus bends over the unit ball of (normalised) data instead of
-            // stacking them all at x = 0; with b = 0 a bimodal fit had to move every bend to the modes first.
+            // Biases ~ N(0, 2^2) spread the units' softplus bends over +-2 standard deviations of (normalised) data
+            // instead of stacking them all at x = 0; with b = 0 a bimodal fit had to move every bend to the modes first.
             for (int i = 0; i < lo.Width; i++)
             {
-                theta[lo.Bias + i] = (float)Normal();
+                theta[lo.Bias + i] = (float)(2 * Normal());
             }
 
             if (lo.Passthrough >= 0)
