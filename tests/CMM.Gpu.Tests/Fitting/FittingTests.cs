@@ -172,7 +172,8 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
     public void GaussianFitRecoversTheClosedFormHessian()
     {
         // rho = N(m, S) with S anisotropic, fitted without normalisation: the Hessian of w must approach S^(-1/3)
-        // (cmm-math.md section 2). A small network and few iterations keep this under a few seconds here.
+        // (cmm-math.md section 2). A small network and few iterations keep this under a few seconds here; it measured
+        // 1.2 % with the defaults of 2026-11-29 (issue 6's target is 5 %; the initial 1/2|x|^2 is 24.8 % off).
         double[] mean = [0.5, -0.25];
         double[] cov = [2.0, 0.3, 0.3, 0.5];
         var truth = GaussianClosedForm.Cmm(mean, cov);
@@ -186,7 +187,7 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
         using var h = DeviceVector.Allocate(fixture.Context, 64 * 4);
         f.Potential.Hessian(p, h);
         var errors = CMM.Gpu.Metrics.SampleMetrics.HessianRelativeErrors(h.ToArray(), SymmetricMatrix.ToRowMajor(truth.A), 2);
-        Assert.True(errors.Average() < 0.12, $"mean Hessian error {errors.Average():P1} (initial model: 1/2|x|^2 would be {InitialError(truth):P1})");
+        Assert.True(errors.Average() < 0.04, $"mean Hessian error {errors.Average():P1} (initial model: 1/2|x|^2 would be {InitialError(truth):P1})");
     }
 
     private static double InitialError(CmmGaussian truth)
