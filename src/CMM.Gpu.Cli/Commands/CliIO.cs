@@ -95,6 +95,15 @@ internal static class CliIO
         return new Data.DatasetOptions { Dimension = dimension };
     }
 
+    /// <summary>Refuses <c>--dim</c> next to a <c>--data</c> file, whose columns give the dimension.</summary>
+    public static void RefuseDimensionForFile(int? dimension)
+    {
+        if (dimension is not null)
+        {
+            throw new CliException("--dim applies only to --dataset gaussian, not to --data files (their columns give the dimension)");
+        }
+    }
+
     /// <summary>Writes points atomically, as CSV or .npy by extension.</summary>
     public static void WritePoints(string path, ReadOnlySpan<float> data, int dimension)
     {
@@ -132,16 +141,7 @@ internal static class CliIO
     /// </summary>
     public static DeviceSet OpenDevices(string? option, int? wanted, TextWriter stderr)
     {
-        AcceleratorKind kind;
-        try
-        {
-            kind = AcceleratorChoice.Resolve(option);
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliException(e.Message);
-        }
-
+        var kind = ResolveAccelerator(option);
         IReadOnlyList<CmmContext> devices;
         try
         {
@@ -183,19 +183,23 @@ internal static class CliIO
         return set;
     }
 
-    /// <summary>Creates the accelerator named by --accelerator / CMM_ACCELERATOR / auto.</summary>
-    public static CmmContext OpenContext(string? option, TextWriter stderr)
+    /// <summary>The accelerator kind named by --accelerator / CMM_ACCELERATOR / auto; a bad name is a one-line error.</summary>
+    private static AcceleratorKind ResolveAccelerator(string? option)
     {
-        AcceleratorKind kind;
         try
         {
-            kind = AcceleratorChoice.Resolve(option);
+            return AcceleratorChoice.Resolve(option);
         }
         catch (ArgumentException e)
         {
             throw new CliException(e.Message);
         }
+    }
 
+    /// <summary>Creates the accelerator named by --accelerator / CMM_ACCELERATOR / auto.</summary>
+    public static CmmContext OpenContext(string? option, TextWriter stderr)
+    {
+        var kind = ResolveAccelerator(option);
         try
         {
             var ctx = CmmContext.Create(kind);

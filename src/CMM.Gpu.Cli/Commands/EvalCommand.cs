@@ -31,7 +31,7 @@ internal static class EvalCommand
             var (heldOut, d, name, truth) = LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), dimension);
             if (d != fitted.Dimension)
             {
-                throw new CliException($"dimension mismatch: the data have d = {d} but the model '{parse.GetValue(model)}' was fitted with d = {fitted.Dimension}");
+                throw ModelCommands.DimensionMismatch(parse.GetValue(model)!, d, fitted.Dimension);
             }
 
             var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed));
@@ -51,10 +51,7 @@ internal static class EvalCommand
 
         if (file is not null)
         {
-            if (dimension is not null)
-            {
-                throw new CliException("--dim applies only to --dataset gaussian, not to --data files (their columns give the dimension)");
-            }
+            CliIO.RefuseDimensionForFile(dimension);
 
             var c = CliIO.ReadPoints(file, "--data");
             if (c.Count < 4)

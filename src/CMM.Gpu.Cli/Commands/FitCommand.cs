@@ -242,10 +242,7 @@ internal sealed class FitCliOptions
 
         if (file is not null)
         {
-            if (parse.GetValue(Dimension) is not null)
-            {
-                throw new CliException("--dim applies only to --dataset gaussian, not to --data files (their columns give the dimension)");
-            }
+            CliIO.RefuseDimensionForFile(parse.GetValue(Dimension));
 
             var cloud = CliIO.ReadPoints(file, "--data");
             CliIO.RefuseOverflow(cloud);

@@ -27,9 +27,13 @@ internal static class ModelCommands
         if (expectedDimension is { } d && d != model.Dimension)
         {
             model.Dispose();
-            throw new CliException($"dimension mismatch: the data have d = {d} but the model '{path}' was fitted with d = {model.Dimension}");
+            throw DimensionMismatch(path, d, model.Dimension);
         }
 
         return model;
     }
+
+    /// <summary>The one-line error for data of another dimension than the model's, naming both.</summary>
+    public static CliException DimensionMismatch(string path, int dataDimension, int modelDimension) =>
+        new($"dimension mismatch: the data have d = {dataDimension} but the model '{path}' was fitted with d = {modelDimension}");
 }
