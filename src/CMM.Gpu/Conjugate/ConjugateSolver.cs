@@ -124,7 +124,8 @@ public sealed class ConjugateSolver : IDisposable
         var count = new int[1];
         for (; ; it++)
         {
-            potential.Gradient(y, ws.G);
+            // w(y) comes with the gradient (one pass for the ICNN); the line search below needs it.
+            potential.ValueAndGradient(y, ws.Wy, ws.G);
             if (m > 0 && it > 0)
             {
                 kernels.LbfgsUpdate(n, y.View, ws.YPrev!.View, ws.G.View, ws.GPrev!.View, ws.S!.View, ws.Yv!.View, ws.Rho!.View,
@@ -153,7 +154,6 @@ public sealed class ConjugateSolver : IDisposable
                 kernels.CopyActive(n, ws.G.View, ws.GPrev!.View, ws.Active.View, d);
             }
 
-            potential.Value(y, ws.Wy);
             kernels.LineSearchStart(n, ws.Step.View, ws.Pending.View, ws.Active.View);
             for (int ls = 0; ls <= options.MaxLineSearchSteps; ls++)
             {

@@ -297,10 +297,8 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         Evaluate(points, extra.View, gradients.View, 2);
     }
 
-    /// <summary>values[i] = w(x_i) and gradients[i, :] = grad w(x_i) in one pass.</summary>
-    /// <param name="points">Points [n, d].</param>
-    /// <param name="values">Output [n].</param>
-    /// <param name="gradients">Output [n, d].</param>
+    /// <inheritdoc />
+    /// <remarks>One pass: the forward pass of the gradient gives w.</remarks>
     public void ValueAndGradient(DevicePoints points, DeviceVector values, DevicePoints gradients)
     {
         CheckPoints(points, nameof(points));

@@ -27,6 +27,19 @@ public interface IPotential
     /// <param name="gradients">Output [n, d] (may not alias <paramref name="points"/>).</param>
     void Gradient(DevicePoints points, DevicePoints gradients);
 
+    /// <summary>
+    /// values[i] = w(x_i) and gradients[i, :] = grad w(x_i). The default calls <see cref="Value"/> then
+    /// <see cref="Gradient"/>; a potential whose gradient pass computes w on the way (the ICNN) does both in one pass.
+    /// </summary>
+    /// <param name="points">Points [n, d].</param>
+    /// <param name="values">Output of length n.</param>
+    /// <param name="gradients">Output [n, d] (may not alias <paramref name="points"/>).</param>
+    void ValueAndGradient(DevicePoints points, DeviceVector values, DevicePoints gradients)
+    {
+        Value(points, values);
+        Gradient(points, gradients);
+    }
+
     /// <summary>hessians[i*d*d + r*d + c] = d^2 w / dx_r dx_c at x_i (row-major d x d per point).</summary>
     /// <param name="points">Points [n, d].</param>
     /// <param name="hessians">Output of length n * d * d.</param>

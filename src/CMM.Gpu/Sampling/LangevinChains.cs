@@ -191,10 +191,12 @@ public sealed class LangevinChains : IDisposable
         x.View.CopyTo(checkpoint.View);
         if (mala)
         {
-            potential.Value(x, w);
+            potential.ValueAndGradient(x, w, g);
         }
-
-        potential.Gradient(x, g);
+        else
+        {
+            potential.Gradient(x, g);
+        }
 
         double tau = options.StepSize;
         var status = SamplingStatus.Ok;
@@ -213,8 +215,7 @@ public sealed class LangevinChains : IDisposable
             kernels.Propose(Count, x.View, g.View, proposal.View, d, p);
             if (mala)
             {
-                potential.Value(proposal, wProposal);
-                potential.Gradient(proposal, gProposal);
+                potential.ValueAndGradient(proposal, wProposal, gProposal);
             }
 
             kernels.Accept(Count, x.View, g.View, w.View, proposal.View, gProposal.View, wProposal.View,
@@ -252,8 +253,7 @@ public sealed class LangevinChains : IDisposable
                     kernels.Restore(Count, x.View, checkpoint.View, divergedSinceCheck.View, d, 0);
                     if (mala)
                     {
-                        potential.Value(x, w);
-                        potential.Gradient(x, g);
+                        potential.ValueAndGradient(x, w, g);
                     }
 
                     backoffs++;

@@ -84,6 +84,25 @@ public sealed class ClosedFormPotentialTests(AcceleratorFixture fixture)
         }
     }
 
+    [Fact]
+    public void DefaultValueAndGradientEqualsTheSeparateCalls()
+    {
+        // IPotential.ValueAndGradient's default (closed-form potentials) must give exactly Value then Gradient.
+        var ctx = fixture.Context;
+        const int n = 9, d = 3;
+        using var w = new QuadraticPotential(ctx, SpdMatrix(d, 4), [0.5, -1, 2], 0.25);
+        using var px = DevicePoints.Upload(ctx, TestData.Normal(n * d, 5), d);
+        using var v1 = DeviceVector.Allocate(ctx, n);
+        using var v2 = DeviceVector.Allocate(ctx, n);
+        using var g1 = DevicePoints.Allocate(ctx, n, d);
+        using var g2 = DevicePoints.Allocate(ctx, n, d);
+        w.Value(px, v1);
+        w.Gradient(px, g1);
+        ((IPotential)w).ValueAndGradient(px, v2, g2);
+        Assert.Equal(v1.ToArray(), v2.ToArray());
+        Assert.Equal(g1.ToArray(), g2.ToArray());
+    }
+
     private static double QuadValueShift(double[,] a, double[] b, float[] x, int o, int d, int r, double h)
     {
         var p = new double[d];
