@@ -32,8 +32,8 @@ public sealed record Figure1D
 }
 
 /// <summary>
-/// Input of a 2-D figure: left panel, scatter of data and generated samples; right panel, latent samples
-/// and level sets of w from <see cref="PotentialGrid"/>, when either is given.
+/// Input of a 2-D figure: a panel of data; a panel of generated samples with the same axis limits, when given;
+/// a panel of latent samples and level sets of w from <see cref="PotentialGrid"/>, when either is given.
 /// </summary>
 public sealed record Figure2D
 {

@@ -85,7 +85,7 @@ public static class Figures
         return Compose(panels, figure.PanelWidth, figure.Height);
     }
 
-    /// <summary>Renders a 2-D figure: width = panels x PanelWidth (1 or 2 panels), height = Height.</summary>
+    /// <summary>Renders a 2-D figure: width = panels x PanelWidth (data; generated, when given; latent and level sets, when given), height = Height.</summary>
     /// <param name="figure">The input.</param>
     /// <returns>PNG bytes.</returns>
     public static byte[] Render2D(Figure2D figure)
@@ -99,20 +99,32 @@ public static class Figures
         figure.Potential?.Check();
         ArgumentOutOfRangeException.ThrowIfLessThan(figure.MaxPoints, 1);
 
+        // Data and generated samples in panels of their own with the same limits: overlaid, two clouds of similar
+        // shape hide each other's defects (a bridge between modes, a missing tail).
         var panels = new List<Plot>();
+        bool hasGenerated = figure.Generated is { Length: > 0 };
         var left = new Plot();
-        left.Title(figure.Title);
+        left.Title(hasGenerated ? "data" : figure.Title);
         left.XLabel("y1");
         left.YLabel("y2");
         AddPoints(left, figure.Data, figure.MaxPoints, DataColor, "data");
-        if (figure.Generated is { Length: > 0 } g)
-        {
-            AddPoints(left, g, figure.MaxPoints, GeneratedColor, "generated");
-        }
-
         left.Axes.SquareUnits();
         left.ShowLegend(Alignment.UpperRight);
         panels.Add(left);
+        if (figure.Generated is { Length: > 0 } g)
+        {
+            var middle = new Plot();
+            middle.Title(figure.Title + ": generated");
+            middle.XLabel("y1");
+            middle.YLabel("y2");
+            AddPoints(middle, g, figure.MaxPoints, GeneratedColor, "generated");
+            var (xlo, xhi, ylo, yhi) = Bounds(figure.Data, g, figure.MaxPoints);
+            left.Axes.SetLimits(xlo, xhi, ylo, yhi);
+            middle.Axes.SetLimits(xlo, xhi, ylo, yhi);
+            middle.Axes.SquareUnits();
+            middle.ShowLegend(Alignment.UpperRight);
+            panels.Add(middle);
+        }
 
         if (figure.Latent is { Length: > 0 } || figure.Potential is not null)
         {
@@ -245,6 +257,32 @@ public static class Figures
         s.FillY = true;
         s.FillYColor = color.WithAlpha(0.2);
         s.LegendText = label;
+    }
+
+    /// <summary>The finite bounding box of the first <paramref name="max"/> points of both clouds, padded by 5 %.</summary>
+    private static (double XLo, double XHi, double YLo, double YHi) Bounds(float[] a, float[] b, int max)
+    {
+        double xlo = double.PositiveInfinity, xhi = double.NegativeInfinity, ylo = double.PositiveInfinity, yhi = double.NegativeInfinity;
+        foreach (var points in new[] { a, b })
+        {
+            int n = Math.Min(points.Length / 2, max);
+            for (int i = 0; i < n; i++)
+            {
+                float x = points[2 * i], y = points[(2 * i) + 1];
+                if (float.IsFinite(x) && float.IsFinite(y))
+                {
+                    (xlo, xhi, ylo, yhi) = (Math.Min(xlo, x), Math.Max(xhi, x), Math.Min(ylo, y), Math.Max(yhi, y));
+                }
+            }
+        }
+
+        if (!(xlo <= xhi && ylo <= yhi))
+        {
+            return (-1, 1, -1, 1);
+        }
+
+        double px = Math.Max(0.05 * (xhi - xlo), 1e-3), py = Math.Max(0.05 * (yhi - ylo), 1e-3);
+        return (xlo - px, xhi + px, ylo - py, yhi + py);
     }
 
     private static void AddPoints(Plot plot, float[] points, int max, Color color, string label)

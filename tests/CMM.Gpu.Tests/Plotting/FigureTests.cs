@@ -64,7 +64,7 @@ public sealed class FigureTests : IDisposable
             Height = 420,
         };
         var png = Figures.Render2D(fig);
-        Assert.Equal((900, 420), PngSize(png));
+        Assert.Equal((1350, 420), PngSize(png)); // data, generated, latent with level sets
         Figures.Save(Path.Combine(dir, "fit2d.png"), png);
         Assert.True(new FileInfo(Path.Combine(dir, "fit2d.png")).Length == png.Length);
 
