@@ -102,24 +102,26 @@ public struct IcnnDims
 }
 
 /// <summary>Strided access to one slot's row of a global buffer (scratch or partial gradients).</summary>
-internal struct StridedRow
+/// <typeparam name="TF">The buffer accessor (<see cref="ViewFloats"/> or <see cref="PointerFloats"/>).</typeparam>
+internal struct StridedRow<TF>
+    where TF : struct, IFloats
 {
-    private readonly ArrayView<float> view;
+    private TF buffer;
     private readonly long start;
     private readonly long step;
 
-    public StridedRow(ArrayView<float> view, long start, long step)
+    public StridedRow(TF buffer, long start, long step)
     {
-        this.view = view;
+        this.buffer = buffer;
         this.start = start;
         this.step = step;
     }
 
-    public readonly float Get(int e) => view[start + e * step];
+    public float Get(int e) => buffer[start + e * step];
 
-    public readonly void Set(int e, float value) => view[start + e * step] = value;
+    public void Set(int e, float value) => buffer[start + e * step] = value;
 
-    public readonly void Add(int e, float value) => view[start + e * step] += value;
+    public void Add(int e, float value) => buffer[start + e * step] += value;
 }
 
 /// <summary>
@@ -159,7 +161,7 @@ public static class IcnnKernels
     public static void Evaluate<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
         where TAct : struct, IIcnnActivation =>
-        EvaluateSlot<TAct>(slot, eff, lay, dm, x, ws, values, grads, mode);
+        EvaluateSlot<TAct, ViewFloats>(slot, new ViewFloats(eff), lay, dm, new ViewFloats(x), new ViewFloats(ws), new ViewFloats(values), new ViewFloats(grads), mode);
 
     /// <summary>
     /// <see cref="Evaluate{TAct}"/> with the effective parameters first copied into dynamic shared memory by the
@@ -183,7 +185,7 @@ public static class IcnnKernels
         int slot = Grid.GlobalIndex.X;
         if (slot < dm.Slots)
         {
-            EvaluateSlot<TAct>(slot, sh, lay, dm, x, ws, values, grads, mode);
+            EvaluateSlot<TAct, ViewFloats>(slot, new ViewFloats(sh), lay, dm, new ViewFloats(x), new ViewFloats(ws), new ViewFloats(values), new ViewFloats(grads), mode);
         }
     }
 
@@ -206,7 +208,7 @@ public static class IcnnKernels
         int slot = Grid.GlobalIndex.X;
         if (slot < dm.Slots)
         {
-            ValueGradientSlot<TAct>(slot, sh, lay, dm, x, ws, partial);
+            ValueGradientSlot<TAct, ViewFloats>(slot, new ViewFloats(sh), lay, dm, new ViewFloats(x), new ViewFloats(ws), new ViewFloats(partial));
         }
     }
 
@@ -230,7 +232,7 @@ public static class IcnnKernels
         int slot = Grid.GlobalIndex.X;
         if (slot < dm.Slots)
         {
-            LossGradientSlot<TAct>(slot, sh, lay, dm, y, targets, ws, partial);
+            LossGradientSlot<TAct, ViewFloats>(slot, new ViewFloats(sh), lay, dm, new ViewFloats(y), new ViewFloats(targets), new ViewFloats(ws), new ViewFloats(partial));
         }
     }
 
@@ -247,16 +249,17 @@ public static class IcnnKernels
         return sh;
     }
 
-    internal static void EvaluateSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
+    internal static void EvaluateSlot<TAct, TF>(int slot, TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF x, TF ws, TF values, TF grads, int mode)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
-        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
         int d = dm.Dim;
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
             long xb = (long)i * d;
-            float w = Forward<TAct>(eff, lay, dm, x, xb, row);
+            float w = Forward<TAct, TF>(eff, lay, dm, x, xb, row);
             if ((mode & 1) != 0)
             {
                 values[i] = w;
@@ -264,7 +267,7 @@ public static class IcnnKernels
 
             if ((mode & 2) != 0)
             {
-                Backward<TAct>(eff, lay, dm, x, xb, row);
+                Backward<TAct, TF>(eff, lay, dm, x, xb, row);
                 for (int k = 0; k < d; k++)
                 {
                     grads[xb + k] = row.Get(dm.RG + k);
@@ -284,15 +287,20 @@ public static class IcnnKernels
     /// <param name="hess">Output [n, d, d].</param>
     public static void Hessian<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> hess)
+        where TAct : struct, IIcnnActivation =>
+        HessianSlot<TAct, ViewFloats>(slot, new ViewFloats(eff), lay, dm, new ViewFloats(x), new ViewFloats(ws), new ViewFloats(hess));
+
+    internal static void HessianSlot<TAct, TF>(int slot, TF eff, ArrayView<int> lay, IcnnDims dm, TF x, TF ws, TF hess)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
-        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
         int d = dm.Dim;
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
             long xb = (long)i * d;
-            Forward<TAct>(eff, lay, dm, x, xb, row);
-            Backward<TAct>(eff, lay, dm, x, xb, row);
+            Forward<TAct, TF>(eff, lay, dm, x, xb, row);
+            Backward<TAct, TF>(eff, lay, dm, x, xb, row);
             long hb = (long)i * d * d;
             for (int c = 0; c < d; c++)
             {
@@ -301,8 +309,8 @@ public static class IcnnKernels
                     row.Set(dm.RV + k, k == c ? 1f : 0f);
                 }
 
-                Tangent<TAct>(eff, lay, dm, row);
-                TangentBackward<TAct>(eff, lay, dm, row);
+                Tangent<TAct, TF>(eff, lay, dm, row);
+                TangentBackward<TAct, TF>(eff, lay, dm, row);
                 for (int k = 0; k < d; k++)
                 {
                     hess[hb + (long)c * d + k] = row.Get(dm.RH + k);
@@ -323,22 +331,27 @@ public static class IcnnKernels
     /// <param name="output">Output [n, d].</param>
     public static void HessianVector<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> x, ArrayView<float> directions, ArrayView<float> ws, ArrayView<float> output)
+        where TAct : struct, IIcnnActivation =>
+        HessianVectorSlot<TAct, ViewFloats>(slot, new ViewFloats(eff), lay, dm, new ViewFloats(x), new ViewFloats(directions), new ViewFloats(ws), new ViewFloats(output));
+
+    internal static void HessianVectorSlot<TAct, TF>(int slot, TF eff, ArrayView<int> lay, IcnnDims dm, TF x, TF directions, TF ws, TF output)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
-        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
         int d = dm.Dim;
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
             long xb = (long)i * d;
-            Forward<TAct>(eff, lay, dm, x, xb, row);
-            Backward<TAct>(eff, lay, dm, x, xb, row);
+            Forward<TAct, TF>(eff, lay, dm, x, xb, row);
+            Backward<TAct, TF>(eff, lay, dm, x, xb, row);
             for (int k = 0; k < d; k++)
             {
                 row.Set(dm.RV + k, directions[xb + k]);
             }
 
-            Tangent<TAct>(eff, lay, dm, row);
-            TangentBackward<TAct>(eff, lay, dm, row);
+            Tangent<TAct, TF>(eff, lay, dm, row);
+            TangentBackward<TAct, TF>(eff, lay, dm, row);
             for (int k = 0; k < d; k++)
             {
                 output[xb + k] = row.Get(dm.RH + k);
@@ -361,14 +374,15 @@ public static class IcnnKernels
     public static void ValueParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation =>
-        ValueGradientSlot<TAct>(slot, eff, lay, dm, x, ws, partial);
+        ValueGradientSlot<TAct, ViewFloats>(slot, new ViewFloats(eff), lay, dm, new ViewFloats(x), new ViewFloats(ws), new ViewFloats(partial));
 
-    internal static void ValueGradientSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
+    internal static void ValueGradientSlot<TAct, TF>(int slot, TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF x, TF ws, TF partial)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
-        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
+        var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
         for (int j = 0; j <= dm.ParamCount; j++)
         {
             prt.Set(j, 0f);
@@ -377,8 +391,8 @@ public static class IcnnKernels
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
             long xb = (long)i * dm.Dim;
-            float w = Forward<TAct>(eff, lay, dm, x, xb, row);
-            AccumulateValueGradient<TAct>(eff, lay, dm, x, xb, row, prt, w);
+            float w = Forward<TAct, TF>(eff, lay, dm, x, xb, row);
+            AccumulateValueGradient<TAct, TF>(eff, lay, dm, x, xb, row, prt, w);
         }
     }
 
@@ -398,14 +412,15 @@ public static class IcnnKernels
     public static void LossParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
         ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation =>
-        LossGradientSlot<TAct>(slot, eff, lay, dm, y, targets, ws, partial);
+        LossGradientSlot<TAct, ViewFloats>(slot, new ViewFloats(eff), lay, dm, new ViewFloats(y), new ViewFloats(targets), new ViewFloats(ws), new ViewFloats(partial));
 
-    internal static void LossGradientSlot<TAct>(int slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
+    internal static void LossGradientSlot<TAct, TF>(int slot, TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF y, TF targets, TF ws, TF partial)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
-        var row = new StridedRow(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
+        var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
         for (int j = 0; j <= dm.ParamCount; j++)
         {
             prt.Set(j, 0f);
@@ -414,7 +429,7 @@ public static class IcnnKernels
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
             long yb = (long)i * dm.Dim;
-            AccumulateLossGradient<TAct>(eff, lay, dm, y, targets, yb, row, prt);
+            AccumulateLossGradient<TAct, TF>(eff, lay, dm, y, targets, yb, row, prt);
         }
     }
 
@@ -564,9 +579,10 @@ public static class IcnnKernels
     // ---- device helpers (not kernels) ----
 
     /// <summary>Primal forward: stores s, z and R'x; returns w(x).</summary>
-    internal static float Forward<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> x, long xb, StridedRow ws)
+    internal static float Forward<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF x, long xb, StridedRow<TF> ws)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
         var act = default(TAct);
         int d = dm.Dim;
@@ -630,10 +646,11 @@ public static class IcnnKernels
         return w + 0.5f * quad + lin;
     }
 
-    /// <summary>Primal reverse after <see cref="Forward{TAct}"/> at the same x: stores u_l = dw/dz_l (region U) and grad w(x) (region G).</summary>
-    internal static void Backward<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> x, long xb, StridedRow ws)
+    /// <summary>Primal reverse after <see cref="Forward{TAct, TF}"/> at the same x: stores u_l = dw/dz_l (region U) and grad w(x) (region G).</summary>
+    internal static void Backward<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF x, long xb, StridedRow<TF> ws)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
         var act = default(TAct);
         int d = dm.Dim;
@@ -677,8 +694,9 @@ public static class IcnnKernels
     }
 
     /// <summary>Tangent forward along v (region V): stores the tangent pre-activations T; region E ends with the top layer's tangent activations.</summary>
-    internal static void Tangent<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm, StridedRow ws)
+    internal static void Tangent<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm, StridedRow<TF> ws)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
         var act = default(TAct);
         int d = dm.Dim;
@@ -716,9 +734,10 @@ public static class IcnnKernels
         }
     }
 
-    /// <summary>Reverse of the tangent pass after <see cref="Backward{TAct}"/> and <see cref="Tangent{TAct}"/>: region H = Hess w v. Also stores R'v.</summary>
-    internal static void TangentBackward<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm, StridedRow ws)
+    /// <summary>Reverse of the tangent pass after <see cref="Backward{TAct, TF}"/> and <see cref="Tangent{TAct, TF}"/>: region H = Hess w v. Also stores R'v.</summary>
+    internal static void TangentBackward<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm, StridedRow<TF> ws)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
         var act = default(TAct);
         int d = dm.Dim, r = dm.Rank;
@@ -786,9 +805,10 @@ public static class IcnnKernels
     }
 
     /// <summary>Adds d w(x) / d theta (effective parameters) and w to the slot's partial row.</summary>
-    internal static void AccumulateValueGradient<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> x, long xb, StridedRow ws, StridedRow prt, float w)
+    internal static void AccumulateValueGradient<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF x, long xb, StridedRow<TF> ws, StridedRow<TF> prt, float w)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
         var act = default(TAct);
         int d = dm.Dim, r = dm.Rank, L = dm.Layers;
@@ -851,14 +871,15 @@ public static class IcnnKernels
     /// For one point y with target t: v = grad w(y) - t; adds |v|^2 to column P and
     /// d/d theta [v' grad w(y)] (v fixed) to the partial row, by a tangent forward pass then a reverse pass.
     /// </summary>
-    internal static void AccumulateLossGradient<TAct>(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
-        ArrayView<float> y, ArrayView<float> targets, long yb, StridedRow ws, StridedRow prt)
+    internal static void AccumulateLossGradient<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF y, TF targets, long yb, StridedRow<TF> ws, StridedRow<TF> prt)
         where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
     {
         var act = default(TAct);
         int d = dm.Dim, r = dm.Rank, L = dm.Layers;
-        Forward<TAct>(eff, lay, dm, y, yb, ws);
-        Backward<TAct>(eff, lay, dm, y, yb, ws);
+        Forward<TAct, TF>(eff, lay, dm, y, yb, ws);
+        Backward<TAct, TF>(eff, lay, dm, y, yb, ws);
         float loss = 0f;
         for (int k = 0; k < d; k++)
         {
@@ -868,7 +889,7 @@ public static class IcnnKernels
         }
 
         prt.Add(dm.ParamCount, loss);
-        Tangent<TAct>(eff, lay, dm, ws);
+        Tangent<TAct, TF>(eff, lay, dm, ws);
 
         // Adjoints: zbar (primal activations) in A, zdbar (tangent activations) in B.
         int aCur = dm.RA0, aNxt = dm.RA1, bCur = dm.RB0, bNxt = dm.RB1;
@@ -947,8 +968,9 @@ public static class IcnnKernels
         }
     }
 
-    /// <summary>Region G = (alpha I + D) x + R (R'x) + c (the quadratic and linear part of grad w); call after <see cref="Forward{TAct}"/>.</summary>
-    internal static void InitGradient(ArrayView<float> eff, IcnnDims dm, ArrayView<float> x, long xb, StridedRow ws)
+    /// <summary>Region G = (alpha I + D) x + R (R'x) + c (the quadratic and linear part of grad w); call after <see cref="Forward{TAct, TF}"/>.</summary>
+    internal static void InitGradient<TF>(TF eff, IcnnDims dm, TF x, long xb, StridedRow<TF> ws)
+        where TF : struct, IFloats
     {
         int d = dm.Dim, r = dm.Rank;
         for (int k = 0; k < d; k++)

@@ -39,6 +39,12 @@ public sealed record IcnnPotentialOptions
     /// <summary>Largest number of threads per launch; 0 = automatic (256 on the CPU accelerator, 65536 on GPUs).</summary>
     public int MaxThreads { get; init; }
 
+    /// <summary>
+    /// Test seam: on the CPU accelerator, run the point kernels in their ArrayView (GPU) form instead of the pointer
+    /// form (<see cref="IcnnCpuKernels"/>), so that tests can check the two forms give identical results. Ignored on GPUs.
+    /// </summary>
+    internal bool ArrayViewKernelsOnCpu { get; init; }
+
     /// <summary>Every problem, each with how to fix it; empty when valid.</summary>
     /// <returns>The problems.</returns>
     public IReadOnlyList<string> Problems()
@@ -114,7 +120,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
             Variant = IcnnKernelVariant.Interleaved;
         }
         kernels = IcnnKernelSet.For(context);
-        act = kernels.For(architecture.Activation);
+        act = kernels.For(architecture.Activation, pointerForm: !context.IsGpu && !this.options.ArrayViewKernelsOnCpu);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
         EffectiveParameters = DeviceVector.Allocate(context, ParameterCount);

@@ -420,6 +420,51 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         Assert.Equal(IcnnPotential.InitialParameters(arch, 3), pot.GetParameters());
     }
 
+    [Theory]
+    [InlineData(IcnnKernelVariant.SlotRows, 0, false)]
+    [InlineData(IcnnKernelVariant.SlotRows, 4, true)]
+    [InlineData(IcnnKernelVariant.Interleaved, 0, false)]
+    [InlineData(IcnnKernelVariant.Interleaved, 7, true)]
+    public void PointerAndArrayViewFormsGiveIdenticalResults(IcnnKernelVariant variant, int maxThreads, bool elu)
+    {
+        // On the CPU accelerator the point kernels run in the pointer form (IcnnCpuKernels); the ArrayView form is
+        // the one GPUs run. Same slot loops and arithmetic, so every output must agree bit for bit.
+        const int d = 3, n = 23;
+        var arch = IcnnCases.Arch(d, [6, 5], 2, elu ? IcnnActivation.Elu : IcnnActivation.Softplus);
+        var theta = IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, 21);
+        var ctx = fixture.Context;
+        using var dx = DevicePoints.Upload(ctx, TestData.Normal(n * d, 22, scale: 1.5), d);
+        using var dv = DevicePoints.Upload(ctx, TestData.Normal(n * d, 23), d);
+        using var dt = DevicePoints.Upload(ctx, TestData.Normal(n * d, 24), d);
+        float[][] Run(bool arrayView)
+        {
+            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView };
+            using var pot = IcnnPotential.FromParameters(ctx, arch, theta, options);
+            using var w = DeviceVector.Allocate(ctx, n);
+            using var g = DevicePoints.Allocate(ctx, n, d);
+            using var h = DeviceVector.Allocate(ctx, n * d * d);
+            using var hv = DevicePoints.Allocate(ctx, n, d);
+            using var mg = DeviceVector.Allocate(ctx, pot.ParameterCount);
+            using var lg = DeviceVector.Allocate(ctx, pot.ParameterCount);
+            pot.ValueAndGradient(dx, w, g);
+            pot.Hessian(dx, h);
+            pot.HessianVectorProduct(dx, dv, hv);
+            float mean = pot.MeanValueParameterGradient(dx, mg);
+            float loss = pot.LossParameterGradient(dx, dt, lg);
+            return [w.ToArray(), g.ToArray(), h.ToArray(), hv.ToArray(), mg.ToArray(), lg.ToArray(), [mean, loss]];
+        }
+
+        var pointer = Run(arrayView: false);
+        var view = Run(arrayView: true);
+        string[] names = ["w", "grad w", "Hessian", "Hessian-vector product", "mean-w parameter gradient", "loss parameter gradient", "mean w and loss"];
+        for (int k = 0; k < names.Length; k++)
+        {
+            Assert.True(pointer[k].AsSpan().SequenceEqual(view[k]), $"{names[k]} differs between the pointer and ArrayView forms");
+        }
+
+        Assert.Contains(pointer[0], v => v != 0f);
+    }
+
     [Fact]
     public void ManyPointsFewThreadsAgreeWithOneThreadPerPoint()
     {
