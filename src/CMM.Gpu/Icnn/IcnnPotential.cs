@@ -36,7 +36,8 @@ public sealed record IcnnPotentialOptions
     /// <summary>Upper bound on the device workspace (scratch plus partial gradients), in floats (default 2^24 = 64 MiB).</summary>
     public long WorkspaceFloats { get; init; } = 1L << 24;
 
-    /// <summary>Largest number of threads per launch; 0 = automatic (256 on the CPU accelerator, 65536 on GPUs).</summary>
+    /// <summary>Largest number of threads per launch; 0 = automatic (on the CPU accelerator 4 per core for value, gradient and
+    /// Hessian kernels and 64 for parameter gradients; 65536 and 8192 on GPUs).</summary>
     public int MaxThreads { get; init; }
 
     /// <summary>
@@ -543,7 +544,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private int Slots(int n, long perSlot, bool gradient)
     {
         int cap = options.MaxThreads > 0 ? options.MaxThreads
-            : Variant != IcnnKernelVariant.SlotRows ? (gradient ? 8192 : 65536) : (gradient ? 64 : 256);
+            : Variant != IcnnKernelVariant.SlotRows ? (gradient ? 8192 : 65536) : (gradient ? 64 : PointLaunch.For(Context).LoopThreads);
         long byMemory = Math.Max(1, options.WorkspaceFloats / perSlot);
         return (int)Math.Max(1, Math.Min(Math.Min(n, cap), byMemory));
     }
