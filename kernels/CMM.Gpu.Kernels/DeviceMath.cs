@@ -81,7 +81,12 @@ public static class DeviceMath
     /// <param name="bOffset">Offset of the second point's row.</param>
     /// <param name="d">Dimension.</param>
     /// <returns>The squared Euclidean distance.</returns>
-    public static float SquaredDistance(ArrayView<float> a, long aOffset, ArrayView<float> b, long bOffset, int d)
+    public static float SquaredDistance(ArrayView<float> a, long aOffset, ArrayView<float> b, long bOffset, int d) =>
+        SquaredDistance(new ViewFloats(a), aOffset, new ViewFloats(b), bOffset, d);
+
+    /// <summary>|a[aOffset..aOffset+d) - b[bOffset..bOffset+d)|^2 through any accessor (see <see cref="IFloats"/>).</summary>
+    internal static float SquaredDistance<TF>(TF a, long aOffset, TF b, long bOffset, int d)
+        where TF : struct, IFloats
     {
         float s = 0f;
         for (int k = 0; k < d; k++)

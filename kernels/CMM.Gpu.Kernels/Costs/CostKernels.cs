@@ -23,10 +23,17 @@ public static class CostKernels
         Index1D i, ArrayView<float> x, ArrayView<float> y, ArrayView<float> cost, int m, int d)
         where TCost : struct, IPointCost
     {
+        CostRow<TCost, ViewFloats>(i, new ViewFloats(x), new ViewFloats(y), new ViewFloats(cost), m, d);
+    }
+
+    /// <summary>Row <paramref name="row"/> of the cost matrix through any accessor (the body of <see cref="RowPerThread{TCost}"/>).</summary>
+    internal static void CostRow<TCost, TF>(long row, TF x, TF y, TF cost, int m, int d)
+        where TCost : struct, IPointCost
+        where TF : struct, IFloats
+    {
         var c = default(TCost);
-        int row = i;
-        long xo = (long)row * d;
-        long co = (long)row * m;
+        long xo = row * d;
+        long co = row * m;
         for (int j = 0; j < m; j++)
         {
             cost[co + j] = c.FromSquaredDistance(DeviceMath.SquaredDistance(x, xo, y, (long)j * d, d));

@@ -7,7 +7,8 @@ namespace CMM.Gpu.Kernels.Icnn;
 /// arithmetic as <see cref="IcnnKernels.Evaluate{TAct}"/> and its siblings, with every float buffer read
 /// through a pointer taken once per launch (<see cref="PointerFloats"/>) instead of ArrayView element
 /// accesses. Results are bit-identical to the ArrayView entries (tested). The library loads them on ILGPU's CPU
-/// accelerator only; they are in the kernel catalog and compile to PTX, but have never run on a GPU.
+/// accelerator only; they are in the kernel catalog and compile to PTX, but have never run on a GPU. Every buffer
+/// they are given is non-empty (point sets have at least one point, see <c>DevicePoints</c>).
 /// </summary>
 public static unsafe class IcnnCpuKernels
 {
@@ -26,11 +27,6 @@ public static unsafe class IcnnCpuKernels
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
         where TAct : struct, IIcnnActivation
     {
-        if (dm.Count == 0)
-        {
-            return;
-        }
-
         fixed (float* pe = &eff[0L], px = &x[0L], pw = &ws[0L], pv = &values[0L], pg = &grads[0L])
         {
             IcnnKernels.EvaluateSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px),
@@ -51,11 +47,6 @@ public static unsafe class IcnnCpuKernels
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> hess)
         where TAct : struct, IIcnnActivation
     {
-        if (dm.Count == 0)
-        {
-            return;
-        }
-
         fixed (float* pe = &eff[0L], px = &x[0L], pw = &ws[0L], ph = &hess[0L])
         {
             IcnnKernels.HessianSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px),
@@ -77,11 +68,6 @@ public static unsafe class IcnnCpuKernels
         ArrayView<float> x, ArrayView<float> directions, ArrayView<float> ws, ArrayView<float> output)
         where TAct : struct, IIcnnActivation
     {
-        if (dm.Count == 0)
-        {
-            return;
-        }
-
         fixed (float* pe = &eff[0L], px = &x[0L], pd = &directions[0L], pw = &ws[0L], po = &output[0L])
         {
             IcnnKernels.HessianVectorSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px),
@@ -102,22 +88,10 @@ public static unsafe class IcnnCpuKernels
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation
     {
-        // The partial row is zeroed even for an empty batch: the reduction reads it.
-        float* px0 = null;
-        fixed (float* pe = &eff[0L], pw = &ws[0L], pp = &partial[0L])
+        fixed (float* pe = &eff[0L], px = &x[0L], pw = &ws[0L], pp = &partial[0L])
         {
-            if (dm.Count == 0)
-            {
-                IcnnKernels.ValueGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px0),
-                    new PointerFloats(pw), new PointerFloats(pp));
-                return;
-            }
-
-            fixed (float* px = &x[0L])
-            {
-                IcnnKernels.ValueGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px),
-                    new PointerFloats(pw), new PointerFloats(pp));
-            }
+            IcnnKernels.ValueGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px),
+                new PointerFloats(pw), new PointerFloats(pp));
         }
     }
 
@@ -135,21 +109,10 @@ public static unsafe class IcnnCpuKernels
         ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation
     {
-        float* none = null;
-        fixed (float* pe = &eff[0L], pw = &ws[0L], pp = &partial[0L])
+        fixed (float* pe = &eff[0L], py = &y[0L], pt = &targets[0L], pw = &ws[0L], pp = &partial[0L])
         {
-            if (dm.Count == 0)
-            {
-                IcnnKernels.LossGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(none),
-                    new PointerFloats(none), new PointerFloats(pw), new PointerFloats(pp));
-                return;
-            }
-
-            fixed (float* py = &y[0L], pt = &targets[0L])
-            {
-                IcnnKernels.LossGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(py),
-                    new PointerFloats(pt), new PointerFloats(pw), new PointerFloats(pp));
-            }
+            IcnnKernels.LossGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(py),
+                new PointerFloats(pt), new PointerFloats(pw), new PointerFloats(pp));
         }
     }
 

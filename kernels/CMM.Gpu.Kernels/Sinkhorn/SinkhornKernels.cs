@@ -50,10 +50,17 @@ public static class SinkhornKernels
         Index1D index, ArrayView<float> own, ArrayView<float> other,
         ArrayView<float> otherPotential, ArrayView<float> otherLogWeight,
         ArrayView<float> ownLogWeight, ArrayView<float> ownOld, ArrayView<float> ownNew, ArrayView<float> error,
+        int m, int d, float eps, float omega) =>
+        OnlineRow(index, new ViewFloats(own), new ViewFloats(other), new ViewFloats(otherPotential), new ViewFloats(otherLogWeight),
+            new ViewFloats(ownLogWeight), new ViewFloats(ownOld), new ViewFloats(ownNew), new ViewFloats(error), m, d, eps, omega);
+
+    /// <summary>The body of <see cref="UpdateOnlineRowPerThread"/> for own point <paramref name="i"/>, generic over the accessor.</summary>
+    internal static void OnlineRow<TF>(
+        long i, TF own, TF other, TF otherPotential, TF otherLogWeight, TF ownLogWeight, TF ownOld, TF ownNew, TF error,
         int m, int d, float eps, float omega)
+        where TF : struct, IFloats
     {
-        int i = index;
-        long io = (long)i * d;
+        long io = i * d;
         float invEps = 1f / eps;
         float max = float.NegativeInfinity;
         float sum = 0f;
@@ -97,13 +104,20 @@ public static class SinkhornKernels
         Index1D index, ArrayView<float> cost, int transposed, int ld,
         ArrayView<float> otherPotential, ArrayView<float> otherLogWeight,
         ArrayView<float> ownLogWeight, ArrayView<float> ownOld, ArrayView<float> ownNew, ArrayView<float> error,
+        int m, float eps, float omega) =>
+        StoredRow(index, new ViewFloats(cost), transposed, ld, new ViewFloats(otherPotential), new ViewFloats(otherLogWeight),
+            new ViewFloats(ownLogWeight), new ViewFloats(ownOld), new ViewFloats(ownNew), new ViewFloats(error), m, eps, omega);
+
+    /// <summary>The body of <see cref="UpdateStoredRowPerThread"/> for own point <paramref name="i"/>, generic over the accessor.</summary>
+    internal static void StoredRow<TF>(
+        long i, TF cost, int transposed, int ld, TF otherPotential, TF otherLogWeight, TF ownLogWeight, TF ownOld, TF ownNew, TF error,
         int m, float eps, float omega)
+        where TF : struct, IFloats
     {
-        int i = index;
         float invEps = 1f / eps;
         float max = float.NegativeInfinity;
         float sum = 0f;
-        long offset = transposed == 0 ? (long)i * ld : i;
+        long offset = transposed == 0 ? i * ld : i;
         long stride = transposed == 0 ? 1 : ld;
         for (int j = 0; j < m; j++)
         {
@@ -291,11 +305,18 @@ public static class SinkhornKernels
         Index1D index, ArrayView<float> own, ArrayView<float> other,
         ArrayView<float> ownPotential, ArrayView<float> ownLogWeight,
         ArrayView<float> otherPotential, ArrayView<float> otherLogWeight,
-        ArrayView<float> values, ArrayView<float> output, int m, int d, int k, float eps, int mode)
+        ArrayView<float> values, ArrayView<float> output, int m, int d, int k, float eps, int mode) =>
+        ApplyRow(index, new ViewFloats(own), new ViewFloats(other), new ViewFloats(ownPotential), new ViewFloats(ownLogWeight),
+            new ViewFloats(otherPotential), new ViewFloats(otherLogWeight), new ViewFloats(values), new ViewFloats(output), m, d, k, eps, mode);
+
+    /// <summary>The body of <see cref="ApplyRowPerThread"/> for own point <paramref name="i"/>, generic over the accessor.</summary>
+    internal static void ApplyRow<TF>(
+        long i, TF own, TF other, TF ownPotential, TF ownLogWeight, TF otherPotential, TF otherLogWeight, TF values, TF output,
+        int m, int d, int k, float eps, int mode)
+        where TF : struct, IFloats
     {
-        int i = index;
-        long io = (long)i * d;
-        long oo = (long)i * k;
+        long io = i * d;
+        long oo = i * k;
         float invEps = 1f / eps;
         float rowTerm = ownPotential[i] * invEps + ownLogWeight[i];
         if (mode == 0)
@@ -346,7 +367,12 @@ public static class SinkhornKernels
     /// <summary>Writes the relaxed potential and the marginal error of point i from its (max, sum) state.</summary>
     private static void Finish(
         int i, float max, float sum, ArrayView<float> ownLogWeight, ArrayView<float> ownOld,
-        ArrayView<float> ownNew, ArrayView<float> error, float eps, float omega)
+        ArrayView<float> ownNew, ArrayView<float> error, float eps, float omega) =>
+        Finish(i, max, sum, new ViewFloats(ownLogWeight), new ViewFloats(ownOld), new ViewFloats(ownNew), new ViewFloats(error), eps, omega);
+
+    /// <summary>Writes the relaxed potential and the marginal error of point i from its (max, sum) state.</summary>
+    private static void Finish<TF>(long i, float max, float sum, TF ownLogWeight, TF ownOld, TF ownNew, TF error, float eps, float omega)
+        where TF : struct, IFloats
     {
         float t = sum > 0f ? -eps * (max + XMath.Log(sum)) : float.PositiveInfinity;
         float old = ownOld[i];

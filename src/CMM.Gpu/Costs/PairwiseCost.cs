@@ -1,5 +1,7 @@
 using CMM.Gpu.Compute;
+using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Costs;
+using CMM.Gpu.Kernels.Sinkhorn;
 using CMM.Gpu.Memory;
 using ILGPU;
 using ILGPU.Runtime;
@@ -40,6 +42,9 @@ public sealed class PairwiseCost
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> rowEuclid;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> tiledHalfSq;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> tiledEuclid;
+    private readonly PointLaunch? rows;
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? rowsHalfSq;
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? rowsEuclid;
 
     private PairwiseCost(CmmContext context)
     {
@@ -53,6 +58,15 @@ public sealed class PairwiseCost
             CostKernels.Tiled<HalfSquaredEuclidean>);
         tiledEuclid = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
             CostKernels.Tiled<Euclidean>);
+        if (!context.IsGpu)
+        {
+            // The CPU accelerator's row form: blocks of rows per thread, pointer accesses (RowCpuKernels; same output).
+            rows = PointLaunch.For(context);
+            rowsHalfSq = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+                RowCpuKernels.Cost<HalfSquaredEuclidean>);
+            rowsEuclid = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+                RowCpuKernels.Cost<Euclidean>);
+        }
     }
 
     /// <summary>The launcher for a context (kernels compiled on first use, then cached).</summary>
@@ -102,8 +116,16 @@ public sealed class PairwiseCost
         int n = x.Count, m = y.Count, d = x.Dimension;
         if (Resolve(variant) == KernelVariant.RowPerThread)
         {
-            var k = cost == CostKind.HalfSquaredEuclidean ? rowHalfSq : rowEuclid;
-            k(n, x.View, y.View, destination.View, m, d);
+            if (rows is not null)
+            {
+                var range = rows.Plan(n, out int threads);
+                (cost == CostKind.HalfSquaredEuclidean ? rowsHalfSq : rowsEuclid)!(threads, range, x.View, y.View, destination.View, m, d);
+            }
+            else
+            {
+                var k = cost == CostKind.HalfSquaredEuclidean ? rowHalfSq : rowEuclid;
+                k(n, x.View, y.View, destination.View, m, d);
+            }
         }
         else
         {

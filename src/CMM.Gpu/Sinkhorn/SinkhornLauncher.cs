@@ -1,5 +1,6 @@
 using CMM.Gpu.Compute;
 using CMM.Gpu.Costs;
+using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Sinkhorn;
 using ILGPU;
 using ILGPU.Runtime;
@@ -8,7 +9,9 @@ namespace CMM.Gpu.Sinkhorn;
 
 /// <summary>
 /// Loads the <see cref="SinkhornKernels"/> once per context and launches them with group sizes taken from
-/// the accelerator. All launches are asynchronous.
+/// the accelerator. On the CPU accelerator the row-per-thread kernels are replaced by their <see cref="RowCpuKernels"/>
+/// form (blocks of rows over <see cref="PointLaunch.LoopThreads"/> threads, pointer accesses; bit-identical results).
+/// All launches are asynchronous.
 /// </summary>
 internal sealed class SinkhornLauncher
 {
@@ -32,6 +35,18 @@ internal sealed class SinkhornLauncher
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int> apply;
 
+    // The CPU accelerator's form of the three row kernels (RowCpuKernels: blocks of rows per thread, pointer accesses).
+    private readonly PointLaunch? rows;
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>? onlineRows;
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, int, int, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>? storedRows;
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int>? applyRows;
+
     private SinkhornLauncher(CmmContext context)
     {
         this.context = context;
@@ -46,6 +61,16 @@ internal sealed class SinkhornLauncher
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(SinkhornKernels.UpdateStoredGroupPerRow);
         apply = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int>(SinkhornKernels.ApplyRowPerThread);
+        if (!context.IsGpu)
+        {
+            rows = PointLaunch.For(context);
+            onlineRows = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(RowCpuKernels.UpdateOnline);
+            storedRows = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, int, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(RowCpuKernels.UpdateStored);
+            applyRows = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int>(RowCpuKernels.Apply);
+        }
     }
 
     public static SinkhornLauncher For(CmmContext context) => context.GetComponent(c => new SinkhornLauncher(c));
@@ -92,7 +117,15 @@ internal sealed class SinkhornLauncher
             else
             {
                 // Row per thread; on GPUs this is also the right form for the column (transposed) update: coalesced reads.
-                storedRow(n, cost, transposed ? 1 : 0, ld, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, eps, omega);
+                if (rows is not null)
+                {
+                    var range = rows.Plan(n, out int threads);
+                    storedRows!(threads, range, cost, transposed ? 1 : 0, ld, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, eps, omega);
+                }
+                else
+                {
+                    storedRow(n, cost, transposed ? 1 : 0, ld, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, eps, omega);
+                }
             }
 
             return;
@@ -105,6 +138,11 @@ internal sealed class SinkhornLauncher
                 SharedMemoryConfig.RequestDynamic<float>(tile * (d + 2)));
             onlineTiled(config, ownPoints, otherPoints, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, n, m, d, eps, omega);
         }
+        else if (rows is not null)
+        {
+            var range = rows.Plan(n, out int threads);
+            onlineRows!(threads, range, ownPoints, otherPoints, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, d, eps, omega);
+        }
         else
         {
             onlineRow(n, ownPoints, otherPoints, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, d, eps, omega);
@@ -115,8 +153,18 @@ internal sealed class SinkhornLauncher
     public void Apply(
         ArrayView<float> ownPoints, ArrayView<float> otherPoints, ArrayView<float> ownPotential, ArrayView<float> ownLogWeight,
         ArrayView<float> otherPotential, ArrayView<float> otherLogWeight, ArrayView<float> values, ArrayView<float> output,
-        int n, int m, int d, int k, float eps, bool costMode) =>
-        apply(n, ownPoints, otherPoints, ownPotential, ownLogWeight, otherPotential, otherLogWeight, values, output, m, d, k, eps, costMode ? 1 : 0);
+        int n, int m, int d, int k, float eps, bool costMode)
+    {
+        if (rows is not null)
+        {
+            var range = rows.Plan(n, out int threads);
+            applyRows!(threads, range, ownPoints, otherPoints, ownPotential, ownLogWeight, otherPotential, otherLogWeight, values, output, m, d, k, eps, costMode ? 1 : 0);
+        }
+        else
+        {
+            apply(n, ownPoints, otherPoints, ownPotential, ownLogWeight, otherPotential, otherLogWeight, values, output, m, d, k, eps, costMode ? 1 : 0);
+        }
+    }
 
     private static int NextPowerOfTwo(int value)
     {
