@@ -566,10 +566,87 @@ public static class ConjugateKernels
         }
     }
 
+    /// <summary>
+    /// Lists the active points: for every point i with active[i] != 0, index[k] = i at a slot k reserved with one
+    /// atomic per thread (counter[0], zeroed by the caller, ends as the number listed). The order of the list depends
+    /// on thread timing; the solver only uses it to evaluate the potential at the listed points and write the results
+    /// back to their own rows, so a point's result does not depend on it.
+    /// </summary>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The points of each thread.</param>
+    /// <param name="active">Active flags [n].</param>
+    /// <param name="index">Output: the listed point indices (first counter[0] entries).</param>
+    /// <param name="counter">counter[0]: entries listed so far.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ListActive(Index1D t, PointRange range, ArrayView<int> active, ArrayView<int> index, ArrayView<int> counter)
+    {
+        long first = range.First(t), end = range.Limit(t);
+        int mine = 0;
+        for (long i = first; i < end; i += range.Stride)
+        {
+            mine += active[i] != 0 ? 1 : 0;
+        }
+
+        if (mine == 0)
+        {
+            return;
+        }
+
+        int k = Atomic.Add(ref counter[0], mine);
+        for (long i = first; i < end; i += range.Stride)
+        {
+            if (active[i] != 0)
+            {
+                index[k++] = (int)i;
+            }
+        }
+    }
+
+    /// <summary>Row k of <paramref name="destination"/> = row index[k] of <paramref name="source"/> (rows of <paramref name="width"/> floats), k below the range's count.</summary>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The listed entries of each thread.</param>
+    /// <param name="source">Source rows.</param>
+    /// <param name="destination">Packed rows.</param>
+    /// <param name="index">Row indices.</param>
+    /// <param name="width">Floats per row.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void GatherRows(Index1D t, PointRange range, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> index, int width)
+    {
+        for (long k = range.First(t), end = range.Limit(t); k < end; k += range.Stride)
+        {
+            long s = (long)index[k] * width, o = k * width;
+            for (int c = 0; c < width; c++)
+            {
+                destination[o + c] = source[s + c];
+            }
+        }
+    }
+
+    /// <summary>Row index[k] of <paramref name="destination"/> = row k of <paramref name="source"/> (the inverse of <see cref="GatherRows"/>).</summary>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The listed entries of each thread.</param>
+    /// <param name="source">Packed rows.</param>
+    /// <param name="destination">Destination rows.</param>
+    /// <param name="index">Row indices.</param>
+    /// <param name="width">Floats per row.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ScatterRows(Index1D t, PointRange range, ArrayView<float> source, ArrayView<float> destination, ArrayView<int> index, int width)
+    {
+        for (long k = range.First(t), end = range.Limit(t); k < end; k += range.Stride)
+        {
+            long s = k * width, o = (long)index[k] * width;
+            for (int c = 0; c < width; c++)
+            {
+                destination[o + c] = source[s + c];
+            }
+        }
+    }
+
     internal static IEnumerable<KernelEntry> CatalogEntries()
     {
         foreach (var name in new[] { nameof(Residual), nameof(NewtonDirection), nameof(LbfgsDirection), nameof(LbfgsUpdate),
-                     nameof(LineSearchStart), nameof(LineSearchTrial), nameof(LineSearchUpdate), nameof(CopyActive) })
+                     nameof(LineSearchStart), nameof(LineSearchTrial), nameof(LineSearchUpdate), nameof(CopyActive),
+                     nameof(ListActive), nameof(GatherRows), nameof(ScatterRows) })
         {
             yield return KernelCatalog.Entry(typeof(ConjugateKernels), name, KernelGrouping.Implicit);
         }

@@ -122,10 +122,25 @@ public sealed class ConjugateSolver : IDisposable
         float minStep = MathF.Pow(2f, -options.MaxLineSearchSteps);
         int it = 0;
         var count = new int[1];
+        // Once some points have converged, the potential is evaluated only at the points still active: they are listed
+        // (ListActive), packed into the Packed* buffers, evaluated there and the results written back to their rows. Each
+        // point's result does not depend on the batch it is evaluated in, so the solve is unchanged, only cheaper.
+        int listed = n;
         for (; ; it++)
         {
             // w(y) comes with the gradient (one pass for the ICNN); the line search below needs it.
-            potential.ValueAndGradient(y, ws.Wy, ws.G);
+            if (listed == n)
+            {
+                potential.ValueAndGradient(y, ws.Wy, ws.G);
+            }
+            else
+            {
+                kernels.GatherRows(listed, y.View, ws.PackedPoints.View, ws.Index.View, d);
+                potential.ValueAndGradient(ws.PackedPoints.Prefix(listed), ws.PackedValues.Prefix(listed), ws.PackedGradients.Prefix(listed));
+                kernels.ScatterRows(listed, ws.PackedValues.View, ws.Wy.View, ws.Index.View, 1);
+                kernels.ScatterRows(listed, ws.PackedGradients.View, ws.G.View, ws.Index.View, d);
+            }
+
             if (m > 0 && it > 0)
             {
                 kernels.LbfgsUpdate(n, y.View, ws.YPrev!.View, ws.G.View, ws.GPrev!.View, ws.S!.View, ws.Yv!.View, ws.Rho!.View,
@@ -141,9 +156,26 @@ public sealed class ConjugateSolver : IDisposable
                 break;
             }
 
+            if (count[0] < listed)
+            {
+                ws.Counter.MemSetToZero();
+                kernels.ListActive(n, ws.Active.View, ws.Index.View, ws.Counter.View);
+                listed = count[0];
+                kernels.GatherRows(listed, y.View, ws.PackedPoints.View, ws.Index.View, d); // for the Hessian below
+            }
+
             if (method == ConjugateMethod.Newton)
             {
-                potential.Hessian(y, ws.Hessians!);
+                if (listed == n)
+                {
+                    potential.Hessian(y, ws.Hessians!);
+                }
+                else
+                {
+                    potential.Hessian(ws.PackedPoints.Prefix(listed), ws.PackedHessians!.Prefix((long)listed * d * d));
+                    kernels.ScatterRows(listed, ws.PackedHessians.View, ws.Hessians!.View, ws.Index.View, d * d);
+                }
+
                 kernels.Newton(n, ws.Hessians!.View, ws.G.View, x.View, ws.Direction.View, ws.Slope.View, ws.Active.View, d);
             }
             else
@@ -158,7 +190,17 @@ public sealed class ConjugateSolver : IDisposable
             for (int ls = 0; ls <= options.MaxLineSearchSteps; ls++)
             {
                 kernels.LineSearchTrial(n, y.View, ws.Direction.View, ws.Step.View, ws.Pending.View, ws.Trial.View, d);
-                potential.Value(ws.Trial, ws.Wt);
+                if (listed == n)
+                {
+                    potential.Value(ws.Trial, ws.Wt);
+                }
+                else
+                {
+                    kernels.GatherRows(listed, ws.Trial.View, ws.PackedPoints.View, ws.Index.View, d);
+                    potential.Value(ws.PackedPoints.Prefix(listed), ws.PackedValues.Prefix(listed));
+                    kernels.ScatterRows(listed, ws.PackedValues.View, ws.Wt.View, ws.Index.View, 1);
+                }
+
                 ws.Counter.MemSetToZero();
                 kernels.LineSearchUpdate(n, x.View, y.View, ws.Trial.View, ws.Wy.View, ws.Wt.View, ws.Step.View, ws.Slope.View,
                     ws.Pending.View, ws.Active.View, ws.Status.View, ws.Counter.View, d, new LineSearchConstants((float)options.Armijo, minStep));
@@ -234,9 +276,14 @@ public sealed class ConjugateSolver : IDisposable
             Status = acc.Allocate1D<int>(n);
             Iterations = acc.Allocate1D<int>(n);
             Counter = acc.Allocate1D<int>(1);
+            Index = acc.Allocate1D<int>(n);
+            PackedPoints = DevicePoints.Allocate(context, n, d);
+            PackedGradients = DevicePoints.Allocate(context, n, d);
+            PackedValues = DeviceVector.Allocate(context, n);
             if (method == ConjugateMethod.Newton)
             {
                 Hessians = DeviceVector.Allocate(context, (long)n * d * d);
+                PackedHessians = DeviceVector.Allocate(context, (long)n * d * d);
             }
             else
             {
@@ -277,6 +324,21 @@ public sealed class ConjugateSolver : IDisposable
 
         public DeviceVector? Hessians { get; }
 
+        /// <summary>Indices of the points still active (first <c>listed</c> entries).</summary>
+        public MemoryBuffer1D<int, Stride1D.Dense> Index { get; }
+
+        /// <summary>The listed points, packed.</summary>
+        public DevicePoints PackedPoints { get; }
+
+        /// <summary>Gradients at the packed points.</summary>
+        public DevicePoints PackedGradients { get; }
+
+        /// <summary>Values at the packed points.</summary>
+        public DeviceVector PackedValues { get; }
+
+        /// <summary>Hessians at the packed points (Newton).</summary>
+        public DeviceVector? PackedHessians { get; }
+
         public DeviceVector? S { get; }
 
         public DeviceVector? Yv { get; }
@@ -294,7 +356,8 @@ public sealed class ConjugateSolver : IDisposable
 
         public void Dispose()
         {
-            foreach (var b in new IDisposable?[] { G, Direction, Trial, Wy, Wt, Step, Slope, Residual, Active, Pending, Status, Iterations, Counter, Hessians, S, Yv, Rho, Alpha, YPrev, GPrev })
+            foreach (var b in new IDisposable?[] { G, Direction, Trial, Wy, Wt, Step, Slope, Residual, Active, Pending, Status, Iterations, Counter, Index,
+                         PackedPoints, PackedGradients, PackedValues, Hessians, PackedHessians, S, Yv, Rho, Alpha, YPrev, GPrev })
             {
                 b?.Dispose();
             }
@@ -344,6 +407,33 @@ internal sealed class ConjugateLauncher(CmmContext context)
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> copyActive =
         context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
             ConjugateKernels.CopyActive);
+
+    private readonly Action<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>> listActive =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>>(ConjugateKernels.ListActive);
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> gatherRows =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.GatherRows);
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> scatterRows =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.ScatterRows);
+
+    public void ListActive(int n, ArrayView<int> active, ArrayView<int> index, ArrayView<int> counter)
+    {
+        var range = launch.Plan(n, out int threads);
+        listActive(threads, range, active, index, counter);
+    }
+
+    public void GatherRows(int listed, ArrayView<float> source, ArrayView<float> packed, ArrayView<int> index, int width)
+    {
+        var range = launch.Plan(listed, out int threads);
+        gatherRows(threads, range, source, packed, index, width);
+    }
+
+    public void ScatterRows(int listed, ArrayView<float> packed, ArrayView<float> destination, ArrayView<int> index, int width)
+    {
+        var range = launch.Plan(listed, out int threads);
+        scatterRows(threads, range, packed, destination, index, width);
+    }
 
     public void Residual(int n, ArrayView<float> g, ArrayView<float> x, ArrayView<float> residualOut, ArrayView<int> active, ArrayView<int> status,
         ArrayView<int> iterations, ArrayView<int> counter, int d, float atol, float rtol, int iteration)

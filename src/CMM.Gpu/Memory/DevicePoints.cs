@@ -11,6 +11,7 @@ namespace CMM.Gpu.Memory;
 public sealed class DevicePoints : IDisposable
 {
     private readonly MemoryBuffer1D<float, Stride1D.Dense> buffer;
+    private readonly DevicePoints? owner;
     private bool disposed;
 
     private DevicePoints(CmmContext context, int count, int dimension)
@@ -19,6 +20,15 @@ public sealed class DevicePoints : IDisposable
         Count = count;
         Dimension = dimension;
         buffer = context.Accelerator.Allocate1D<float>(Math.Max(1L, (long)count * dimension));
+    }
+
+    private DevicePoints(DevicePoints owner, int count)
+    {
+        Context = owner.Context;
+        Count = count;
+        Dimension = owner.Dimension;
+        buffer = owner.buffer;
+        this.owner = owner;
     }
 
     /// <summary>The context the memory lives on.</summary>
@@ -38,9 +48,21 @@ public sealed class DevicePoints : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
+            ObjectDisposedException.ThrowIf(disposed || owner?.disposed == true, this);
             return buffer.View.SubView(0, Length);
         }
+    }
+
+    /// <summary>The first <paramref name="count"/> points of this set, sharing its memory (no copy). The prefix does not
+    /// own the memory: disposing it does nothing, and it must not be used after this set is disposed.</summary>
+    /// <param name="count">Number of points, 1 to <see cref="Count"/>.</param>
+    /// <returns>The borrowed prefix (this set itself when <paramref name="count"/> equals <see cref="Count"/>).</returns>
+    internal DevicePoints Prefix(int count)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Count);
+        return count == Count ? this : new DevicePoints(owner ?? this, count);
     }
 
     /// <summary>Allocates an uninitialised point set.</summary>
@@ -123,7 +145,10 @@ public sealed class DevicePoints : IDisposable
         if (!disposed)
         {
             disposed = true;
-            buffer.Dispose();
+            if (owner is null)
+            {
+                buffer.Dispose();
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ namespace CMM.Gpu.Memory;
 public sealed class DeviceVector : IDisposable
 {
     private readonly MemoryBuffer1D<float, Stride1D.Dense> buffer;
+    private readonly DeviceVector? owner;
     private bool disposed;
 
     private DeviceVector(CmmContext context, long length)
@@ -18,6 +19,14 @@ public sealed class DeviceVector : IDisposable
         Context = context;
         Length = length;
         buffer = context.Accelerator.Allocate1D<float>(Math.Max(1L, length));
+    }
+
+    private DeviceVector(DeviceVector owner, long length)
+    {
+        Context = owner.Context;
+        Length = length;
+        buffer = owner.buffer;
+        this.owner = owner;
     }
 
     /// <summary>The context the memory lives on.</summary>
@@ -31,9 +40,21 @@ public sealed class DeviceVector : IDisposable
     {
         get
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
+            ObjectDisposedException.ThrowIf(disposed || owner?.disposed == true, this);
             return buffer.View.SubView(0, Length);
         }
+    }
+
+    /// <summary>The first <paramref name="length"/> elements, sharing this vector's memory (no copy). The prefix does not
+    /// own the memory: disposing it does nothing, and it must not be used after this vector is disposed.</summary>
+    /// <param name="length">Number of elements, 1 to <see cref="Length"/>.</param>
+    /// <returns>The borrowed prefix (this vector itself when <paramref name="length"/> equals <see cref="Length"/>).</returns>
+    internal DeviceVector Prefix(long length)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, Length);
+        return length == Length ? this : new DeviceVector(owner ?? this, length);
     }
 
     /// <summary>Allocates a zero-filled vector.</summary>
@@ -92,7 +113,7 @@ public sealed class DeviceVector : IDisposable
     public void Clear()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        buffer.MemSetToZero();
+        View.MemSetToZero();
     }
 
     /// <inheritdoc />
@@ -101,7 +122,10 @@ public sealed class DeviceVector : IDisposable
         if (!disposed)
         {
             disposed = true;
-            buffer.Dispose();
+            if (owner is null)
+            {
+                buffer.Dispose();
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 using CMM.Gpu.Conjugate;
+using CMM.Gpu.Icnn;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
 using CMM.Gpu.Tests.Infrastructure;
@@ -97,6 +98,32 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         {
             // grad w has slope >= 0.5, so |y - y0| <= |residual| / 0.5.
             Approx.Equal(y0[i], y[i], 1e-4, 1e-4, $"y[{i}]");
+        }
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton)]
+    [InlineData(ConjugateMethod.Lbfgs)]
+    public void PackingTheActivePointsLeavesEveryPointsSolveUnchanged(ConjugateMethod method)
+    {
+        // Once some points converge, the solver evaluates the potential only at the points still active, packed. A point
+        // solved alone is never packed; its result, status and iteration count must be exactly those it gets in the batch.
+        const int n = 40, d = 2;
+        var ctx = fixture.Context;
+        var arch = new IcnnArchitecture(d) { HiddenWidths = [8, 8], Rank = 1, Alpha = 0.1f };
+        using var w = IcnnPotential.FromParameters(ctx, arch, TestData.Normal((int)new IcnnLayout(arch).ParameterCount, 81, scale: 0.9));
+        var x = TestData.Normal(n * d, 82, scale: 2.5);
+        var options = new ConjugateOptions { Method = method, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 };
+        using var solver = new ConjugateSolver(ctx);
+        var batch = solver.Decode(w, x, options, out var all);
+        Assert.True(all.PointIterations.Distinct().Count() >= 3, "the points should need different numbers of iterations");
+        for (int i = 0; i < n; i++)
+        {
+            var alone = solver.Decode(w, x.AsSpan(i * d, d), options, out var one);
+            Assert.Equal(batch.AsSpan(i * d, d).ToArray(), alone);
+            Assert.Equal(all.PointStatus[i], one.PointStatus[0]);
+            Assert.Equal(all.PointIterations[i], one.PointIterations[0]);
+            Assert.Equal(all.Residuals[i], one.Residuals[0]);
         }
     }
 
