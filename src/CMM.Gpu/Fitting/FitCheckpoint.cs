@@ -35,7 +35,7 @@ public sealed record FitCheckpoint
     /// <summary>Particles, row-major [P, d].</summary>
     public float[] Particles { get; init; } = [];
 
-    /// <summary>Conjugate-solve warm start (semi-dual), or empty.</summary>
+    /// <summary>Conjugate-solve warm start (semi-dual): written empty since the fitter solves from y = x each iteration; kept in the format so older checkpoints still load.</summary>
     public float[] WarmStart { get; init; } = [];
 
     /// <summary>Sinkhorn potential f (map objective), or empty.</summary>
