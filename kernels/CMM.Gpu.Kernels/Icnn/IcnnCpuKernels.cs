@@ -116,16 +116,5 @@ public static unsafe class IcnnCpuKernels
         }
     }
 
-    internal static IEnumerable<KernelEntry> CatalogEntries()
-    {
-        var t = typeof(IcnnCpuKernels);
-        foreach (var a in new[] { typeof(SoftplusActivation), typeof(EluActivation) })
-        {
-            yield return KernelCatalog.Entry(t, nameof(Evaluate), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(Hessian), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(HessianVector), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(ValueParameterGradient), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(LossParameterGradient), KernelGrouping.Implicit, a);
-        }
-    }
+    internal static IEnumerable<KernelEntry> CatalogEntries() => IcnnKernels.PointKernelEntries(typeof(IcnnCpuKernels));
 }

@@ -985,16 +985,28 @@ public static class IcnnKernels
         }
     }
 
+    /// <summary>The five point kernels of <paramref name="t"/> (this class, or its CPU form <see cref="IcnnCpuKernels"/>, which has the same names) for both activations.</summary>
+    internal static IEnumerable<KernelEntry> PointKernelEntries(Type t)
+    {
+        foreach (var a in new[] { typeof(SoftplusActivation), typeof(EluActivation) })
+        {
+            foreach (var name in new[] { nameof(Evaluate), nameof(Hessian), nameof(HessianVector), nameof(ValueParameterGradient), nameof(LossParameterGradient) })
+            {
+                yield return KernelCatalog.Entry(t, name, KernelGrouping.Implicit, a);
+            }
+        }
+    }
+
     internal static IEnumerable<KernelEntry> CatalogEntries()
     {
         var t = typeof(IcnnKernels);
+        foreach (var e in PointKernelEntries(t))
+        {
+            yield return e;
+        }
+
         foreach (var a in new[] { typeof(SoftplusActivation), typeof(EluActivation) })
         {
-            yield return KernelCatalog.Entry(t, nameof(Evaluate), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(Hessian), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(HessianVector), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(ValueParameterGradient), KernelGrouping.Implicit, a);
-            yield return KernelCatalog.Entry(t, nameof(LossParameterGradient), KernelGrouping.Implicit, a);
             yield return KernelCatalog.Entry(t, nameof(EvaluateStaged), KernelGrouping.Explicit, a);
             yield return KernelCatalog.Entry(t, nameof(ValueParameterGradientStaged), KernelGrouping.Explicit, a);
             yield return KernelCatalog.Entry(t, nameof(LossParameterGradientStaged), KernelGrouping.Explicit, a);
