@@ -19,7 +19,7 @@ internal static class DemoCommand
         var outDir = new Option<string>("--out") { Description = "Output directory (created if missing).", DefaultValueFactory = _ => "cmm-demo" };
         var dataset = new Option<string>("--dataset") { Description = "Built-in dataset: " + string.Join(", ", Datasets.Names) + ".", DefaultValueFactory = _ => "moons" };
         var iterations = new Option<int>("--iterations") { Description = "Outer iterations.", DefaultValueFactory = _ => new FitOptions().Iterations };
-        var n = new Option<int>("--n") { Description = "Training points.", DefaultValueFactory = _ => 2000 };
+        var n = new Option<int>("--n") { Description = "Training points.", DefaultValueFactory = _ => Datasets.DefaultTrainingCount };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("demo", "Fit a built-in dataset on the present accelerator and write the model, samples, a figure and a metrics table.")
@@ -74,7 +74,8 @@ internal static class DemoCommand
             string metricsJson = Path.Combine(dir, "metrics.json");
             PointFile.Write(samplesPath, samples, train.Dimension);
             PointFile.Write(latentsPath, latents, train.Dimension);
-            FigureMaker.Write(figurePath, fitted, train.Points, samples, latents, $"CMM fit of {name} ({result.Iterations} iterations)");
+            // The figure shows held-out data, as many points as generated samples, so the two panels compare like with like.
+            FigureMaker.Write(figurePath, fitted, heldOut.Points, samples, latents, $"CMM fit of {name} ({result.Iterations} iterations)");
             var table = report.ToTable();
             AtomicFile.WriteAllText(metricsPath, $"# cmm demo: {name}\n\naccelerator: {ctx.Description}\n\n```\n{table}\n```\n");
             AtomicFile.WriteAllText(metricsJson, report.ToJson());

@@ -172,7 +172,7 @@ internal sealed class FitCliOptions
 
     public Option<string?> Dataset { get; } = new("--dataset") { Description = "Built-in dataset: " + string.Join(", ", Datasets.Names) + "." };
 
-    public Option<int> Count { get; } = new("--n") { Description = "Points to draw from a built-in dataset.", DefaultValueFactory = _ => 2000 };
+    public Option<int> Count { get; } = new("--n") { Description = "Points to draw from a built-in dataset (more points: less of the sample's own noise in the fit).", DefaultValueFactory = _ => Datasets.DefaultTrainingCount };
 
     public Option<int?> Dimension { get; } = new("--dim") { Description = "Dimension of --dataset gaussian (default 2; mean and covariance as in docs/datasets.md)." };
 
