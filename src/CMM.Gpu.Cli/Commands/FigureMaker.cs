@@ -4,10 +4,11 @@ using CMM.Gpu.Memory;
 
 namespace CMM.Gpu.Cli.Commands;
 
-/// <summary>The figure of a fitted model: data and generated samples, latents and level sets of the potential.</summary>
+/// <summary>The figure of a fitted model: data (when given) and generated samples, latents and level sets of the potential.</summary>
 internal static class FigureMaker
 {
-    public static void Write(string path, FittedModel model, float[] data, float[] generated, float[] latents, string title)
+    /// <summary>Writes the figure; <paramref name="data"/> may be null (then only generated samples and latents are drawn).</summary>
+    public static void Write(string path, FittedModel model, float[]? data, float[] generated, float[] latents, string title)
     {
         int d = model.Dimension;
         byte[] png;
@@ -39,7 +40,7 @@ internal static class FigureMaker
                 : null;
             png = Figures.Render2D(new Figure2D
             {
-                Data = Project(data, d),
+                Data = data is null ? null : Project(data, d),
                 Generated = Project(generated, d),
                 Latent = Project(latents, d),
                 Potential = grid,

@@ -3,18 +3,24 @@ using CMM.Gpu.Fitting;
 
 namespace CMM.Gpu.Cli.Commands;
 
-/// <summary><c>cmm plot</c>: the figure of a fitted model (1-D histograms with the potential; 2-D scatters with level sets of w).</summary>
+/// <summary><c>cmm plot</c>: the figure of a fitted model (1-D histograms with the potential; 2-D scatters with level sets of w).
+/// Without --data or --dataset it draws the generated samples alone: there is no data to show.</summary>
 internal static class PlotCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var model = new Option<string>("--model") { Description = "Model file.", Required = true };
         var data = new Option<string?>("--data") { Description = "Data to show beside the generated samples (.csv or .npy)." };
+        var dataset = new Option<string?>("--dataset") { Description = "Show fresh points of a built-in dataset beside the generated samples (as many as --n)." };
+        var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
         var outOpt = new Option<string>("--out") { Description = "PNG file to write.", Required = true };
         var n = new Option<int>("--n") { Description = "Generated samples to draw.", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the chains.", DefaultValueFactory = _ => 0 };
         var acc = CommonOptions.Accelerator();
-        var cmd = new Command("plot", "Draw data, generated samples, latents and the fitted potential to a PNG file.") { model, data, outOpt, n, seed, acc };
+        var cmd = new Command("plot", "Draw data (--data or --dataset; without them, generated samples only), generated samples, latents and the fitted potential to a PNG file.")
+        {
+            model, data, dataset, dim, outOpt, n, seed, acc,
+        };
         cmd.SetAction(parse =>
         {
             string outPath = parse.GetValue(outOpt)!;
@@ -31,11 +37,34 @@ internal static class PlotCommand
                 throw new CliException($"--n must be at least 2 (got {count})");
             }
 
+            if (parse.GetValue(data) is not null && parse.GetValue(dataset) is not null)
+            {
+                throw new CliException("give at most one of --data FILE or --dataset NAME");
+            }
+
+            if (parse.GetValue(dataset) is null)
+            {
+                CliIO.RefuseDimensionForFile(parse.GetValue(dim));
+            }
+
             var cloud = parse.GetValue(data) is { } file ? CliIO.ReadPoints(file, "--data") : null;
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!, cloud?.Dimension);
+            float[]? shown = cloud?.ToArray();
+            if (parse.GetValue(dataset) is { } name)
+            {
+                int? dimension = parse.GetValue(dim) ?? (name == "gaussian" ? fitted.Dimension : null);
+                var (points, d, _, _) = EvalCommand.LoadHeldOut(null, name, count, parse.GetValue(seed), dimension);
+                if (d != fitted.Dimension)
+                {
+                    throw ModelCommands.DimensionMismatch(parse.GetValue(model)!, d, fitted.Dimension);
+                }
+
+                shown = points;
+            }
+
             var (samples, latents, _) = ModelEvaluation.Generate(fitted, count, (ulong)parse.GetValue(seed));
-            FigureMaker.Write(outPath, fitted, cloud?.ToArray() ?? samples, samples, latents,
+            FigureMaker.Write(outPath, fitted, shown, samples, latents,
                 $"{(fitted.Method == FitMethod.Cmm ? "CMM" : "MM")} model ({fitted.Model.Metadata.Iterations} iterations)");
             stdout.WriteLine("figure written to " + outPath);
             return ExitCodes.Ok;

@@ -1,13 +1,13 @@
 namespace CMM.Gpu.Cli.Plotting;
 
 /// <summary>
-/// Input of a 1-D figure: left panel, density histograms of data and generated samples; right panel,
-/// the latent histogram with the potential w (right axis), when either is given.
+/// Input of a 1-D figure: left panel, density histograms of data and generated samples (at least one of the two);
+/// right panel, the latent histogram with the potential w (right axis), when either is given.
 /// </summary>
 public sealed record Figure1D
 {
-    /// <summary>Data values (required, non-empty).</summary>
-    public required IReadOnlyList<float> Data { get; init; }
+    /// <summary>Data values, optional (at least one of <see cref="Data"/> and <see cref="Generated"/> must have a finite value).</summary>
+    public IReadOnlyList<float>? Data { get; init; }
 
     /// <summary>Generated values (grad w* of latent samples), optional.</summary>
     public IReadOnlyList<float>? Generated { get; init; }
@@ -32,13 +32,13 @@ public sealed record Figure1D
 }
 
 /// <summary>
-/// Input of a 2-D figure: a panel of data; a panel of generated samples with the same axis limits, when given;
-/// a panel of latent samples and level sets of w from <see cref="PotentialGrid"/>, when either is given.
+/// Input of a 2-D figure: a panel of data, when given; a panel of generated samples with the same axis limits, when
+/// given; a panel of latent samples and level sets of w from <see cref="PotentialGrid"/>, when either is given.
 /// </summary>
 public sealed record Figure2D
 {
-    /// <summary>Data points, row-major [n, 2] (required, non-empty).</summary>
-    public required float[] Data { get; init; }
+    /// <summary>Data points, row-major [n, 2], optional (at least one of <see cref="Data"/> and <see cref="Generated"/> must be non-empty).</summary>
+    public float[]? Data { get; init; }
 
     /// <summary>Generated points, row-major [n, 2], optional.</summary>
     public float[]? Generated { get; init; }

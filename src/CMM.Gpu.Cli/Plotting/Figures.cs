@@ -21,24 +21,27 @@ public static class Figures
     public static byte[] Render1D(Figure1D figure)
     {
         ArgumentNullException.ThrowIfNull(figure);
-        ArgumentNullException.ThrowIfNull(figure.Data);
         CheckSize(figure.PanelWidth, figure.Height);
         ArgumentOutOfRangeException.ThrowIfLessThan(figure.Bins, 1);
-        var data = Finite(figure.Data);
-        if (data.Length == 0)
+        var data = figure.Data is null ? null : Finite(figure.Data);
+        var gen = figure.Generated is null ? null : Finite(figure.Generated);
+        if (data is not { Length: > 0 } && gen is not { Length: > 0 })
         {
-            throw new ArgumentException("Figure1D.Data has no finite values", nameof(figure));
+            throw new ArgumentException("Figure1D needs finite Data or Generated values", nameof(figure));
         }
 
-        var gen = figure.Generated is null ? null : Finite(figure.Generated);
         var panels = new List<Plot>();
 
         var left = new Plot();
         left.Title(figure.Title);
         left.XLabel("y (data space)");
         left.YLabel("density");
-        var (lo, hi) = Range(data.Concat(gen ?? []));
-        AddHistogram(left, data, lo, hi, figure.Bins, DataColor, $"data (n = {data.Length})");
+        var (lo, hi) = Range((data ?? []).Concat(gen ?? []));
+        if (data is { Length: > 0 })
+        {
+            AddHistogram(left, data, lo, hi, figure.Bins, DataColor, $"data (n = {data.Length})");
+        }
+
         if (gen is { Length: > 0 })
         {
             AddHistogram(left, gen, lo, hi, figure.Bins, GeneratedColor, $"generated (n = {gen.Length})");
@@ -85,45 +88,50 @@ public static class Figures
         return Compose(panels, figure.PanelWidth, figure.Height);
     }
 
-    /// <summary>Renders a 2-D figure: width = panels x PanelWidth (data; generated, when given; latent and level sets, when given), height = Height.</summary>
+    /// <summary>Renders a 2-D figure: width = panels x PanelWidth (data, generated samples, latent with level sets: each when given), height = Height.</summary>
     /// <param name="figure">The input.</param>
     /// <returns>PNG bytes.</returns>
     public static byte[] Render2D(Figure2D figure)
     {
         ArgumentNullException.ThrowIfNull(figure);
-        ArgumentNullException.ThrowIfNull(figure.Data);
         CheckSize(figure.PanelWidth, figure.Height);
-        CheckPoints(figure.Data, nameof(figure.Data), allowEmpty: false);
+        CheckPoints(figure.Data, nameof(figure.Data), allowEmpty: true);
         CheckPoints(figure.Generated, nameof(figure.Generated), allowEmpty: true);
         CheckPoints(figure.Latent, nameof(figure.Latent), allowEmpty: true);
+        if (figure.Data is not { Length: > 0 } && figure.Generated is not { Length: > 0 })
+        {
+            throw new ArgumentException("Figure2D needs Data or Generated points", nameof(figure));
+        }
+
         figure.Potential?.Check();
         ArgumentOutOfRangeException.ThrowIfLessThan(figure.MaxPoints, 1);
 
         // Data and generated samples in panels of their own with the same limits: overlaid, two clouds of similar
         // shape hide each other's defects (a bridge between modes, a missing tail).
         var panels = new List<Plot>();
-        bool hasGenerated = figure.Generated is { Length: > 0 };
-        var left = new Plot();
-        left.Title(hasGenerated ? "data" : figure.Title);
-        left.XLabel("y1");
-        left.YLabel("y2");
-        AddPoints(left, figure.Data, figure.MaxPoints, DataColor, "data");
-        left.Axes.SquareUnits();
-        left.ShowLegend(Alignment.UpperRight);
-        panels.Add(left);
-        if (figure.Generated is { Length: > 0 } g)
+        var clouds = new List<(float[] Points, Color Color, string Label, string Title)>();
+        if (figure.Data is { Length: > 0 } data)
         {
-            var middle = new Plot();
-            middle.Title(figure.Title + ": generated");
-            middle.XLabel("y1");
-            middle.YLabel("y2");
-            AddPoints(middle, g, figure.MaxPoints, GeneratedColor, "generated");
-            var (xlo, xhi, ylo, yhi) = Bounds(figure.Data, g, figure.MaxPoints);
-            left.Axes.SetLimits(xlo, xhi, ylo, yhi);
-            middle.Axes.SetLimits(xlo, xhi, ylo, yhi);
-            middle.Axes.SquareUnits();
-            middle.ShowLegend(Alignment.UpperRight);
-            panels.Add(middle);
+            clouds.Add((data, DataColor, "data", "data"));
+        }
+
+        if (figure.Generated is { Length: > 0 } generated)
+        {
+            clouds.Add((generated, GeneratedColor, "generated", figure.Title + ": generated"));
+        }
+
+        var (xlo, xhi, ylo, yhi) = Bounds(clouds.Select(c => c.Points), figure.MaxPoints);
+        foreach (var (points, color, label, title) in clouds)
+        {
+            var panel = new Plot();
+            panel.Title(clouds.Count == 1 ? figure.Title : title);
+            panel.XLabel("y1");
+            panel.YLabel("y2");
+            AddPoints(panel, points, figure.MaxPoints, color, label);
+            panel.Axes.SetLimits(xlo, xhi, ylo, yhi);
+            panel.Axes.SquareUnits();
+            panel.ShowLegend(Alignment.UpperRight);
+            panels.Add(panel);
         }
 
         if (figure.Latent is { Length: > 0 } || figure.Potential is not null)
@@ -259,11 +267,11 @@ public static class Figures
         s.LegendText = label;
     }
 
-    /// <summary>The finite bounding box of the first <paramref name="max"/> points of both clouds, padded by 5 %.</summary>
-    private static (double XLo, double XHi, double YLo, double YHi) Bounds(float[] a, float[] b, int max)
+    /// <summary>The finite bounding box of the first <paramref name="max"/> points of the clouds, padded by 5 %.</summary>
+    private static (double XLo, double XHi, double YLo, double YHi) Bounds(IEnumerable<float[]> clouds, int max)
     {
         double xlo = double.PositiveInfinity, xhi = double.NegativeInfinity, ylo = double.PositiveInfinity, yhi = double.NegativeInfinity;
-        foreach (var points in new[] { a, b })
+        foreach (var points in clouds)
         {
             int n = Math.Min(points.Length / 2, max);
             for (int i = 0; i < n; i++)

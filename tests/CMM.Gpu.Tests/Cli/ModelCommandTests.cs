@@ -175,6 +175,23 @@ public sealed class ModelCommandTests : IDisposable
         var (code2, _, stderr2) = CliTests.Run("plot", "--model", model, "--out", P("f.jpg"));
         Assert.Equal(2, code2);
         Assert.Contains(".png", stderr2, StringComparison.Ordinal);
+
+        // Fresh points of a built-in dataset, or no data at all (generated samples alone: two panels instead of three).
+        var (code3, _, stderr3) = CliTests.Run("plot", "--model", model, "--dataset", "moons", "--out", P("g.png"), "--n", "16");
+        Assert.True(code3 == 0, stderr3);
+        var (code4, _, stderr4) = CliTests.Run("plot", "--model", model, "--out", P("h.png"), "--n", "16");
+        Assert.True(code4 == 0, stderr4);
+        Assert.True(PngWidth(P("g.png")) > PngWidth(P("h.png")), "the data panel is drawn only when there is data");
+        var (code5, _, stderr5) = CliTests.Run("plot", "--model", model, "--data", data, "--dataset", "moons", "--out", P("i.png"));
+        Assert.Equal(2, code5);
+        Assert.Contains("at most one of --data", stderr5, StringComparison.Ordinal);
+        Assert.False(File.Exists(P("i.png")));
+    }
+
+    private static int PngWidth(string path)
+    {
+        var b = File.ReadAllBytes(path);
+        return (b[16] << 24) | (b[17] << 16) | (b[18] << 8) | b[19];
     }
 
     [Fact]

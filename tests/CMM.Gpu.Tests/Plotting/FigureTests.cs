@@ -131,4 +131,16 @@ public sealed class FigureTests : IDisposable
         Assert.Equal((600, 200), PngSize(png));
         Assert.Throws<ArgumentException>(() => Figures.Render1D(new Figure1D { Data = [float.NaN] }));
     }
+
+    [Fact]
+    public void GeneratedSamplesAloneRenderWithoutADataPanel()
+    {
+        // cmm plot without --data: no data panel (it used to show the generated samples labelled "data").
+        var gen = Datasets.Create("moons", 200, 4).Points;
+        Assert.Equal((300, 200), PngSize(Figures.Render2D(new Figure2D { Generated = gen, PanelWidth = 300, Height = 200 })));
+        Assert.Equal((600, 200), PngSize(Figures.Render2D(new Figure2D { Generated = gen, Latent = gen, PanelWidth = 300, Height = 200 })));
+        Assert.Equal((300, 200), PngSize(Figures.Render1D(new Figure1D { Generated = [1f, 2f, 2.5f], PanelWidth = 300, Height = 200 })));
+        Assert.Throws<ArgumentException>(() => Figures.Render2D(new Figure2D { Latent = gen }));
+        Assert.Throws<ArgumentException>(() => Figures.Render1D(new Figure1D { Latent = [1f, 2f] }));
+    }
 }
