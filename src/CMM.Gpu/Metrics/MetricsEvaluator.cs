@@ -3,6 +3,9 @@ namespace CMM.Gpu.Metrics;
 /// <summary>Computes a <see cref="MetricsReport"/> for generated samples against held-out data.</summary>
 public static class MetricsEvaluator
 {
+    /// <summary>Neighbour rank of the k-NN precision and recall (3, as in Kynkaenniemi et al. 2019).</summary>
+    public const int PrecisionRecallK = 3;
+
     /// <summary>
     /// Evaluates generated samples. The held-out data is split (seeded) into halves A and B of h = floor(n/2)
     /// points; each distribution metric is D(G, B) with G a seeded subsample of h generated points, and its
@@ -50,6 +53,15 @@ public static class MetricsEvaluator
             sinkFloor = sd(ap, bp, d);
         }
 
+        double? precision = null, precisionFloor = null, recall = null, recallFloor = null;
+        if (hp > PrecisionRecallK)
+        {
+            precision = SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK);
+            precisionFloor = SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK);
+            recall = SampleMetrics.ManifoldCoverage(bp, gp, d, PrecisionRecallK);
+            recallFloor = SampleMetrics.ManifoldCoverage(bp, ap, d, PrecisionRecallK);
+        }
+
         double? w1 = null, w1Floor = null;
         if (d == 1)
         {
@@ -71,6 +83,10 @@ public static class MetricsEvaluator
             EnergyDistanceNoiseFloor = SampleMetrics.EnergyDistance(ap, bp, d),
             SinkhornDivergence = sink,
             SinkhornDivergenceNoiseFloor = sinkFloor,
+            Precision = precision,
+            PrecisionNoiseFloor = precisionFloor,
+            Recall = recall,
+            RecallNoiseFloor = recallFloor,
             Wasserstein1 = w1,
             Wasserstein1NoiseFloor = w1Floor,
             MeanError = SampleMetrics.MeanError(generated, d, refMean),

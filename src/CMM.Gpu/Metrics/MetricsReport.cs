@@ -46,6 +46,18 @@ public sealed record MetricsReport
     /// <summary>Debiased Sinkhorn divergence between held-out halves.</summary>
     public double? SinkhornDivergenceNoiseFloor { get; init; }
 
+    /// <summary>k-NN precision (k = 3): share of generated points inside the held-out half B's k-NN manifold (<see cref="SampleMetrics.ManifoldCoverage"/>).</summary>
+    public double? Precision { get; init; }
+
+    /// <summary>The same between held-out halves A and B (the value a perfect model reaches, up to noise).</summary>
+    public double? PrecisionNoiseFloor { get; init; }
+
+    /// <summary>k-NN recall (k = 3): share of held-out half B inside the generated points' k-NN manifold.</summary>
+    public double? Recall { get; init; }
+
+    /// <summary>The same between held-out halves.</summary>
+    public double? RecallNoiseFloor { get; init; }
+
     /// <summary>Exact 1-D Wasserstein-1 generated vs held-out half B (d = 1 only).</summary>
     public double? Wasserstein1 { get; init; }
 
@@ -96,6 +108,16 @@ public sealed record MetricsReport
         if (Wasserstein1 is { } w)
         {
             rows.Add(("Wasserstein-1", w, Wasserstein1NoiseFloor));
+        }
+
+        if (Precision is { } pr)
+        {
+            rows.Add(("k-NN precision (k = 3; ratio < 1 bad)", pr, PrecisionNoiseFloor));
+        }
+
+        if (Recall is { } rc)
+        {
+            rows.Add(("k-NN recall (k = 3; ratio < 1 bad)", rc, RecallNoiseFloor));
         }
 
         rows.Add(($"mean error (vs {MomentsReference.Replace('_', '-')})", MeanError, null));

@@ -63,6 +63,19 @@ internal static class MetricsReference
             ? (2 * xy / (n * m)) - (xx / (n * (n - 1.0))) - (yy / (m * (m - 1.0)))
             : (2 * xy / (n * m)) - (xx / ((double)n * n)) - (yy / ((double)m * m));
     }
+
+    /// <summary>k-NN manifold coverage by sorting every distance list (the code keeps a running top k).</summary>
+    public static double CoverageNaive(float[] query, float[] reference, int d, int k)
+    {
+        int n = query.Length / d, m = reference.Length / d;
+        double Dist(float[] a, int i, float[] b, int j) =>
+            Math.Sqrt(Enumerable.Range(0, d).Sum(c => Math.Pow(a[(i * d) + c] - (double)b[(j * d) + c], 2)));
+        var radius = Enumerable.Range(0, m)
+            .Select(j => Enumerable.Range(0, m).Where(i => i != j).Select(i => Dist(reference, j, reference, i)).OrderBy(v => v).ElementAt(k - 1))
+            .ToArray();
+        int inside = Enumerable.Range(0, n).Count(i => Enumerable.Range(0, m).Any(j => Dist(query, i, reference, j) <= radius[j]));
+        return inside / (double)n;
+    }
 }
 
 public sealed class SampleMetricsTests
@@ -243,6 +256,51 @@ public sealed class SampleMetricsTests
         Assert.Throws<ArgumentException>(() => MetricsEvaluator.Evaluate(good, heldOut, 1, new MetricsOptions { MaxPairwisePoints = 1 }));
     }
 
+    [Theory]
+    [InlineData(40, 31, 2, 3)]
+    [InlineData(25, 60, 5, 1)]
+    public void ManifoldCoverageMatchesTheNaiveReference(int n, int m, int d, int k)
+    {
+        var q = TestData.Normal(n * d, 1, scale: 1.3);
+        var r = TestData.Normal(m * d, 2);
+        Assert.Equal(MetricsReference.CoverageNaive(q, r, d, k), SampleMetrics.ManifoldCoverage(q, r, d, k), 12);
+        Assert.Equal(MetricsReference.CoverageNaive(r, q, d, k), SampleMetrics.ManifoldCoverage(r, q, d, k), 12);
+        Assert.Equal(1.0, SampleMetrics.ManifoldCoverage(r, r, d, k));
+        var far = r.Select(v => v + 100f).ToArray();
+        Assert.Equal(0.0, SampleMetrics.ManifoldCoverage(far, r, d, k));
+        Assert.Throws<ArgumentException>(() => SampleMetrics.ManifoldCoverage(q, r[..(k * d)], d, k));
+    }
+
+    [Fact]
+    public void PrecisionSeesMassBetweenModesThatTheDivergencesBlurOver()
+    {
+        // A ring through the eight-gaussians centres puts mass between the modes: precision falls well below its floor.
+        var heldOut = Datasets.Create("eight-gaussians", 2000, 1).Points;
+        var good = Datasets.Create("eight-gaussians", 1000, 2).Points;
+        var rng = new Random(3);
+        var ring = new float[2000];
+        for (int i = 0; i < 1000; i++)
+        {
+            double t = 2 * Math.PI * rng.NextDouble(), radius = (4 / 1.414) + (0.35 * TestData.Normal(1, 100 + i)[0]);
+            ring[2 * i] = (float)(radius * Math.Cos(t));
+            ring[(2 * i) + 1] = (float)(radius * Math.Sin(t));
+        }
+
+        var rg = MetricsEvaluator.Evaluate(good, heldOut, 2);
+        var rr = MetricsEvaluator.Evaluate(ring, heldOut, 2);
+        Assert.True(rg.Precision > 0.97 * rg.PrecisionNoiseFloor, $"same law: precision {rg.Precision} vs floor {rg.PrecisionNoiseFloor}");
+        Assert.True(rr.Precision < 0.95 * rr.PrecisionNoiseFloor, $"ring: precision {rr.Precision} vs floor {rr.PrecisionNoiseFloor}");
+        Assert.True(rg.Recall > 0.97 * rg.RecallNoiseFloor);
+        Assert.True(rr.Recall > 0.97 * rr.RecallNoiseFloor, "the ring covers every mode: its recall stays at the floor");
+        Assert.Equal(rg.PrecisionNoiseFloor, rr.PrecisionNoiseFloor); // same seeded split of the held-out data
+
+        // A uniform square over the checkerboard puts half its mass on the empty squares.
+        var board = Datasets.Create("checkerboard", 2000, 4).Points;
+        var square = Enumerable.Range(0, 2000).Select(_ => (float)((8 * rng.NextDouble()) - 4)).ToArray();
+        var rs = MetricsEvaluator.Evaluate(square, board, 2);
+        Assert.True(rs.Precision < 0.7 * rs.PrecisionNoiseFloor, $"square: precision {rs.Precision} vs floor {rs.PrecisionNoiseFloor}");
+    }
+
     [Fact]
     public void ReportPrintsATableAndRoundTripsSnakeCaseJson()
     {
@@ -266,6 +324,7 @@ public sealed class SampleMetricsTests
         Assert.Equal(0.01, root.GetProperty("energy_distance_noise_floor").GetDouble());
         Assert.Equal(0.03, root.GetProperty("hessian_relative_error").GetDouble());
         Assert.Equal(JsonValueKind.Null, root.GetProperty("sinkhorn_divergence").ValueKind);
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("precision").ValueKind);
         Assert.Equal("held_out", root.GetProperty("moments_reference").GetString());
         Assert.Equal(report, MetricsReport.FromJson(json));
 
