@@ -16,7 +16,6 @@ internal sealed class IcnnActivationKernels
 {
     private IcnnActivationKernels(Accelerator acc, bool pointerForm, Type activation)
     {
-        PointerForm = pointerForm;
         var point = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnKernels);
         Evaluate = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(point, nameof(IcnnKernels.Evaluate), activation));
         Hessian = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.Hessian), activation));
@@ -27,9 +26,6 @@ internal sealed class IcnnActivationKernels
         ValueParameterGradientStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.ValueParameterGradientStaged), activation));
         LossParameterGradientStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.LossParameterGradientStaged), activation));
     }
-
-    /// <summary>True when the point kernels are the pointer (CPU-accelerator) form.</summary>
-    public bool PointerForm { get; }
 
     /// <summary>Loads the kernels of <paramref name="activation"/>.</summary>
     /// <param name="acc">The accelerator.</param>
