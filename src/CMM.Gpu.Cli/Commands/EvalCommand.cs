@@ -16,14 +16,20 @@ internal static class EvalCommand
         var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
         var n = new Option<int>("--n") { Description = "Held-out points to draw with --dataset.", DefaultValueFactory = _ => 2000 };
         var seed = new Option<int>("--seed") { Description = "Seed for sampling and splits.", DefaultValueFactory = _ => 12345 };
+        var splits = new Option<int>("--splits") { Description = "Held-out splits each metric and its noise floor are averaged over (one split's floor is too noisy to judge a 2x ratio by).", DefaultValueFactory = _ => MetricsOptions.Default.Splits };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("eval", "Evaluate a model against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), moments, closed-form errors (Gaussian).")
         {
-            model, data, dataset, dim, n, seed, json, acc,
+            model, data, dataset, dim, n, seed, splits, json, acc,
         };
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(splits) < 1)
+            {
+                throw new CliException($"--splits must be at least 1 (got {parse.GetValue(splits)})");
+            }
+
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!);
             // A gaussian held-out set takes the model's dimension unless --dim says otherwise (then the check below reports the mismatch).
@@ -34,7 +40,7 @@ internal static class EvalCommand
                 throw ModelCommands.DimensionMismatch(parse.GetValue(model)!, d, fitted.Dimension);
             }
 
-            var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed));
+            var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed), parse.GetValue(splits));
             stdout.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToTable());
             return ExitCodes.Ok;
         });

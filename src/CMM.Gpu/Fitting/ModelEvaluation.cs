@@ -52,8 +52,9 @@ public static class ModelEvaluation
     /// <param name="dataName">Name for the report.</param>
     /// <param name="truth">The data's closed form when known (Gaussian targets get Hessian and gradient errors).</param>
     /// <param name="seed">Seed for sampling and splits.</param>
+    /// <param name="splits">Held-out splits the metrics are averaged over; null for <see cref="MetricsOptions.Splits"/>'s default.</param>
     /// <returns>The report and the generated samples.</returns>
-    public static (MetricsReport Report, float[] Samples, float[] Latents) Evaluate(FittedModel model, float[] heldOut, string? dataName, DatasetTruth? truth, int seed = 12345)
+    public static (MetricsReport Report, float[] Samples, float[] Latents) Evaluate(FittedModel model, float[] heldOut, string? dataName, DatasetTruth? truth, int seed = 12345, int? splits = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(heldOut);
@@ -63,11 +64,11 @@ public static class ModelEvaluation
             throw new ArgumentException($"held-out data must hold at least 4 points of dimension {d}", nameof(heldOut));
         }
 
-        var (samples, latents, _) = Generate(model, heldOut.Length / d, (ulong)seed);
         var ctx = model.Potential.Context;
         var options = new MetricsOptions
         {
             Seed = seed,
+            Splits = splits ?? MetricsOptions.Default.Splits,
             DataName = dataName,
             TrueMean = truth?.Mean,
             TrueCovariance = truth?.Covariance,
@@ -79,6 +80,8 @@ public static class ModelEvaluation
                 return solver.Divergence(dx, dy).Value;
             },
         };
+        options.ThrowIfInvalid();
+        var (samples, latents, _) = Generate(model, heldOut.Length / d, (ulong)seed);
         var report = MetricsEvaluator.Evaluate(samples, heldOut, d, options);
         if (truth is not null && truth.Name == "gaussian")
         {

@@ -9,7 +9,9 @@ public static class MetricsEvaluator
     /// <summary>
     /// Evaluates generated samples. The held-out data is split (seeded) into halves A and B of h = floor(n/2)
     /// points; each distribution metric is D(G, B) with G a seeded subsample of h generated points, and its
-    /// noise floor is D(A, B): both compare h against h points, so their ratio is meaningful. The O(n^2)
+    /// noise floor is D(A, B): both compare h against h points, so their ratio is meaningful. Both are
+    /// averaged over <see cref="MetricsOptions.Splits"/> independent splits: one split's floor is itself so
+    /// noisy that a perfect model's ratio exceeds 2 about one time in twenty (docs/metrics.md). The O(n^2)
     /// metrics cap h at <see cref="MetricsOptions.MaxPairwisePoints"/>. Mean and covariance errors use all
     /// generated points against the true moments when given, else against all held-out points.
     /// </summary>
@@ -22,11 +24,7 @@ public static class MetricsEvaluator
     public static MetricsReport Evaluate(float[] generated, float[] heldOut, int dimension, MetricsOptions? options = null)
     {
         options ??= MetricsOptions.Default;
-        var problems = options.Validate();
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException("invalid metrics options:\n  - " + string.Join("\n  - ", problems), nameof(options));
-        }
+        options.ThrowIfInvalid();
 
         int nGen = SampleMetrics.Rows(generated, dimension, nameof(generated));
         int nHeld = SampleMetrics.Rows(heldOut, dimension, nameof(heldOut));
@@ -36,38 +34,48 @@ public static class MetricsEvaluator
         }
 
         int d = dimension;
-        var (a, b) = NoiseFloor.Split(heldOut, d, options.Seed);
-        int h = Math.Min(a.Length / d, nGen);
-        var perm = NoiseFloor.Permutation(nGen, unchecked(options.Seed + 1));
-        var g = NoiseFloor.Gather(generated, d, perm, 0, h);
-        a = a[..(h * d)];
-        b = b[..(h * d)];
-
+        int splits = options.Splits;
+        int h = Math.Min(nHeld / 2, nGen);
         int hp = Math.Min(h, options.MaxPairwisePoints);
-        float[] gp = g[..(hp * d)], ap = a[..(hp * d)], bp = b[..(hp * d)];
-
-        double? sink = null, sinkFloor = null;
-        if (options.SinkhornDivergence is { } sd)
+        var sums = new double[10];
+        bool hasSinkhorn = options.SinkhornDivergence is not null, hasKnn = hp > PrecisionRecallK, hasW1 = d == 1;
+        for (int r = 0; r < splits; r++)
         {
-            sink = sd(gp, bp, d);
-            sinkFloor = sd(ap, bp, d);
+            // Split r uses seeds Seed + 2r (held-out halves) and Seed + 2r + 1 (generated subsample): split 0 is the
+            // single split of Splits = 1.
+            int seed = unchecked(options.Seed + (2 * r));
+            var (a, b) = NoiseFloor.Split(heldOut, d, seed);
+            var perm = NoiseFloor.Permutation(nGen, unchecked(seed + 1));
+            var g = NoiseFloor.Gather(generated, d, perm, 0, h);
+            a = a[..(h * d)];
+            b = b[..(h * d)];
+            float[] gp = g[..(hp * d)], ap = a[..(hp * d)], bp = b[..(hp * d)];
+
+            sums[0] += SampleMetrics.EnergyDistance(gp, bp, d);
+            sums[1] += SampleMetrics.EnergyDistance(ap, bp, d);
+            if (options.SinkhornDivergence is { } sd)
+            {
+                sums[2] += sd(gp, bp, d);
+                sums[3] += sd(ap, bp, d);
+            }
+
+            if (hasKnn)
+            {
+                sums[4] += SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK);
+                sums[5] += SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK);
+                sums[6] += SampleMetrics.ManifoldCoverage(bp, gp, d, PrecisionRecallK);
+                sums[7] += SampleMetrics.ManifoldCoverage(bp, ap, d, PrecisionRecallK);
+            }
+
+            if (hasW1)
+            {
+                sums[8] += SampleMetrics.Wasserstein1(g, b);
+                sums[9] += SampleMetrics.Wasserstein1(a, b);
+            }
         }
 
-        double? precision = null, precisionFloor = null, recall = null, recallFloor = null;
-        if (hp > PrecisionRecallK)
-        {
-            precision = SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK);
-            precisionFloor = SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK);
-            recall = SampleMetrics.ManifoldCoverage(bp, gp, d, PrecisionRecallK);
-            recallFloor = SampleMetrics.ManifoldCoverage(bp, ap, d, PrecisionRecallK);
-        }
-
-        double? w1 = null, w1Floor = null;
-        if (d == 1)
-        {
-            w1 = SampleMetrics.Wasserstein1(g, b);
-            w1Floor = SampleMetrics.Wasserstein1(a, b);
-        }
+        double Mean(int k) => sums[k] / splits;
+        double? MeanIf(bool computed, int k) => computed ? Mean(k) : null;
 
         bool truth = options.TrueMean is not null && options.TrueCovariance is not null;
         var refMean = options.TrueMean ?? SampleMetrics.Mean(heldOut, d);
@@ -79,16 +87,17 @@ public static class MetricsEvaluator
             GeneratedCount = nGen,
             HeldOutCount = nHeld,
             ComparedCount = hp,
-            EnergyDistance = SampleMetrics.EnergyDistance(gp, bp, d),
-            EnergyDistanceNoiseFloor = SampleMetrics.EnergyDistance(ap, bp, d),
-            SinkhornDivergence = sink,
-            SinkhornDivergenceNoiseFloor = sinkFloor,
-            Precision = precision,
-            PrecisionNoiseFloor = precisionFloor,
-            Recall = recall,
-            RecallNoiseFloor = recallFloor,
-            Wasserstein1 = w1,
-            Wasserstein1NoiseFloor = w1Floor,
+            Splits = splits,
+            EnergyDistance = Mean(0),
+            EnergyDistanceNoiseFloor = Mean(1),
+            SinkhornDivergence = MeanIf(hasSinkhorn, 2),
+            SinkhornDivergenceNoiseFloor = MeanIf(hasSinkhorn, 3),
+            Precision = MeanIf(hasKnn, 4),
+            PrecisionNoiseFloor = MeanIf(hasKnn, 5),
+            Recall = MeanIf(hasKnn, 6),
+            RecallNoiseFloor = MeanIf(hasKnn, 7),
+            Wasserstein1 = MeanIf(hasW1, 8),
+            Wasserstein1NoiseFloor = MeanIf(hasW1, 9),
             MeanError = SampleMetrics.MeanError(generated, d, refMean),
             CovarianceError = SampleMetrics.CovarianceError(generated, d, refCov),
             MomentsReference = truth ? "truth" : options.TrueMean is not null || options.TrueCovariance is not null ? "mixed" : "held_out",

@@ -12,7 +12,14 @@ public sealed record MetricsOptions
     /// </summary>
     public int MaxPairwisePoints { get; init; } = 2000;
 
-    /// <summary>Seed of the held-out split and of the subsampling.</summary>
+    /// <summary>
+    /// Number of independent held-out splits (and generated subsamples) each metric and its noise floor are
+    /// averaged over. Default 5: with one split, two samples of the same law gave a W1 ratio above 2 in 5 % of
+    /// trials; averaged over 5, in none of 400 (docs/metrics.md).
+    /// </summary>
+    public int Splits { get; init; } = 5;
+
+    /// <summary>Seed of the held-out split and of the subsampling (split r uses Seed + 2r and Seed + 2r + 1).</summary>
     public int Seed { get; init; } = 12345;
 
     /// <summary>The debiased Sinkhorn divergence (from the Sinkhorn solver); null skips it.</summary>
@@ -37,6 +44,22 @@ public sealed record MetricsOptions
             p.Add($"MaxPairwisePoints must be at least 2 (got {MaxPairwisePoints}); 2000 is a good default");
         }
 
+        if (Splits < 1)
+        {
+            p.Add($"Splits must be at least 1 (got {Splits}); 5 is a good default");
+        }
+
         return p;
+    }
+
+    /// <summary>Throws if <see cref="Validate"/> finds a problem, listing every problem at once.</summary>
+    /// <exception cref="ArgumentException">The options are invalid.</exception>
+    public void ThrowIfInvalid()
+    {
+        var problems = Validate();
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("invalid metrics options:\n  - " + string.Join("\n  - ", problems));
+        }
     }
 }

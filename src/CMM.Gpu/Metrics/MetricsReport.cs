@@ -34,6 +34,9 @@ public sealed record MetricsReport
     /// <summary>Points per sample in each distribution metric and its noise floor.</summary>
     public int ComparedCount { get; init; }
 
+    /// <summary>Number of held-out splits each distribution metric and its noise floor are averaged over (1 in reports written before splits were averaged).</summary>
+    public int Splits { get; init; } = 1;
+
     /// <summary>Energy distance (V-statistic) generated vs held-out half B.</summary>
     public double EnergyDistance { get; init; }
 
@@ -140,7 +143,7 @@ public sealed record MetricsReport
         var ci = CultureInfo.InvariantCulture;
         int w0 = Math.Max("metric".Length, rows.Max(r => r.Name.Length));
         var sb = new StringBuilder();
-        sb.Append(ci, $"data: {Data ?? "(unnamed)"}, d = {Dimension}, generated {GeneratedCount}, held-out {HeldOutCount}, compared {ComparedCount} vs {ComparedCount}\n");
+        sb.Append(ci, $"data: {Data ?? "(unnamed)"}, d = {Dimension}, generated {GeneratedCount}, held-out {HeldOutCount}, compared {ComparedCount} vs {ComparedCount}{(Splits > 1 ? $", mean of {Splits} splits" : "")}\n");
         sb.Append(ci, $"{"metric".PadRight(w0)}  {"value",12}  {"noise floor",12}  {"ratio",8}\n");
         sb.Append(new string('-', w0 + 38)).Append('\n');
         foreach (var (name, value, floor) in rows)

@@ -56,6 +56,13 @@ public sealed class ModelCommandTests : IDisposable
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal(3, doc.RootElement.GetProperty("dimension").GetInt32());
+        Assert.Equal(5, doc.RootElement.GetProperty("splits").GetInt32()); // the default
+        var (one, oneOut, oneErr) = CliTests.Run("eval", "--model", model, "--dataset", "gaussian", "--n", "40", "--splits", "1", "--accelerator", "cpu");
+        Assert.True(one == 0, oneErr);
+        Assert.DoesNotContain("splits", oneOut, StringComparison.Ordinal); // a single split says nothing about averaging
+        var (zero, _, zeroErr) = CliTests.Run("eval", "--model", model, "--dataset", "gaussian", "--n", "40", "--splits", "0", "--accelerator", "cpu");
+        Assert.Equal(2, zero);
+        Assert.Contains("--splits must be at least 1", zeroErr, StringComparison.Ordinal);
         var (bad, _, badErr) = CliTests.Run("eval", "--model", model, "--dataset", "gaussian", "--dim", "2", "--n", "40", "--accelerator", "cpu");
         Assert.Equal(2, bad);
         Assert.Contains("dimension mismatch", badErr, StringComparison.Ordinal);

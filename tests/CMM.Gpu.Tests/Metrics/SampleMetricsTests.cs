@@ -244,7 +244,7 @@ public sealed class SampleMetricsTests
         Assert.True(rb.EnergyDistance > 10 * rb.EnergyDistanceNoiseFloor);
         Assert.True(rg.CovarianceError < 0.06);
         Approx.Equal(0.75, rb.CovarianceError, 0.03, 0); // variance scaled by 1/4
-        Assert.Equal(4, calls.Count);
+        Assert.Equal(4 * options.Splits, calls.Count); // generated and floor, per split, per evaluation
         Assert.All(calls, c => Assert.Equal((1000, 1000, 1), c));
         Assert.Equal(rg.EnergyDistance, rg.SinkhornDivergence); // the hook's value is reported as is
 
@@ -254,6 +254,54 @@ public sealed class SampleMetricsTests
         Assert.Equal(100, r2.ComparedCount);
         Assert.Equal("held_out", r2.MomentsReference);
         Assert.Throws<ArgumentException>(() => MetricsEvaluator.Evaluate(good, heldOut, 1, new MetricsOptions { MaxPairwisePoints = 1 }));
+    }
+
+    [Fact]
+    public void SplitsAverageTheSingleSplitMetricsAtTheirSeeds()
+    {
+        var truth = Datasets.Truth("exponential")!;
+        var heldOut = truth.Sample(801, 1);
+        var generated = truth.Sample(700, 2);
+        var avg = MetricsEvaluator.Evaluate(generated, heldOut, 1, new MetricsOptions { Seed = 7, Splits = 3 });
+        var singles = Enumerable.Range(0, 3)
+            .Select(r => MetricsEvaluator.Evaluate(generated, heldOut, 1, new MetricsOptions { Seed = 7 + (2 * r), Splits = 1 }))
+            .ToArray();
+
+        Assert.Equal(3, avg.Splits);
+        Assert.Equal(1, singles[0].Splits);
+        Assert.Equal(singles.Average(s => s.Wasserstein1!.Value), avg.Wasserstein1!.Value, 12);
+        Assert.Equal(singles.Average(s => s.Wasserstein1NoiseFloor!.Value), avg.Wasserstein1NoiseFloor!.Value, 12);
+        Assert.Equal(singles.Average(s => s.EnergyDistance), avg.EnergyDistance, 12);
+        Assert.Equal(singles.Average(s => s.EnergyDistanceNoiseFloor), avg.EnergyDistanceNoiseFloor, 12);
+        Assert.Equal(singles.Average(s => s.Precision!.Value), avg.Precision!.Value, 12);
+        Assert.Equal(singles.Average(s => s.RecallNoiseFloor!.Value), avg.RecallNoiseFloor!.Value, 12);
+        Assert.Equal(singles[0].CovarianceError, avg.CovarianceError); // moments use every point, not the splits
+        Assert.NotEqual(singles[0].Wasserstein1NoiseFloor, singles[1].Wasserstein1NoiseFloor); // the splits differ
+        Assert.Throws<ArgumentException>(() => MetricsEvaluator.Evaluate(generated, heldOut, 1, new MetricsOptions { Splits = 0 }));
+    }
+
+    [Fact]
+    public void AveragingOverSplitsTightensAPerfectModelsRatio()
+    {
+        // Generated and held-out points from the same law: a perfect model. One split's W1 ratio is spread widely
+        // (its floor is a single noisy draw); the mean over five splits is much tighter and stays below 2.
+        var truth = Datasets.Truth("exponential")!;
+        var one = new List<double>();
+        var five = new List<double>();
+        for (int t = 0; t < 40; t++)
+        {
+            var heldOut = truth.Sample(1000, 100 + (2 * t));
+            var generated = truth.Sample(1000, 101 + (2 * t));
+            var r1 = MetricsEvaluator.Evaluate(generated, heldOut, 1, new MetricsOptions { Seed = t, Splits = 1 });
+            var r5 = MetricsEvaluator.Evaluate(generated, heldOut, 1, new MetricsOptions { Seed = t, Splits = 5 });
+            one.Add(r1.Wasserstein1!.Value / r1.Wasserstein1NoiseFloor!.Value);
+            five.Add(r5.Wasserstein1!.Value / r5.Wasserstein1NoiseFloor!.Value);
+        }
+
+        static double Spread(List<double> v) => Math.Sqrt(v.Average(x => (x - v.Average()) * (x - v.Average())));
+        Assert.True(Spread(five) < 0.7 * Spread(one), $"spread of the ratio: 5 splits {Spread(five):F3}, 1 split {Spread(one):F3}");
+        Assert.True(five.Max() < 2, $"largest 5-split ratio {five.Max():F2}");
+        Assert.InRange(five.Average(), 0.8, 1.25);
     }
 
     [Theory]
