@@ -56,7 +56,7 @@ internal static class DemoCommand
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             string modelPath = Path.Combine(dir, "model.cmm");
             var result = FitCommand.Fit(ctx, train.Points, train.Dimension, name, options, modelPath + ".ckpt", resume: false, stderr);
-            if (result.Status != FitStatus.Completed)
+            if (result.Status is not (FitStatus.Completed or FitStatus.EarlyStopped))
             {
                 throw new CliException($"the fit ended with status {result.Status} after {result.Iterations} iterations; see {modelPath}.ckpt", ExitCodes.Failed);
             }

@@ -46,6 +46,8 @@ internal static class FitCommand
                 method = options.Method == FitMethod.Cmm ? "cmm" : "mm",
                 objective = options.Objective == FitObjective.SemiDual ? "semidual" : "map",
                 accelerator = ctx.Kind.ToString().ToLowerInvariant(),
+                best_validation = result.BestValidation,
+                best_iteration = result.BestIteration,
             };
             if (parse.GetValue(json))
             {
@@ -53,13 +55,16 @@ internal static class FitCommand
             }
             else
             {
+                string best = result.BestIteration is { } bi
+                    ? string.Create(CultureInfo.InvariantCulture, $"; the model is the best validated one, iteration {bi} (energy distance {result.BestValidation:G4})")
+                    : "";
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{summary.status}: {summary.iterations} iterations in {summary.seconds:0.0} s, final loss {summary.final_loss:G4}; model written to {outPath}"));
+                    $"{summary.status}: {summary.iterations} iterations in {summary.seconds:0.0} s, final loss {summary.final_loss:G4}{best}; model written to {outPath}"));
             }
 
             return result.Status switch
             {
-                FitStatus.Completed => ExitCodes.Ok,
+                FitStatus.Completed or FitStatus.EarlyStopped => ExitCodes.Ok,
                 FitStatus.Cancelled => ExitCodes.Interrupted,
                 _ => ExitCodes.Failed,
             };
@@ -160,6 +165,11 @@ internal static class FitCommand
         public void OnCheckpoint(string path, int iteration)
         {
         }
+
+        public void OnValidation(int iteration, double energyDistance, double best, bool improved) =>
+            sink.Report(iteration, improved
+                ? string.Create(CultureInfo.InvariantCulture, $"validation energy {energyDistance:G4} (new best)")
+                : string.Create(CultureInfo.InvariantCulture, $"validation energy {energyDistance:G4} (best {best:G4})"));
     }
 }
 
@@ -218,13 +228,19 @@ internal sealed class FitCliOptions
 
     public Option<bool> Resume { get; } = new("--resume") { Description = "Continue from the checkpoint." };
 
+    public Option<double> ValidationFraction { get; } = new("--validation-fraction") { Description = "Early stopping: share of the data (at most 0.5) held out to validate on; 0 (default) turns it off.", DefaultValueFactory = _ => Defaults.ValidationFraction };
+
+    public Option<int> ValidateEvery { get; } = new("--validate-every") { Description = "Early stopping: iterations between validations.", DefaultValueFactory = _ => Defaults.ValidateEvery };
+
+    public Option<int> Patience { get; } = new("--patience") { Description = "Early stopping: validations without a new best before the fit stops (the best model is kept).", DefaultValueFactory = _ => Defaults.Patience };
+
     public void AddTo(Command cmd)
     {
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
                      SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, NoNormalize, Seed, Checkpoint,
-                     CheckpointEvery, Resume,
+                     CheckpointEvery, Resume, ValidationFraction, ValidateEvery, Patience,
                  })
         {
             cmd.Options.Add(opt);
@@ -321,6 +337,9 @@ internal sealed class FitCliOptions
             Normalize = !parse.GetValue(NoNormalize),
             Seed = parse.GetValue(Seed),
             CheckpointEvery = parse.GetValue(CheckpointEvery),
+            ValidationFraction = parse.GetValue(ValidationFraction),
+            ValidateEvery = parse.GetValue(ValidateEvery),
+            Patience = parse.GetValue(Patience),
         };
         var problems = options.Validate();
         if (problems.Count > 0)

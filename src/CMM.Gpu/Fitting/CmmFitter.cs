@@ -19,6 +19,9 @@ public enum FitStatus
 
     /// <summary>Non-finite losses kept coming back after the learning rate was lowered; the last good model is kept.</summary>
     Diverged,
+
+    /// <summary>Early stopping: <see cref="FitOptions.Patience"/> validations passed without a new best; the best model is kept.</summary>
+    EarlyStopped,
 }
 
 /// <summary>The outcome of <see cref="CmmFitter.Run"/>.</summary>
@@ -28,7 +31,14 @@ public enum FitStatus
 /// <param name="Recoveries">Non-finite steps that were rolled back.</param>
 /// <param name="Elapsed">Wall time of this run.</param>
 /// <param name="Model">The fitted model (architecture, parameters, metadata).</param>
-public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<double> LossHistory, int Recoveries, TimeSpan Elapsed, IcnnModel Model);
+public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<double> LossHistory, int Recoveries, TimeSpan Elapsed, IcnnModel Model)
+{
+    /// <summary>Early stopping: the best validation energy distance (null when early stopping is off or nothing was validated).</summary>
+    public double? BestValidation { get; init; }
+
+    /// <summary>Early stopping: the iteration whose parameters <see cref="Model"/> holds (null when off).</summary>
+    public int? BestIteration { get; init; }
+}
 
 /// <summary>
 /// The fitting loop of cmm-math.md section 3: persistent Langevin particles on exp(-w), data batches,
@@ -39,8 +49,10 @@ public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<d
 public sealed class CmmFitter : IDisposable
 {
     private const int MaxRecoveries = 6;
+    private const int MaxValidationPoints = 1024;
     private readonly CmmContext context;
     private readonly float[] data;
+    private readonly float[] validation;
     private readonly int count;
     private readonly int dimension;
     private readonly IcnnPotential potential;
@@ -62,6 +74,12 @@ public sealed class CmmFitter : IDisposable
     private bool warm;
     private bool fullBatchLoaded;
     private bool disposed;
+    private ConjugateSolver? validationSolver;
+    private DevicePoints? validationOut;
+    private double bestValidation = double.NaN;
+    private int bestIteration;
+    private int validationsSinceBest;
+    private float[]? bestParameters;
 
     private CmmFitter(CmmContext context, ReadOnlySpan<float> rawData, int dimension, FitOptions options)
     {
@@ -69,10 +87,11 @@ public sealed class CmmFitter : IDisposable
         this.context = context;
         Options = options;
         this.dimension = dimension;
-        count = rawData.Length / dimension;
-        data = rawData.ToArray();
+        (data, validation) = SplitValidation(rawData, dimension, options);
+        count = data.Length / dimension;
         Normalization = options.Normalize ? Normalization.Fit(data, dimension) : Normalization.Identity(dimension);
         Normalization.Forward(data);
+        Normalization.Forward(validation);
         dataFingerprint = FitCheckpoint.Fingerprint(data);
         optionsFingerprint = FitCheckpoint.Fingerprint(options.Describe());
         var arch = Architecture(options, dimension);
@@ -110,6 +129,12 @@ public sealed class CmmFitter : IDisposable
 
     /// <summary>Outer iterations completed so far.</summary>
     public int Iteration { get; private set; }
+
+    /// <summary>Training points (the data less the validation share when early stopping is on).</summary>
+    public int TrainingCount => count;
+
+    /// <summary>Validation points held out for early stopping (0 when off).</summary>
+    public int ValidationCount => validation.Length / dimension;
 
     /// <summary>Test seam: when it returns true for a 1-based iteration, that step is treated as non-finite.</summary>
     internal Func<int, bool>? InjectNonFiniteStep { get; set; }
@@ -223,10 +248,22 @@ public sealed class CmmFitter : IDisposable
             Iteration++;
             losses.Add(step.Loss);
             observer?.OnIteration(step with { Iteration = Iteration, Elapsed = clock.Elapsed });
+            bool stop = false;
+            if (Options.EarlyStopping && (Iteration % Options.ValidateEvery == 0 || Iteration == Options.Iterations))
+            {
+                stop = ValidateStep(observer);
+            }
+
             if (checkpointPath is not null && Options.CheckpointEvery > 0 && Iteration % Options.CheckpointEvery == 0)
             {
                 SaveCheckpoint(checkpointPath);
                 observer?.OnCheckpoint(checkpointPath, Iteration);
+            }
+
+            if (stop)
+            {
+                status = FitStatus.EarlyStopped;
+                break;
             }
         }
 
@@ -236,12 +273,95 @@ public sealed class CmmFitter : IDisposable
             observer?.OnCheckpoint(checkpointPath, Iteration);
         }
 
+        if (bestParameters is not null && status is FitStatus.Completed or FitStatus.EarlyStopped)
+        {
+            // The best validated parameters, not the last ones; the fitter itself keeps its training state.
+            var current = potential.GetParameters();
+            potential.SetParameters(bestParameters);
+            var best = ToModel(bestIteration);
+            potential.SetParameters(current);
+            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best) { BestValidation = bestValidation, BestIteration = bestIteration };
+        }
+
         return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel());
+    }
+
+    /// <summary>
+    /// The early-stopping metric now: energy distance between the particles mapped to data space (grad w* for
+    /// CMM, grad u for MM; fitting coordinates) and the validation points (up to 1,024).
+    /// </summary>
+    /// <returns>The energy distance.</returns>
+    /// <exception cref="InvalidOperationException">Early stopping is off.</exception>
+    public double ValidationEnergy()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (!Options.EarlyStopping)
+        {
+            throw new InvalidOperationException("early stopping is off (FitOptions.ValidationFraction = 0): there are no validation points");
+        }
+
+        validationOut ??= DevicePoints.Allocate(context, Options.Particles, dimension);
+        if (Options.Method == FitMethod.Cmm)
+        {
+            validationSolver ??= new ConjugateSolver(context);
+            validationSolver.Solve(potential, chains.States, validationOut, new ConjugateOptions { MaxIterations = 50 });
+        }
+        else
+        {
+            potential.Gradient(chains.States, validationOut);
+        }
+
+        return Metrics.SampleMetrics.EnergyDistance(validationOut.ToArray(), validation, dimension);
+    }
+
+    private static (float[] Training, float[] Validation) SplitValidation(ReadOnlySpan<float> raw, int d, FitOptions options)
+    {
+        int n = raw.Length / d;
+        if (!options.EarlyStopping)
+        {
+            return (raw.ToArray(), []);
+        }
+
+        int v = (int)Math.Round(n * options.ValidationFraction);
+        if (v < 2 || n - v < 2)
+        {
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"a validation fraction of {options.ValidationFraction} of {n} points leaves {v} validation and {n - v} training points; early stopping needs at least 2 of each"));
+        }
+
+        var perm = Metrics.NoiseFloor.Permutation(n, unchecked(options.Seed ^ 0x5EED));
+        var all = raw.ToArray();
+        int kept = Math.Min(v, MaxValidationPoints);
+        var training = Metrics.NoiseFloor.Gather(all, d, perm, v, n - v);
+        var validation = Metrics.NoiseFloor.Gather(all, d, perm, 0, kept);
+        return (training, validation);
+    }
+
+    private bool ValidateStep(IFitObserver? observer)
+    {
+        double e = ValidationEnergy();
+        bool improved = double.IsFinite(e) && (double.IsNaN(bestValidation) || e < bestValidation);
+        if (improved)
+        {
+            bestValidation = e;
+            bestIteration = Iteration;
+            bestParameters = potential.GetParameters();
+            validationsSinceBest = 0;
+        }
+        else
+        {
+            validationsSinceBest++;
+        }
+
+        observer?.OnValidation(Iteration, e, bestValidation, improved);
+        return validationsSinceBest >= Options.Patience;
     }
 
     /// <summary>The current model with its metadata (normalisation, method, options, iterations, seed).</summary>
     /// <returns>The model.</returns>
-    public IcnnModel ToModel()
+    public IcnnModel ToModel() => ToModel(Iteration);
+
+    private IcnnModel ToModel(int iterations)
     {
         var metadata = new IcnnModelMetadata
         {
@@ -250,7 +370,7 @@ public sealed class CmmFitter : IDisposable
             NormalizationScale = Enumerable.Repeat(Normalization.Scale, dimension).ToArray(),
             Method = Options.Method == FitMethod.Cmm ? "cmm" : "mm",
             Options = Options.ToKeyValues(),
-            Iterations = Iteration,
+            Iterations = iterations,
             Seed = Options.Seed,
         };
         return IcnnModel.FromPotential(potential, metadata);
@@ -278,6 +398,10 @@ public sealed class CmmFitter : IDisposable
             Model = IcnnModelFile.Serialize(ToModel()),
             OptionsFingerprint = optionsFingerprint,
             DataFingerprint = dataFingerprint,
+            BestValidation = bestValidation,
+            BestIteration = bestIteration,
+            ValidationsSinceBest = validationsSinceBest,
+            BestParameters = bestParameters ?? [],
         };
         checkpoint.Save(path);
     }
@@ -291,6 +415,8 @@ public sealed class CmmFitter : IDisposable
         }
 
         disposed = true;
+        validationOut?.Dispose();
+        validationSolver?.Dispose();
         sinkhorn?.Dispose();
         conjugate?.Dispose();
         scalar.Dispose();
@@ -329,7 +455,16 @@ public sealed class CmmFitter : IDisposable
             warm = true;
         }
 
+        if (c.BestParameters.Length != 0 && c.BestParameters.Length != potential.ParameterCount)
+        {
+            throw new InvalidDataException($"the checkpoint's best-validation parameters hold {c.BestParameters.Length} values, the network {potential.ParameterCount}");
+        }
+
         Iteration = c.Iteration;
+        bestValidation = c.BestValidation;
+        bestIteration = c.BestIteration;
+        validationsSinceBest = c.ValidationsSinceBest;
+        bestParameters = c.BestParameters.Length > 0 ? c.BestParameters : null;
         learningRateScale = c.LearningRateScale;
         recoveries = c.Recoveries;
         langevinStep = c.LangevinStepSize;

@@ -13,7 +13,7 @@ namespace CMM.Gpu.Fitting;
 public sealed record FitCheckpoint
 {
     /// <summary>The format version this build writes and the newest it reads.</summary>
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     private static readonly byte[] Magic = "CMMCKPT\0"u8.ToArray();
 
@@ -62,6 +62,18 @@ public sealed record FitCheckpoint
     /// <summary>Fingerprint of the (normalised) training data (resuming on other data is refused).</summary>
     public string DataFingerprint { get; init; } = "";
 
+    /// <summary>Early stopping: the best validation energy distance so far (NaN when none yet; version 2).</summary>
+    public double BestValidation { get; init; } = double.NaN;
+
+    /// <summary>Early stopping: the iteration of the best validation (0 when none).</summary>
+    public int BestIteration { get; init; }
+
+    /// <summary>Early stopping: validations since the best one.</summary>
+    public int ValidationsSinceBest { get; init; }
+
+    /// <summary>Early stopping: the parameters at the best validation (empty when none).</summary>
+    public float[] BestParameters { get; init; } = [];
+
     /// <summary>Serialises to bytes.</summary>
     /// <returns>The file content.</returns>
     public byte[] Serialize()
@@ -88,6 +100,14 @@ public sealed record FitCheckpoint
             w.Write(Model);
             w.Write(OptionsFingerprint);
             w.Write(DataFingerprint);
+            w.Write(BestValidation);
+            w.Write(BestIteration);
+            w.Write(ValidationsSinceBest);
+            w.Write(BestParameters.Length);
+            foreach (var v in BestParameters)
+            {
+                w.Write(v);
+            }
         }
 
         var body = payload.ToArray();
@@ -186,6 +206,11 @@ public sealed record FitCheckpoint
             OptionsFingerprint = r.String(),
             DataFingerprint = r.String(),
         };
+        if (version >= 2)
+        {
+            c = c with { BestValidation = r.Double(), BestIteration = r.Int(), ValidationsSinceBest = r.Int(), BestParameters = r.Floats() };
+        }
+
         r.End();
         return c;
     }

@@ -99,6 +99,23 @@ public sealed record FitOptions
     /// <summary>Write a checkpoint every this many iterations (0: never).</summary>
     public int CheckpointEvery { get; init; } = 50;
 
+    /// <summary>
+    /// Early stopping (off by default: 0). Share of the data, at most 0.5, held out of training (a seeded random subset)
+    /// to validate on: every <see cref="ValidateEvery"/> iterations the energy distance between the particles mapped to
+    /// data space and up to 1,024 validation points is measured; the fit stops after <see cref="Patience"/> validations
+    /// without a new best, and the model returned is the best one validated (docs/fitting.md).
+    /// </summary>
+    public double ValidationFraction { get; init; }
+
+    /// <summary>Iterations between validations (early stopping only).</summary>
+    public int ValidateEvery { get; init; } = 50;
+
+    /// <summary>Validations without a new best before the fit stops (early stopping only).</summary>
+    public int Patience { get; init; } = 5;
+
+    /// <summary>True when <see cref="ValidationFraction"/> is positive.</summary>
+    public bool EarlyStopping => ValidationFraction > 0;
+
     /// <summary>Lists every problem, each with how to fix it; empty when the options are valid.</summary>
     /// <returns>The problems.</returns>
     public IReadOnlyList<string> Validate()
@@ -147,6 +164,21 @@ public sealed record FitOptions
             p.Add($"quadratic rank must be 0 (no low-rank term) or positive (got {QuadraticRank})");
         }
 
+        if (!(ValidationFraction >= 0 && ValidationFraction <= 0.5))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"validation fraction must be between 0 (no early stopping) and 0.5 (got {ValidationFraction})"));
+        }
+
+        if (ValidateEvery < 1)
+        {
+            p.Add($"validation interval must be at least 1 iteration (got {ValidateEvery})");
+        }
+
+        if (Patience < 1)
+        {
+            p.Add($"patience must be at least 1 validation (got {Patience})");
+        }
+
         if (LangevinStepSize >= 1)
         {
             p.Add($"Langevin step size {LangevinStepSize} is too large for a potential close to 1/2|x|^2: use a value below 1 (default 0.3)");
@@ -172,7 +204,7 @@ public sealed record FitOptions
     public IReadOnlyList<KeyValuePair<string, string>> ToKeyValues()
     {
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        return
+        List<KeyValuePair<string, string>> pairs =
         [
             new("method", Method == FitMethod.Cmm ? "cmm" : "mm"),
             new("objective", Objective == FitObjective.SemiDual ? "semidual" : "map"),
@@ -193,6 +225,15 @@ public sealed record FitOptions
             new("normalize", Normalize ? "true" : "false"),
             new("seed", Seed.ToString(CultureInfo.InvariantCulture)),
         ];
+        if (EarlyStopping)
+        {
+            // Only when on, so that fits without early stopping keep the fingerprints they had before it existed.
+            pairs.Add(new("validation_fraction", F(ValidationFraction)));
+            pairs.Add(new("validate_every", ValidateEvery.ToString(CultureInfo.InvariantCulture)));
+            pairs.Add(new("patience", Patience.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        return pairs;
     }
 
     /// <summary>The options that define the fit's trajectory (everything but the iteration count and checkpoint interval), as one line.</summary>

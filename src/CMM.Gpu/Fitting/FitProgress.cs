@@ -38,4 +38,13 @@ public interface IFitObserver
     /// <param name="path">The checkpoint file.</param>
     /// <param name="iteration">The iteration it holds.</param>
     void OnCheckpoint(string path, int iteration);
+
+    /// <summary>Called after each early-stopping validation (<see cref="FitOptions.ValidationFraction"/> &gt; 0).</summary>
+    /// <param name="iteration">The iteration just validated.</param>
+    /// <param name="energyDistance">Energy distance between the mapped particles and the validation points.</param>
+    /// <param name="best">The best so far (this one when it improved).</param>
+    /// <param name="improved">Whether this validation is the new best (its parameters are kept).</param>
+    void OnValidation(int iteration, double energyDistance, double best, bool improved)
+    {
+    }
 }

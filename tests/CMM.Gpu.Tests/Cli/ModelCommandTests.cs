@@ -48,6 +48,20 @@ public sealed class ModelCommandTests : IDisposable
     }
 
     [Fact]
+    public void EarlyStoppingFitReportsTheBestValidatedIteration()
+    {
+        var (code, stdout, stderr) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("es.cmm"), "--json", .. TinyFit,
+            "--validation-fraction", "0.25", "--validate-every", "2"]);
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        int best = doc.RootElement.GetProperty("best_iteration").GetInt32();
+        Assert.InRange(best, 2, 4);
+        Assert.True(doc.RootElement.GetProperty("best_validation").GetDouble() > 0);
+        Assert.Equal(best, CMM.Gpu.Icnn.IcnnModelFile.Load(P("es.cmm")).Metadata.Iterations);
+        Assert.Contains("validation energy", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void GaussianDimensionCarriesFromFitToEval()
     {
         var model = FitTiny("g3.cmm", "gaussian", "--dim", "3");
@@ -85,6 +99,9 @@ public sealed class ModelCommandTests : IDisposable
             (new[] { "fit", "--dataset", "moons", "--dim", "3", "--out", P("x.cmm") }, "--dim applies only to --dataset gaussian"),
             (new[] { "fit", "--data", bad, "--dim", "3", "--out", P("x.cmm") }, "--dim applies only to --dataset gaussian"),
             (new[] { "fit", "--dataset", "gaussian", "--dim", "0", "--out", P("x.cmm") }, "--dim must be between"),
+            (new[] { "fit", "--dataset", "moons", "--out", P("x.cmm"), "--validation-fraction", "0.7" }, "validation fraction must be between 0"),
+            (new[] { "fit", "--dataset", "moons", "--out", P("x.cmm"), "--validation-fraction", "0.2", "--patience", "0" }, "patience must be"),
+            (new[] { "fit", "--dataset", "moons", "--n", "5", "--out", P("x.cmm"), "--validation-fraction", "0.1", "--accelerator", "cpu" }, "early stopping needs at least 2"),
         };
         foreach (var (args, expected) in cases)
         {

@@ -97,6 +97,82 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void EarlyStoppingHoldsOutValidationPointsAndKeepsTheBestValidatedModel()
+    {
+        var data = Datasets.Create("moons", 100, 3).Points;
+        var options = Tiny(FitObjective.SemiDual) with { Iterations = 40, ValidationFraction = 0.2, ValidateEvery = 1, Patience = 2, CheckpointEvery = 0 };
+        using var f = CmmFitter.Create(fixture.Context, data, 2, options);
+        Assert.Equal(80, f.TrainingCount);
+        Assert.Equal(20, f.ValidationCount);
+        var observer = new RecordValidations(f);
+        var r = f.Run(observer);
+
+        // The loop stopped after Patience validations without a new best, and returned that best's parameters.
+        Assert.Equal(FitStatus.EarlyStopped, r.Status);
+        Assert.True(r.Iterations < options.Iterations);
+        Assert.Equal(r.Iterations, observer.Validations.Count); // one validation per iteration
+        var lastBest = observer.Validations.FindLastIndex(v => v.Improved);
+        Assert.Equal(options.Patience, observer.Validations.Count - 1 - lastBest);
+        Assert.Equal(observer.Validations[lastBest].Iteration, r.BestIteration);
+        Assert.Equal(observer.Validations[lastBest].Energy, r.BestValidation);
+        Assert.Equal(observer.Validations.Min(v => v.Energy), r.BestValidation);
+        Assert.Equal(observer.BestParameters, r.Model.Parameters.ToArray());
+        Assert.Equal((long)r.BestIteration!.Value, r.Model.Metadata.Iterations);
+        Assert.NotEqual(observer.BestParameters, f.Potential.GetParameters()); // the fitter keeps its own state
+
+        // The reported value is the metric: recomputed at the same state it is the same number.
+        Assert.All(observer.Validations, v => Assert.Equal(v.Energy, v.Recomputed));
+        Assert.All(observer.Validations, v => Assert.True(v.Energy > 0 && double.IsFinite(v.Energy)));
+    }
+
+    [Fact]
+    public void EarlyStoppingStateSurvivesAResume()
+    {
+        var data = Datasets.Create("moons", 90, 3).Points;
+        var options = Tiny(FitObjective.SemiDual) with { ValidationFraction = 0.25, ValidateEvery = 2, Patience = 50 };
+        var ckpt = Path.Combine(dir, "es.ckpt");
+        FitResult whole;
+        using (var f = CmmFitter.Create(fixture.Context, data, 2, options))
+        {
+            whole = f.Run(new KeepCheckpoint(3, ckpt), Path.Combine(dir, "es-running.ckpt"));
+        }
+
+        var c = FitCheckpoint.Load(ckpt);
+        Assert.Equal(3, c.Iteration);
+        Assert.Equal(2, c.BestIteration);
+        Assert.Equal(0, c.ValidationsSinceBest);
+        Assert.True(double.IsFinite(c.BestValidation));
+        using (var f = CmmFitter.Resume(fixture.Context, data, 2, options, c))
+        {
+            var resumed = f.Run();
+            Assert.Equal(whole.Status, resumed.Status);
+            Assert.Equal(whole.BestIteration, resumed.BestIteration);
+            Assert.Equal(whole.BestValidation, resumed.BestValidation);
+            Assert.Equal(whole.Model.Parameters.ToArray(), resumed.Model.Parameters.ToArray());
+        }
+
+        // Without early stopping the options' fingerprint is what it was before early stopping existed.
+        Assert.DoesNotContain("validation", new FitOptions().Describe(), StringComparison.Ordinal);
+        Assert.Contains("validation_fraction=0.25", options.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EarlyStoppingOptionsAreChecked()
+    {
+        var problems = new FitOptions { ValidationFraction = 0.6, ValidateEvery = 0, Patience = 0 }.Validate();
+        Assert.Contains(problems, p => p.Contains("validation fraction", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("validation interval", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("patience", StringComparison.Ordinal));
+        Assert.Contains(new FitOptions { ValidationFraction = double.NaN }.Validate(), p => p.Contains("validation fraction", StringComparison.Ordinal));
+        var few = Datasets.Create("moons", 6, 3).Points;
+        var e = Assert.Throws<ArgumentException>(() => CmmFitter.Create(fixture.Context, few, 2, Tiny(FitObjective.SemiDual) with { ValidationFraction = 0.1 }));
+        Assert.Contains("at least 2", e.Message, StringComparison.Ordinal);
+        using var off = CmmFitter.Create(fixture.Context, few, 2, Tiny(FitObjective.SemiDual));
+        Assert.Equal(0, off.ValidationCount);
+        Assert.Throws<InvalidOperationException>(() => off.ValidationEnergy());
+    }
+
+    [Fact]
     public void OneDimensionalDataFit()
     {
         // d = 1 caps the low-rank quadratic term at rank 1 (the default rank 2 would be invalid).
@@ -262,6 +338,34 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
             if (at == iteration)
             {
                 File.Copy(path, copy, overwrite: true);
+            }
+        }
+    }
+
+    private sealed class RecordValidations(CmmFitter fitter) : IFitObserver
+    {
+        public List<(int Iteration, double Energy, double Recomputed, bool Improved)> Validations { get; } = [];
+
+        public float[]? BestParameters { get; private set; }
+
+        public void OnIteration(FitProgress progress)
+        {
+        }
+
+        public void OnRecovery(int iteration, double learningRateScale)
+        {
+        }
+
+        public void OnCheckpoint(string path, int iteration)
+        {
+        }
+
+        public void OnValidation(int iteration, double energyDistance, double best, bool improved)
+        {
+            Validations.Add((iteration, energyDistance, fitter.ValidationEnergy(), improved));
+            if (improved)
+            {
+                BestParameters = fitter.Potential.GetParameters();
             }
         }
     }
