@@ -245,6 +245,36 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void CheckpointsKeepTheEarlyStoppingStateAndVersionOneFilesStillLoad()
+    {
+        var c = new FitCheckpoint { Iteration = 5, Particles = [1, 2], Model = [1, 2, 3], OptionsFingerprint = "o", DataFingerprint = "d",
+            BestValidation = 0.125, BestIteration = 4, ValidationsSinceBest = 1, BestParameters = [3, 4, 5] };
+        var back = FitCheckpoint.Deserialize(c.Serialize(), "c");
+        Assert.Equal(0.125, back.BestValidation);
+        Assert.Equal(4, back.BestIteration);
+        Assert.Equal(1, back.ValidationsSinceBest);
+        Assert.Equal([3f, 4f, 5f], back.BestParameters);
+
+        // A version-1 file is a version-2 payload without its last 20 bytes (double, two ints, an empty float array),
+        // under header version 1 and that payload's own checksum.
+        var v2 = (c with { BestValidation = double.NaN, BestIteration = 0, ValidationsSinceBest = 0, BestParameters = [] }).Serialize();
+        long length = BitConverter.ToInt64(v2, 12);
+        var payload = v2.AsSpan(20, (int)length - 20).ToArray();
+        var v1 = new List<byte>();
+        v1.AddRange(v2.AsSpan(0, 8).ToArray());
+        v1.AddRange(BitConverter.GetBytes(1));
+        v1.AddRange(BitConverter.GetBytes((long)payload.Length));
+        v1.AddRange(payload);
+        v1.AddRange(System.Security.Cryptography.SHA256.HashData(payload));
+        var old = FitCheckpoint.Deserialize(v1.ToArray(), "v1");
+        Assert.Equal(5, old.Iteration);
+        Assert.Equal("d", old.DataFingerprint);
+        Assert.True(double.IsNaN(old.BestValidation));
+        Assert.Empty(old.BestParameters);
+        Assert.Equal(0, old.BestIteration);
+    }
+
+    [Fact]
     public void GaussianFitRecoversTheClosedFormHessian()
     {
         // rho = N(m, S) with S anisotropic, fitted without normalisation: the Hessian of w must approach S^(-1/3)
