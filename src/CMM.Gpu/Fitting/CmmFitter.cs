@@ -276,10 +276,7 @@ public sealed class CmmFitter : IDisposable
         if (bestParameters is not null && status is FitStatus.Completed or FitStatus.EarlyStopped)
         {
             // The best validated parameters, not the last ones; the fitter itself keeps its training state.
-            var current = potential.GetParameters();
-            potential.SetParameters(bestParameters);
-            var best = ToModel(bestIteration);
-            potential.SetParameters(current);
+            var best = new IcnnModel(potential.Architecture, bestParameters.ToArray(), Metadata(bestIteration));
             return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best) { BestValidation = bestValidation, BestIteration = bestIteration };
         }
 
@@ -303,8 +300,9 @@ public sealed class CmmFitter : IDisposable
         validationOut ??= DevicePoints.Allocate(context, Options.Particles, dimension);
         if (Options.Method == FitMethod.Cmm)
         {
-            validationSolver ??= new ConjugateSolver(context);
-            validationSolver.Solve(potential, chains.States, validationOut, new ConjugateOptions { MaxIterations = 50 });
+            // The semi-dual objective's solver holds only scratch space sized for the particles: reuse it.
+            var solver = conjugate ?? (validationSolver ??= new ConjugateSolver(context));
+            solver.Solve(potential, chains.States, validationOut, new ConjugateOptions { MaxIterations = 50 });
         }
         else
         {
@@ -359,11 +357,10 @@ public sealed class CmmFitter : IDisposable
 
     /// <summary>The current model with its metadata (normalisation, method, options, iterations, seed).</summary>
     /// <returns>The model.</returns>
-    public IcnnModel ToModel() => ToModel(Iteration);
+    public IcnnModel ToModel() => IcnnModel.FromPotential(potential, Metadata(Iteration));
 
-    private IcnnModel ToModel(int iterations)
-    {
-        var metadata = new IcnnModelMetadata
+    private IcnnModelMetadata Metadata(int iterations) =>
+        new()
         {
             DataDimension = dimension,
             NormalizationMean = Normalization.Mean.ToArray(),
@@ -373,8 +370,6 @@ public sealed class CmmFitter : IDisposable
             Iterations = iterations,
             Seed = Options.Seed,
         };
-        return IcnnModel.FromPotential(potential, metadata);
-    }
 
     /// <summary>Writes the complete fitting state atomically.</summary>
     /// <param name="path">The checkpoint file.</param>
