@@ -37,8 +37,12 @@ public static class MetricsEvaluator
         int splits = options.Splits;
         int h = Math.Min(nHeld / 2, nGen);
         int hp = Math.Min(h, options.MaxPairwisePoints);
-        var sums = new double[10];
         bool hasSinkhorn = options.SinkhornDivergence is not null, hasKnn = hp > PrecisionRecallK, hasW1 = d == 1;
+        var energy = new SplitMean(splits);
+        var sinkhorn = new SplitMean(splits);
+        var precision = new SplitMean(splits);
+        var recall = new SplitMean(splits);
+        var w1 = new SplitMean(splits);
         for (int r = 0; r < splits; r++)
         {
             // Split r uses seeds Seed + 2r (held-out halves) and Seed + 2r + 1 (generated subsample): split 0 is the
@@ -51,31 +55,23 @@ public static class MetricsEvaluator
             b = b[..(h * d)];
             float[] gp = g[..(hp * d)], ap = a[..(hp * d)], bp = b[..(hp * d)];
 
-            sums[0] += SampleMetrics.EnergyDistance(gp, bp, d);
-            sums[1] += SampleMetrics.EnergyDistance(ap, bp, d);
+            energy.Add(SampleMetrics.EnergyDistance(gp, bp, d), SampleMetrics.EnergyDistance(ap, bp, d));
             if (options.SinkhornDivergence is { } sd)
             {
-                sums[2] += sd(gp, bp, d);
-                sums[3] += sd(ap, bp, d);
+                sinkhorn.Add(sd(gp, bp, d), sd(ap, bp, d));
             }
 
             if (hasKnn)
             {
-                sums[4] += SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK);
-                sums[5] += SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK);
-                sums[6] += SampleMetrics.ManifoldCoverage(bp, gp, d, PrecisionRecallK);
-                sums[7] += SampleMetrics.ManifoldCoverage(bp, ap, d, PrecisionRecallK);
+                precision.Add(SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK), SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK));
+                recall.Add(SampleMetrics.ManifoldCoverage(bp, gp, d, PrecisionRecallK), SampleMetrics.ManifoldCoverage(bp, ap, d, PrecisionRecallK));
             }
 
             if (hasW1)
             {
-                sums[8] += SampleMetrics.Wasserstein1(g, b);
-                sums[9] += SampleMetrics.Wasserstein1(a, b);
+                w1.Add(SampleMetrics.Wasserstein1(g, b), SampleMetrics.Wasserstein1(a, b));
             }
         }
-
-        double Mean(int k) => sums[k] / splits;
-        double? MeanIf(bool computed, int k) => computed ? Mean(k) : null;
 
         bool truth = options.TrueMean is not null && options.TrueCovariance is not null;
         var refMean = options.TrueMean ?? SampleMetrics.Mean(heldOut, d);
@@ -88,19 +84,36 @@ public static class MetricsEvaluator
             HeldOutCount = nHeld,
             ComparedCount = hp,
             Splits = splits,
-            EnergyDistance = Mean(0),
-            EnergyDistanceNoiseFloor = Mean(1),
-            SinkhornDivergence = MeanIf(hasSinkhorn, 2),
-            SinkhornDivergenceNoiseFloor = MeanIf(hasSinkhorn, 3),
-            Precision = MeanIf(hasKnn, 4),
-            PrecisionNoiseFloor = MeanIf(hasKnn, 5),
-            Recall = MeanIf(hasKnn, 6),
-            RecallNoiseFloor = MeanIf(hasKnn, 7),
-            Wasserstein1 = MeanIf(hasW1, 8),
-            Wasserstein1NoiseFloor = MeanIf(hasW1, 9),
+            EnergyDistance = energy.Model,
+            EnergyDistanceNoiseFloor = energy.Floor,
+            SinkhornDivergence = hasSinkhorn ? sinkhorn.Model : null,
+            SinkhornDivergenceNoiseFloor = hasSinkhorn ? sinkhorn.Floor : null,
+            Precision = hasKnn ? precision.Model : null,
+            PrecisionNoiseFloor = hasKnn ? precision.Floor : null,
+            Recall = hasKnn ? recall.Model : null,
+            RecallNoiseFloor = hasKnn ? recall.Floor : null,
+            Wasserstein1 = hasW1 ? w1.Model : null,
+            Wasserstein1NoiseFloor = hasW1 ? w1.Floor : null,
             MeanError = SampleMetrics.MeanError(generated, d, refMean),
             CovarianceError = SampleMetrics.CovarianceError(generated, d, refCov),
             MomentsReference = truth ? "truth" : options.TrueMean is not null || options.TrueCovariance is not null ? "mixed" : "held_out",
         };
+    }
+
+    /// <summary>A metric and its noise floor, each summed over the splits and read as the mean.</summary>
+    private sealed class SplitMean(int splits)
+    {
+        private double model;
+        private double floor;
+
+        public double Model => model / splits;
+
+        public double Floor => floor / splits;
+
+        public void Add(double modelValue, double floorValue)
+        {
+            model += modelValue;
+            floor += floorValue;
+        }
     }
 }
