@@ -25,7 +25,8 @@ public struct IcnnDims
     /// <summary>Largest hidden width M.</summary>
     public int MaxWidth { get; set; }
 
-    /// <summary>Number of parameters P (the extra partial column is at index P).</summary>
+    /// <summary>Number of parameters P (the extra partial column is at index P). The effective-parameter buffer is P + d
+    /// long: the input centre m (d floats) follows the parameters, and every point x enters the network as x - m.</summary>
     public int ParamCount { get; set; }
 
     /// <summary>Offset of the output weights p (length h_L) in the parameter vector.</summary>
@@ -136,16 +137,22 @@ internal struct StridedRow<TF>
 /// </summary>
 public static class IcnnKernels
 {
-    /// <summary>eff[j] = softplus(raw[j]) where mask[j] = 1, else raw[j].</summary>
+    /// <summary>eff[j] = scale[j] * softplus(raw[j]) where mask[j] = 1, else scale[j] * raw[j] (the preconditioned
+    /// reparameterisation of docs/icnn.md).</summary>
     /// <param name="j">Parameter index.</param>
     /// <param name="raw">Free parameters.</param>
     /// <param name="mask">1 for reparameterised (non-negative) entries.</param>
+    /// <param name="scale">Fixed positive scale of each parameter (the preconditioner's).</param>
     /// <param name="eff">Effective parameters (output).</param>
-    public static void Materialize(Index1D j, ArrayView<float> raw, ArrayView<int> mask, ArrayView<float> eff)
-    {
-        float r = raw[j];
-        eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
-    }
+    public static void Materialize(Index1D j, ArrayView<float> raw, ArrayView<int> mask, ArrayView<float> scale, ArrayView<float> eff) =>
+        eff[j] = Effective(raw[j], mask[j], scale[j]);
+
+    /// <summary>The effective value of one free parameter: scale * softplus(r) when masked, else scale * r.</summary>
+    /// <param name="r">Free value.</param>
+    /// <param name="mask">1 when reparameterised.</param>
+    /// <param name="scale">Scale.</param>
+    /// <returns>The effective value.</returns>
+    internal static float Effective(float r, int mask, float scale) => scale * (mask != 0 ? DeviceMath.Softplus(r) : r);
 
     /// <summary>values[i] = w(x_i) (mode bit 1) and grads[i, :] = grad w(x_i) (mode bit 2).</summary>
     /// <typeparam name="TAct">Activation.</typeparam>
@@ -181,7 +188,7 @@ public static class IcnnKernels
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> values, ArrayView<float> grads, int mode)
         where TAct : struct, IIcnnActivation
     {
-        var sh = Stage(eff, dm.ParamCount);
+        var sh = Stage(eff, dm.ParamCount + dm.Dim);
         int slot = Grid.GlobalIndex.X;
         if (slot < dm.Slots)
         {
@@ -204,7 +211,7 @@ public static class IcnnKernels
         ArrayView<float> x, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation
     {
-        var sh = Stage(eff, dm.ParamCount);
+        var sh = Stage(eff, dm.ParamCount + dm.Dim);
         int slot = Grid.GlobalIndex.X;
         if (slot < dm.Slots)
         {
@@ -228,7 +235,7 @@ public static class IcnnKernels
         ArrayView<float> y, ArrayView<float> targets, ArrayView<float> ws, ArrayView<float> partial)
         where TAct : struct, IIcnnActivation
     {
-        var sh = Stage(eff, dm.ParamCount);
+        var sh = Stage(eff, dm.ParamCount + dm.Dim);
         int slot = Grid.GlobalIndex.X;
         if (slot < dm.Slots)
         {
@@ -434,8 +441,8 @@ public static class IcnnKernels
     }
 
     /// <summary>
-    /// Sums the slot partials column by column (no atomics): grad[j] = scaleGrad * sum_s partial[s, j] *
-    /// (sigmoid(raw[j]) where mask[j] = 1: the chain rule of the softplus reparameterisation), and
+    /// Sums the slot partials column by column (no atomics): grad[j] = scaleGrad * sum_s partial[s, j] * scale[j] *
+    /// (sigmoid(raw[j]) where mask[j] = 1): the chain rule of the scaled softplus reparameterisation, and
     /// extra[0] = scaleExtra * sum_s partial[s, P].
     /// </summary>
     /// <param name="j">Column index, 0..P.</param>
@@ -443,12 +450,13 @@ public static class IcnnKernels
     /// <param name="dm">Dimensions (Slots, strides, ParamCount).</param>
     /// <param name="raw">Free parameters.</param>
     /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scale">Per-parameter scale of the reparameterisation (chain rule: times scale[j]).</param>
     /// <param name="scaleGrad">Scale of the gradient columns.</param>
     /// <param name="scaleExtra">Scale of column P.</param>
     /// <param name="grad">Output gradient [P] with respect to the free parameters.</param>
     /// <param name="extra">Output [1]: the scaled column-P sum (mean w or the loss).</param>
     public static void ReduceSlots(Index1D j, ArrayView<float> partial, IcnnDims dm, ArrayView<float> raw,
-        ArrayView<int> mask, float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra)
+        ArrayView<int> mask, ArrayView<float> scale, float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra)
     {
         double s = 0;
         long b = j * dm.PartialParamStride;
@@ -463,7 +471,7 @@ public static class IcnnKernels
         }
         else
         {
-            float g = (float)(s * scaleGrad);
+            float g = (float)(s * scaleGrad) * scale[j];
             grad[j] = mask[j] != 0 ? g * DeviceMath.Sigmoid(raw[j]) : g;
         }
     }
@@ -528,12 +536,13 @@ public static class IcnnKernels
     /// <param name="raw">Free parameters (updated).</param>
     /// <param name="eff">Effective parameters (output).</param>
     /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scale">Per-parameter scale of the reparameterisation.</param>
     /// <param name="grad">Gradient with respect to the free parameters.</param>
     /// <param name="m">First moment (updated).</param>
     /// <param name="v">Second moment (updated).</param>
     /// <param name="scalars">[norm, clip factor].</param>
     /// <param name="c">Step coefficients.</param>
-    public static void AdamStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask,
+    public static void AdamStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask, ArrayView<float> scale,
         ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c)
     {
         float f = scalars[1];
@@ -551,7 +560,7 @@ public static class IcnnKernels
         float vh = vj * c.Correction2;
         float r = raw[j] - c.LearningRate * mh / (XMath.Sqrt(vh) + c.Epsilon);
         raw[j] = r;
-        eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
+        eff[j] = Effective(r, mask[j], scale[j]);
     }
 
     /// <summary>Plain SGD on the free parameters with the clip factor scalars[1]; writes the effective parameters.</summary>
@@ -559,10 +568,11 @@ public static class IcnnKernels
     /// <param name="raw">Free parameters (updated).</param>
     /// <param name="eff">Effective parameters (output).</param>
     /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scale">Per-parameter scale of the reparameterisation.</param>
     /// <param name="grad">Gradient.</param>
     /// <param name="scalars">[norm, clip factor].</param>
     /// <param name="learningRate">Step size.</param>
-    public static void SgdStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask,
+    public static void SgdStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask, ArrayView<float> scale,
         ArrayView<float> grad, ArrayView<float> scalars, float learningRate)
     {
         float f = scalars[1];
@@ -573,7 +583,7 @@ public static class IcnnKernels
 
         float r = raw[j] - learningRate * grad[j] * f;
         raw[j] = r;
-        eff[j] = mask[j] != 0 ? DeviceMath.Softplus(r) : r;
+        eff[j] = Effective(r, mask[j], scale[j]);
     }
 
     // ---- device helpers (not kernels) ----
@@ -597,7 +607,7 @@ public static class IcnnKernels
                 int wr = offW + j * d;
                 for (int k = 0; k < d; k++)
                 {
-                    s += eff[wr + k] * x[xb + k];
+                    s += eff[wr + k] * Centred(eff, dm, x, xb, k);
                 }
 
                 if (l > 0)
@@ -626,7 +636,7 @@ public static class IcnnKernels
         float quad = 0f, lin = 0f;
         for (int k = 0; k < d; k++)
         {
-            float xk = x[xb + k];
+            float xk = Centred(eff, dm, x, xb, k);
             quad += (dm.Alpha + eff[dm.OffDiag + k]) * xk * xk;
             lin += eff[dm.OffLinear + k] * xk;
         }
@@ -636,7 +646,7 @@ public static class IcnnKernels
             float q = 0f;
             for (int k = 0; k < d; k++)
             {
-                q += eff[dm.OffLowRank + k * dm.Rank + m] * x[xb + k];
+                q += eff[dm.OffLowRank + k * dm.Rank + m] * Centred(eff, dm, x, xb, k);
             }
 
             ws.Set(dm.RQ + m, q);
@@ -838,7 +848,7 @@ public static class IcnnKernels
                 int wr = offW + j * d;
                 for (int k = 0; k < d; k++)
                 {
-                    prt.Add(wr + k, delta * x[xb + k]);
+                    prt.Add(wr + k, delta * Centred(eff, dm, x, xb, k));
                 }
 
                 if (l > 0)
@@ -857,7 +867,7 @@ public static class IcnnKernels
 
         for (int k = 0; k < d; k++)
         {
-            float xk = x[xb + k];
+            float xk = Centred(eff, dm, x, xb, k);
             prt.Add(dm.OffDiag + k, 0.5f * xk * xk);
             prt.Add(dm.OffLinear + k, xk);
             for (int m = 0; m < r; m++)
@@ -924,7 +934,7 @@ public static class IcnnKernels
                 int wr = offW + j * d;
                 for (int k = 0; k < d; k++)
                 {
-                    prt.Add(wr + k, sb * y[yb + k] + sd * ws.Get(dm.RV + k));
+                    prt.Add(wr + k, sb * Centred(eff, dm, y, yb, k) + sd * ws.Get(dm.RV + k));
                 }
 
                 if (l > 0)
@@ -958,7 +968,7 @@ public static class IcnnKernels
         for (int k = 0; k < d; k++)
         {
             float vk = ws.Get(dm.RV + k);
-            float yk = y[yb + k];
+            float yk = Centred(eff, dm, y, yb, k);
             prt.Add(dm.OffDiag + k, vk * yk);
             prt.Add(dm.OffLinear + k, vk);
             for (int m = 0; m < r; m++)
@@ -975,7 +985,7 @@ public static class IcnnKernels
         int d = dm.Dim, r = dm.Rank;
         for (int k = 0; k < d; k++)
         {
-            float g = (dm.Alpha + eff[dm.OffDiag + k]) * x[xb + k] + eff[dm.OffLinear + k];
+            float g = (dm.Alpha + eff[dm.OffDiag + k]) * Centred(eff, dm, x, xb, k) + eff[dm.OffLinear + k];
             for (int m = 0; m < r; m++)
             {
                 g += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RQ + m);
@@ -984,6 +994,11 @@ public static class IcnnKernels
             ws.Set(dm.RG + k, g);
         }
     }
+
+    /// <summary>x_k - m_k: coordinate k of point x (at <paramref name="xb"/>) minus the input centre m, which the effective
+    /// parameter buffer holds after the P parameters (docs/icnn.md, "Preconditioning").</summary>
+    internal static float Centred<TF>(TF eff, IcnnDims dm, TF x, long xb, int k)
+        where TF : struct, IFloats => x[xb + k] - eff[dm.ParamCount + k];
 
     /// <summary>The five point kernels of <paramref name="t"/> (this class, or its CPU form <see cref="IcnnCpuKernels"/>, which has the same names) for both activations.</summary>
     internal static IEnumerable<KernelEntry> PointKernelEntries(Type t)

@@ -29,8 +29,17 @@ public sealed record IcnnArchitecture(int Dimension)
     /// <summary>Rank r of the low-rank quadratic factor R [d, r]; 0 disables it (default 2, capped at d by <see cref="Validate"/>).</summary>
     public int Rank { get; init; } = 2;
 
-    /// <summary>Fixed strong-convexity constant alpha &gt; 0 (default 0.1): Hess w &gt;= alpha I everywhere.</summary>
+    /// <summary>Fixed strong-convexity constant alpha &gt; 0 (default 0.1), in the input's own units: Hess w &gt;= alpha I everywhere.</summary>
     public float Alpha { get; init; } = 0.1f;
+
+    /// <summary>
+    /// The fixed affine preconditioning of the parametrisation (input centre and scales, output scale); null is the
+    /// identity. It changes which parameter values represent a given w, never the family of functions.
+    /// </summary>
+    public IcnnPreconditioner? Preconditioner { get; init; }
+
+    /// <summary><see cref="Preconditioner"/>, or the identity when it is null.</summary>
+    public IcnnPreconditioner EffectivePreconditioner => Preconditioner ?? IcnnPreconditioner.Identity(Dimension);
 
     /// <summary>Every problem with this architecture, each with how to fix it; empty when valid.</summary>
     /// <returns>The problems.</returns>
@@ -67,6 +76,11 @@ public sealed record IcnnArchitecture(int Dimension)
             p.Add(string.Create(CultureInfo.InvariantCulture, $"Alpha = {Alpha} must be a finite number > 0 (it is the strong-convexity constant; e.g. 0.1)"));
         }
 
+        if (Preconditioner is not null && Dimension >= 1)
+        {
+            p.AddRange(Preconditioner.Problems(Dimension));
+        }
+
         if (!Enum.IsDefined(Activation))
         {
             p.Add($"Activation {(int)Activation} is unknown: use Softplus or Elu");
@@ -96,7 +110,8 @@ public sealed record IcnnArchitecture(int Dimension)
     /// <returns>True when every field is equal.</returns>
     public bool Equals(IcnnArchitecture? other) =>
         other is not null && Dimension == other.Dimension && Activation == other.Activation && Rank == other.Rank &&
-        Alpha.Equals(other.Alpha) && HiddenWidths.SequenceEqual(other.HiddenWidths);
+        Alpha.Equals(other.Alpha) && HiddenWidths.SequenceEqual(other.HiddenWidths) &&
+        EffectivePreconditioner.Equals(other.EffectivePreconditioner);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(Dimension, Activation, Rank, Alpha, HiddenWidths.Count);
@@ -189,6 +204,47 @@ public sealed class IcnnLayout
         // p and D are adjacent: [OutputOffset, LowRankOffset).
         Array.Fill(mask, 1, OutputOffset, LowRankOffset - OutputOffset);
         return mask;
+    }
+
+    /// <summary>
+    /// The fixed scale of each parameter under a preconditioner (docs/icnn.md, "Preconditioning"): effective = scale *
+    /// (softplus of) free. With w(y) = kappa v((y - m) / s): W_l[j, k] 1/s_k; b_l, P_l 1; p kappa; D_k kappa/s_k^2;
+    /// R[k, :] sqrt(kappa)/s_k; c_k kappa/s_k.
+    /// </summary>
+    /// <param name="preconditioner">The preconditioner (its dimension must be the layout's).</param>
+    /// <returns>One scale per parameter.</returns>
+    public float[] ParameterScales(IcnnPreconditioner preconditioner)
+    {
+        ArgumentNullException.ThrowIfNull(preconditioner);
+        int d = preconditioner.Dimension;
+        var scale = new float[ParameterCount];
+        Array.Fill(scale, 1f);
+        double kappa = preconditioner.OutputScale;
+        foreach (var layer in Layers)
+        {
+            for (int j = 0; j < layer.Width; j++)
+            {
+                for (int k = 0; k < d; k++)
+                {
+                    scale[layer.Weights + (j * d) + k] = (float)(1.0 / preconditioner.InputScale[k]);
+                }
+            }
+        }
+
+        Array.Fill(scale, (float)kappa, OutputOffset, DiagonalOffset - OutputOffset);
+        int rank = (LinearOffset - LowRankOffset) / Math.Max(1, d);
+        for (int k = 0; k < d; k++)
+        {
+            double sk = preconditioner.InputScale[k];
+            scale[DiagonalOffset + k] = (float)(kappa / (sk * sk));
+            scale[LinearOffset + k] = (float)(kappa / sk);
+            for (int m = 0; m < rank; m++)
+            {
+                scale[LowRankOffset + (k * rank) + m] = (float)(Math.Sqrt(kappa) / sk);
+            }
+        }
+
+        return scale;
     }
 
     /// <summary>The layer table the kernels read: 5 ints per layer (width, W, b, P, scratch offset).</summary>

@@ -72,18 +72,18 @@ internal sealed class IcnnKernelSet
     private IcnnKernelSet(CmmContext context)
     {
         acc = context.Accelerator;
-        Materialize = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>>(IcnnKernels.Materialize);
-        ReduceSlots = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots);
+        Materialize = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize);
+        ReduceSlots = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots);
         AddScaled = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled);
         SumSquaresPartial = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial);
         ClipFactor = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor);
-        AdamStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep);
-        SgdStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep);
+        AdamStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep);
+        SgdStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep);
     }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>> Materialize { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>> Materialize { get; }
 
-    public Action<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, float, float, ArrayView<float>, ArrayView<float>> ReduceSlots { get; }
+    public Action<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>> ReduceSlots { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float> AddScaled { get; }
 
@@ -91,9 +91,9 @@ internal sealed class IcnnKernelSet
 
     public Action<Index1D, ArrayView<float>, int, float, ArrayView<float>> ClipFactor { get; }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients> AdamStep { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients> AdamStep { get; }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, float> SgdStep { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> SgdStep { get; }
 
     public static IcnnKernelSet For(CmmContext context) => context.GetComponent(c => new IcnnKernelSet(c));
 

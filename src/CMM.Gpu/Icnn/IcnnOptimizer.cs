@@ -170,7 +170,7 @@ public sealed class IcnnOptimizer : IDisposable
         var eff = potential.EffectiveParameters.View;
         if (Options.Method == IcnnOptimizerMethod.Sgd)
         {
-            kernels.SgdStep(count, raw, eff, potential.Mask, gradient.View, scalars.View, learningRate);
+            kernels.SgdStep(count, raw, eff, potential.Mask, potential.Scale, gradient.View, scalars.View, learningRate);
             return;
         }
 
@@ -183,7 +183,7 @@ public sealed class IcnnOptimizer : IDisposable
             Correction1 = (float)(1.0 / (1.0 - Math.Pow(Options.Beta1, Steps))),
             Correction2 = (float)(1.0 / (1.0 - Math.Pow(Options.Beta2, Steps))),
         };
-        kernels.AdamStep(count, raw, eff, potential.Mask, gradient.View, m.View, v.View, scalars.View, c);
+        kernels.AdamStep(count, raw, eff, potential.Mask, potential.Scale, gradient.View, m.View, v.View, scalars.View, c);
     }
 
     /// <summary>The optimiser state (Adam moments and step count), for checkpoints. Waits for the device.</summary>

@@ -92,6 +92,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private readonly IcnnKernelSet kernels;
     private readonly IcnnActivationKernels act;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> mask;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> scale;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> table;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> extra;
     private readonly IcnnPotentialOptions options;
@@ -115,8 +116,9 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         Shape.RequireLength(parameters.Length, Layout.ParameterCount, nameof(parameters), "the architecture's parameter vector");
         Variant = this.options.Variant != IcnnKernelVariant.Auto ? this.options.Variant
             : context.IsGpu ? IcnnKernelVariant.Interleaved : IcnnKernelVariant.SlotRows;
+        long staged = Layout.ParameterCount + Dimension;
         if (Variant == IcnnKernelVariant.Staged &&
-            (Layout.ParameterCount > MaxStagedParameters || Layout.ParameterCount * sizeof(float) > context.Accelerator.MaxSharedMemoryPerGroup))
+            (staged > MaxStagedParameters || staged * sizeof(float) > context.Accelerator.MaxSharedMemoryPerGroup))
         {
             Variant = IcnnKernelVariant.Interleaved;
         }
@@ -124,14 +126,18 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         act = kernels.For(architecture.Activation, pointerForm: !context.IsGpu && !this.options.ArrayViewKernelsOnCpu);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
-        EffectiveParameters = DeviceVector.Allocate(context, ParameterCount);
+        // The effective buffer holds the P effective parameters, then the input centre the kernels subtract.
+        var pre = Architecture.EffectivePreconditioner;
+        EffectiveParameters = DeviceVector.Allocate(context, ParameterCount + (long)Dimension);
+        EffectiveParameters.View.SubView(ParameterCount, Dimension).CopyFromCPU(pre.Centre.ToArray());
         mask = acc.Allocate1D(Layout.NonNegativeMask());
+        scale = acc.Allocate1D(Layout.ParameterScales(pre));
         table = acc.Allocate1D(Layout.KernelTable());
         extra = acc.Allocate1D<float>(1);
         Refresh();
     }
 
-    /// <summary>Most parameters <see cref="IcnnKernelVariant.Staged"/> stages: 12,288 floats = 48 KiB, the dynamic shared
+    /// <summary>Most floats (parameters plus the d-long input centre) <see cref="IcnnKernelVariant.Staged"/> stages: 12,288 floats = 48 KiB, the dynamic shared
     /// memory a CUDA group gets without opting in to more.</summary>
     public const int MaxStagedParameters = 12288;
 
@@ -157,10 +163,13 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     /// it directly, call <see cref="Refresh"/> afterwards.</summary>
     internal DeviceVector Parameters { get; }
 
-    /// <summary>The effective parameters (softplus applied where the layout's mask says), which the kernels read.</summary>
+    /// <summary>The effective parameters (scaled, softplus applied where the layout's mask says), which the kernels read,
+    /// followed by the preconditioner's input centre (P + d floats).</summary>
     internal DeviceVector EffectiveParameters { get; }
 
     internal ArrayView<int> Mask => mask.View;
+
+    internal ArrayView<float> Scale => scale.View;
 
     /// <summary>Creates a potential initialised so that w(x) is close to 1/2 |x|^2 (docs/icnn.md, "Initialisation").</summary>
     /// <param name="context">The device.</param>
@@ -187,7 +196,8 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     /// <summary>
     /// The initial free parameters: W_l ~ N(0, 1/d), b_l ~ N(0, 2^2), P_l = softplus(theta) with P_l ~ 1/h_(l-1) (times
     /// e^(0.1 N(0,1))), p = 0.01 / h_L, D = 1 - alpha (0 if alpha &gt;= 1), R ~ N(0, 0.01^2), c = 0: the Hessian
-    /// starts close to the identity and the network part is small. Deterministic in <paramref name="seed"/>.
+    /// starts close to the identity and the network part is small. With a preconditioner these are the normalised
+    /// network's values (D = 1 - alpha / curvature scale, so the Hessian starts at kappa / s^2). Deterministic in <paramref name="seed"/>.
     /// </summary>
     /// <param name="architecture">The architecture.</param>
     /// <param name="seed">Seed.</param>
@@ -234,7 +244,8 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
 
         int hTop = layout.Layers[^1].Width;
         Array.Fill(theta, (float)InverseSoftplus(0.01 / hTop), layout.OutputOffset, hTop);
-        double diag = 1.0 - architecture.Alpha;
+        // Unit curvature in the preconditioner's normalised units: kappa D~ / s^2 + alpha = kappa / s^2 (D = 1 - alpha unpreconditioned).
+        double diag = 1.0 - (architecture.Alpha / architecture.EffectivePreconditioner.CurvatureScale);
         Array.Fill(theta, diag > 1e-6 ? (float)InverseSoftplus(diag) : -30f, layout.DiagonalOffset, d);
         for (int i = 0; i < d * architecture.Rank; i++)
         {
@@ -265,9 +276,9 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         return FromParameters(context, Architecture, GetParameters(), options);
     }
 
-    /// <summary>Downloads the effective parameters (P_l, p, D after softplus).</summary>
-    /// <returns>A copy.</returns>
-    public float[] GetEffectiveParameters() => EffectiveParameters.ToArray();
+    /// <summary>Downloads the effective parameters (each free parameter times its preconditioning scale, after softplus for P_l, p, D).</summary>
+    /// <returns>A copy of the P effective parameters (without the input centre).</returns>
+    public float[] GetEffectiveParameters() => EffectiveParameters.ToArray()[..ParameterCount];
 
     /// <summary>Replaces the free parameters and refreshes the effective ones.</summary>
     /// <param name="parameters">Free parameters (length <see cref="ParameterCount"/>).</param>
@@ -282,7 +293,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     public void Refresh()
     {
         ThrowIfDisposed();
-        kernels.Materialize(ParameterCount, Parameters.View, mask.View, EffectiveParameters.View);
+        kernels.Materialize(ParameterCount, Parameters.View, mask.View, scale.View, EffectiveParameters.View);
     }
 
     /// <inheritdoc />
@@ -360,7 +371,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         var dm = GradientDims(points.Count, out var ws, out var part);
         LaunchValueGradient(dm, points.View, ws, part);
         float s = 1f / points.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, mean.View.SubView(0, 1));
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, mean.View.SubView(0, 1));
     }
 
     /// <summary>As <see cref="MeanValueParameterGradient(DevicePoints, DeviceVector, DeviceVector)"/>, and waits: returns the batch mean of w.</summary>
@@ -374,7 +385,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         var dm = GradientDims(points.Count, out var ws, out var part);
         LaunchValueGradient(dm, points.View, ws, part);
         float s = 1f / points.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, extra.View);
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, extra.View);
         return ReadExtra();
     }
 
@@ -397,12 +408,12 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         var dm = GradientDims(data.Count, out var ws, out var part);
         LaunchValueGradient(dm, data.View, ws, part);
         float s = 1f / data.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, gradient.View, objective.View.SubView(0, 1));
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, objective.View.SubView(0, 1));
         var tmp = Ensure(ref secondGradient, ParameterCount + 1L);
         dm = GradientDims(model.Count, out ws, out part);
         LaunchValueGradient(dm, model.View, ws, part);
         s = 1f / model.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, s, s, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
         kernels.AddScaled(ParameterCount, gradient.View, tmp.SubView(0, ParameterCount), -1f);
         kernels.AddScaled(1, objective.View.SubView(0, 1), tmp.SubView(ParameterCount, 1), -1f);
     }
@@ -456,6 +467,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         secondGradient?.Dispose();
         extra.Dispose();
         table.Dispose();
+        scale.Dispose();
         mask.Dispose();
         EffectiveParameters.Dispose();
         Parameters.Dispose();
@@ -485,7 +497,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
             act.LossParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
         }
         float s = 1f / points.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, 2f * s, s, gradient.View, lossOut);
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, 2f * s, s, gradient.View, lossOut);
     }
 
     private float ReadExtra()
@@ -523,7 +535,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private KernelConfig StagedConfig(IcnnDims dm)
     {
         int t = Math.Min(128, Context.Accelerator.MaxNumThreadsPerGroup);
-        return new KernelConfig((dm.Slots + t - 1) / t, t, SharedMemoryConfig.RequestDynamic<float>(ParameterCount));
+        return new KernelConfig((dm.Slots + t - 1) / t, t, SharedMemoryConfig.RequestDynamic<float>(ParameterCount + Dimension));
     }
 
     private IcnnDims BaseDims() => new()

@@ -7,11 +7,23 @@ namespace CMM.Gpu.Tests.Icnn;
 /// <summary>Shared set-up of the ICNN tests: small architectures with random (not initial) parameters.</summary>
 public static class IcnnCases
 {
-    public static IcnnArchitecture Arch(int d, int[] widths, int rank, IcnnActivation act) =>
-        new(d) { HiddenWidths = widths, Rank = rank, Activation = act, Alpha = 0.1f };
+    public static IcnnArchitecture Arch(int d, int[] widths, int rank, IcnnActivation act, bool preconditioned = false) =>
+        new(d) { HiddenWidths = widths, Rank = rank, Activation = act, Alpha = 0.1f, Preconditioner = preconditioned ? Preconditioner(d) : null };
 
-    public static IcnnReference Reference(IcnnArchitecture a) =>
-        new(a.Dimension, a.HiddenWidths.ToArray(), a.Rank, a.Alpha, a.Activation == IcnnActivation.Elu);
+    /// <summary>An uneven preconditioner: centre far from 0, scales from 0.5 to 2.3, output scale 3.7.</summary>
+    public static IcnnPreconditioner Preconditioner(int d) => new()
+    {
+        Centre = Enumerable.Range(0, d).Select(k => 1.5f - (1.75f * k)).ToArray(),
+        InputScale = Enumerable.Range(0, d).Select(k => 0.5f + (0.6f * k)).ToArray(),
+        OutputScale = 3.7f,
+    };
+
+    public static IcnnReference Reference(IcnnArchitecture a)
+    {
+        var pre = a.EffectivePreconditioner;
+        return new(a.Dimension, a.HiddenWidths.ToArray(), a.Rank, a.Alpha, a.Activation == IcnnActivation.Elu,
+            pre.Centre.Select(v => (double)v).ToArray(), pre.InputScale.Select(v => (double)v).ToArray(), pre.OutputScale);
+    }
 
     /// <summary>Random free parameters of order one, so the network part matters.</summary>
     public static float[] RandomTheta(int count, int seed) => TestData.Normal(count, seed, scale: 0.7);
@@ -28,16 +40,18 @@ public static class IcnnCases
 [Collection(AcceleratorTestGroup.Name)]
 public sealed class IcnnKernelTests(AcceleratorFixture fixture)
 {
-    public static TheoryData<int, int[], int, IcnnActivation, IcnnKernelVariant, int> Cases()
+    public static TheoryData<int, int[], int, IcnnActivation, IcnnKernelVariant, int, bool> Cases()
     {
-        var data = new TheoryData<int, int[], int, IcnnActivation, IcnnKernelVariant, int>();
+        var data = new TheoryData<int, int[], int, IcnnActivation, IcnnKernelVariant, int, bool>();
         foreach (var variant in new[] { IcnnKernelVariant.SlotRows, IcnnKernelVariant.Interleaved, IcnnKernelVariant.Staged })
         {
-            data.Add(1, [3], 0, IcnnActivation.Softplus, variant, 0);
-            data.Add(3, [5, 4], 2, IcnnActivation.Softplus, variant, 0);
-            data.Add(2, [7, 6, 5], 1, IcnnActivation.Elu, variant, 0);
+            data.Add(1, [3], 0, IcnnActivation.Softplus, variant, 0, false);
+            data.Add(3, [5, 4], 2, IcnnActivation.Softplus, variant, 0, false);
+            data.Add(2, [7, 6, 5], 1, IcnnActivation.Elu, variant, 0, false);
             // Fewer threads than points: each thread walks several points.
-            data.Add(4, [6, 3], 3, IcnnActivation.Softplus, variant, 5);
+            data.Add(4, [6, 3], 3, IcnnActivation.Softplus, variant, 5, false);
+            // A preconditioner (centre, uneven input scales, output scale): the reference applies its definition.
+            data.Add(3, [5, 4], 2, IcnnActivation.Softplus, variant, 0, true);
         }
 
         return data;
@@ -45,9 +59,9 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void ValueGradientHessianHvpMatchReference(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads)
+    public void ValueGradientHessianHvpMatchReference(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads, bool preconditioned)
     {
-        var arch = IcnnCases.Arch(d, widths, rank, act);
+        var arch = IcnnCases.Arch(d, widths, rank, act, preconditioned);
         var reference = IcnnCases.Reference(arch);
         var theta = IcnnCases.RandomTheta(reference.ParameterCount, seed: 10 + d);
         var th = IcnnCases.ToDouble(theta);
@@ -120,9 +134,9 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void ParameterGradientsMatchCentralDifferences(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads)
+    public void ParameterGradientsMatchCentralDifferences(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads, bool preconditioned)
     {
-        var arch = IcnnCases.Arch(d, widths, rank, act);
+        var arch = IcnnCases.Arch(d, widths, rank, act, preconditioned);
         var reference = IcnnCases.Reference(arch);
         var theta = IcnnCases.RandomTheta(reference.ParameterCount, seed: 20 + d);
         var th = IcnnCases.ToDouble(theta);

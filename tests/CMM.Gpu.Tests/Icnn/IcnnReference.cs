@@ -3,6 +3,8 @@ namespace CMM.Gpu.Tests.Icnn;
 /// <summary>
 /// Independent double-precision ICNN, written from docs/icnn.md (own layout parsing, own softplus),
 /// sharing no code with the kernels. Derivatives other than the input gradient are by central differences.
+/// A preconditioner enters by its definition, w(y) = kappa v((y - m) / s) + alpha/2 |y - m|^2 with v the network
+/// (alpha 0) on the free parameters, not by the per-parameter scales the library derives from it.
 /// </summary>
 public sealed class IcnnReference
 {
@@ -11,14 +13,20 @@ public sealed class IcnnReference
     private readonly int rank;
     private readonly double alpha;
     private readonly bool elu;
+    private readonly double[] centre;
+    private readonly double[] scale;
+    private readonly double kappa;
 
-    public IcnnReference(int d, int[] widths, int rank, double alpha, bool elu)
+    public IcnnReference(int d, int[] widths, int rank, double alpha, bool elu, double[]? centre = null, double[]? scale = null, double kappa = 1)
     {
         this.d = d;
         this.widths = widths;
         this.rank = rank;
         this.alpha = alpha;
         this.elu = elu;
+        this.centre = centre ?? new double[d];
+        this.scale = scale ?? Enumerable.Repeat(1.0, d).ToArray();
+        this.kappa = kappa;
         int count = 0;
         for (int l = 0; l < widths.Length; l++)
         {
@@ -118,8 +126,48 @@ public sealed class IcnnReference
         return b;
     }
 
-    /// <summary>The quadratic matrix A = alpha I + D + R R'.</summary>
+    /// <summary>The quadratic matrix in the input's units: alpha I + kappa S^-1 (D + R R') S^-1, S = diag(s).</summary>
     public double[,] QuadraticMatrix(double[] theta)
+    {
+        var a = NetworkQuadratic(theta);
+        for (int i = 0; i < d; i++)
+        {
+            for (int j = 0; j < d; j++)
+            {
+                a[i, j] = (i == j ? alpha : 0) + (kappa * a[i, j] / (scale[i] * scale[j]));
+            }
+        }
+
+        return a;
+    }
+
+    /// <summary>The linear coefficient of w in (y - m): kappa c_k / s_k.</summary>
+    public double[] Linear(double[] theta) => Read(theta).C.Select((c, k) => kappa * c / scale[k]).ToArray();
+
+    /// <summary>w(y) by the preconditioner's definition.</summary>
+    public double Value(double[] theta, double[] y)
+    {
+        var z = Normalised(y);
+        double r2 = 0;
+        for (int k = 0; k < d; k++)
+        {
+            r2 += (y[k] - centre[k]) * (y[k] - centre[k]);
+        }
+
+        return (kappa * NetworkValue(theta, z)) + (0.5 * alpha * r2);
+    }
+
+    /// <summary>grad w(y) by the chain rule through the preconditioner's definition.</summary>
+    public double[] Gradient(double[] theta, double[] y)
+    {
+        var gz = NetworkGradient(theta, Normalised(y));
+        return gz.Select((g, k) => (kappa * g / scale[k]) + (alpha * (y[k] - centre[k]))).ToArray();
+    }
+
+    private double[] Normalised(double[] y) => y.Select((v, k) => (v - centre[k]) / scale[k]).ToArray();
+
+    /// <summary>D + R R' of the network v (no alpha).</summary>
+    private double[,] NetworkQuadratic(double[] theta)
     {
         var b = Read(theta);
         var a = new double[d, d];
@@ -127,7 +175,7 @@ public sealed class IcnnReference
         {
             for (int j = 0; j < d; j++)
             {
-                double s = i == j ? alpha + b.Diag[i] : 0;
+                double s = i == j ? b.Diag[i] : 0;
                 for (int m = 0; m < rank; m++)
                 {
                     s += b.R[i, m] * b.R[j, m];
@@ -140,9 +188,7 @@ public sealed class IcnnReference
         return a;
     }
 
-    public double[] Linear(double[] theta) => Read(theta).C;
-
-    public double Value(double[] theta, double[] x)
+    private double NetworkValue(double[] theta, double[] x)
     {
         var b = Read(theta);
         var s = Pre(b, x);
@@ -153,7 +199,7 @@ public sealed class IcnnReference
             w += b.Out[j] * zTop[j];
         }
 
-        var a = QuadraticMatrix(theta);
+        var a = NetworkQuadratic(theta);
         for (int i = 0; i < d; i++)
         {
             w += b.C[i] * x[i];
@@ -166,14 +212,14 @@ public sealed class IcnnReference
         return w;
     }
 
-    /// <summary>Analytic input gradient (reverse mode, double).</summary>
-    public double[] Gradient(double[] theta, double[] x)
+    /// <summary>Analytic input gradient of the network v (reverse mode, double).</summary>
+    private double[] NetworkGradient(double[] theta, double[] x)
     {
         var b = Read(theta);
         var s = Pre(b, x);
         int L = widths.Length;
         var g = new double[d];
-        var a = QuadraticMatrix(theta);
+        var a = NetworkQuadratic(theta);
         for (int i = 0; i < d; i++)
         {
             g[i] = b.C[i];
