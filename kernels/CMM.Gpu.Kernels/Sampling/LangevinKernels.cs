@@ -20,25 +20,26 @@ public readonly record struct LangevinStep(float Tau, ulong Seed, long ChainOffs
 /// </summary>
 public static class LangevinKernels
 {
-    /// <summary>Initial states x_i = scale * N(0, I) from the chain's init stream.</summary>
+    /// <summary>Initial states x_i = centre + scale * N(0, I) from the chain's init stream.</summary>
     /// <param name="t">Thread index.</param>
     /// <param name="range">The chains of each thread.</param>
     /// <param name="x">States [n, d].</param>
     /// <param name="d">Dimension.</param>
     /// <param name="scale">Standard deviation of the initial states.</param>
+    /// <param name="centre">Mean of the initial states [d].</param>
     /// <param name="seed">Seed.</param>
     /// <param name="chainOffset">Global index of chain 0 of the batch.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void InitNormal(Index1D t, PointRange range, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    public static void InitNormal(Index1D t, PointRange range, ArrayView<float> x, int d, float scale, ArrayView<float> centre, ulong seed, long chainOffset)
     {
         for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
         {
-            InitNormalChain(i, x, d, scale, seed, chainOffset);
+            InitNormalChain(i, x, d, scale, centre, seed, chainOffset);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void InitNormalChain(long i, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    private static void InitNormalChain(long i, ArrayView<float> x, int d, float scale, ArrayView<float> centre, ulong seed, long chainOffset)
     {
         long o = i * d;
         long chain = chainOffset + i;
@@ -48,10 +49,10 @@ public static class LangevinKernels
             Philox.BoxMuller(bits.X, bits.Y, out float z0, out float z1);
             Philox.BoxMuller(bits.Z, bits.W, out float z2, out float z3);
             int k = 4 * j;
-            x[o + k] = scale * z0;
-            if (k + 1 < d) { x[o + k + 1] = scale * z1; }
-            if (k + 2 < d) { x[o + k + 2] = scale * z2; }
-            if (k + 3 < d) { x[o + k + 3] = scale * z3; }
+            x[o + k] = centre[k] + (scale * z0);
+            if (k + 1 < d) { x[o + k + 1] = centre[k + 1] + (scale * z1); }
+            if (k + 2 < d) { x[o + k + 2] = centre[k + 2] + (scale * z2); }
+            if (k + 3 < d) { x[o + k + 3] = centre[k + 3] + (scale * z3); }
         }
     }
 

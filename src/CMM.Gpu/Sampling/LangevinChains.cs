@@ -29,18 +29,21 @@ public sealed class LangevinChains : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedTotal;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedSinceCheck;
     private readonly DevicePoints checkpoint;
+    private readonly DeviceVector centre;
     private readonly LangevinLauncher kernels;
     private DeviceVector? stats;
     private bool disposed;
 
-    /// <summary>Allocates <paramref name="count"/> chains and starts them at <paramref name="initialScale"/> * N(0, I).</summary>
+    /// <summary>Allocates <paramref name="count"/> chains and starts them at <paramref name="initialCentre"/> + <paramref name="initialScale"/> * N(0, I).</summary>
     /// <param name="context">The device.</param>
     /// <param name="count">Number of chains P.</param>
     /// <param name="dimension">Dimension d.</param>
     /// <param name="seed">The seed of every random number of these chains.</param>
     /// <param name="chainOffset">Global index of the first chain (for chunked and sharded generation).</param>
     /// <param name="initialScale">Standard deviation of the initial states.</param>
-    public LangevinChains(CmmContext context, int count, int dimension, ulong seed, long chainOffset = 0, double initialScale = 1.0)
+    /// <param name="initialCentre">Mean of the initial states (length d), kept for <see cref="Reset"/>; null for the origin.</param>
+    public LangevinChains(CmmContext context, int count, int dimension, ulong seed, long chainOffset = 0, double initialScale = 1.0,
+        IReadOnlyList<float>? initialCentre = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         Shape.RequirePositive(count, nameof(count), "number of chains");
@@ -53,6 +56,11 @@ public sealed class LangevinChains : IDisposable
         if (!(initialScale >= 0) || double.IsInfinity(initialScale))
         {
             throw new ArgumentOutOfRangeException(nameof(initialScale), initialScale, "the initial scale must be finite and at least 0");
+        }
+
+        if (initialCentre is not null && (initialCentre.Count != dimension || initialCentre.Any(c => !float.IsFinite(c))))
+        {
+            throw new ArgumentException($"the initial centre must hold {dimension} finite values (got {initialCentre.Count})", nameof(initialCentre));
         }
 
         Context = context;
@@ -71,6 +79,7 @@ public sealed class LangevinChains : IDisposable
         divergedTotal = context.Accelerator.Allocate1D<int>(1);
         divergedSinceCheck = context.Accelerator.Allocate1D<int>(count);
         checkpoint = DevicePoints.Allocate(context, count, dimension);
+        centre = initialCentre is null ? DeviceVector.Allocate(context, dimension) : DeviceVector.Upload(context, initialCentre.ToArray());
         Reset(chainOffset, initialScale);
     }
 
@@ -105,7 +114,7 @@ public sealed class LangevinChains : IDisposable
         }
     }
 
-    /// <summary>Restarts the chains as global chains chainOffset .. chainOffset + P - 1, at step 0, from scale * N(0, I).</summary>
+    /// <summary>Restarts the chains as global chains chainOffset .. chainOffset + P - 1, at step 0, from the initial centre + scale * N(0, I).</summary>
     /// <param name="chainOffset">Global index of the first chain.</param>
     /// <param name="initialScale">Standard deviation of the initial states.</param>
     public void Reset(long chainOffset, double initialScale = 1.0)
@@ -118,7 +127,7 @@ public sealed class LangevinChains : IDisposable
 
         ChainOffset = chainOffset;
         StepCount = 0;
-        kernels.Init(Count, x.View, Dimension, (float)initialScale, Seed, chainOffset);
+        kernels.Init(Count, x.View, Dimension, (float)initialScale, centre.View, Seed, chainOffset);
     }
 
     /// <summary>Overwrites the chain states (e.g. to continue from saved particles).</summary>
@@ -342,6 +351,7 @@ public sealed class LangevinChains : IDisposable
         divergedTotal.Dispose();
         divergedSinceCheck.Dispose();
         checkpoint.Dispose();
+        centre.Dispose();
         stats?.Dispose();
     }
 }
@@ -351,8 +361,8 @@ internal sealed class LangevinLauncher(CmmContext context)
 {
     private readonly PointLaunch launch = PointLaunch.For(context);
 
-    private readonly Action<Index1D, PointRange, ArrayView<float>, int, float, ulong, long> init =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, float, ulong, long>(LangevinKernels.InitNormal);
+    private readonly Action<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long> init =
+        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long>(LangevinKernels.InitNormal);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep> propose =
         context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
@@ -374,10 +384,10 @@ internal sealed class LangevinLauncher(CmmContext context)
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> scatter =
         context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows);
 
-    public void Init(int n, ArrayView<float> x, int d, float scale, ulong seed, long chainOffset)
+    public void Init(int n, ArrayView<float> x, int d, float scale, ArrayView<float> centre, ulong seed, long chainOffset)
     {
         var range = launch.Plan(n, out int threads);
-        init(threads, range, x, d, scale, seed, chainOffset);
+        init(threads, range, x, d, scale, centre, seed, chainOffset);
     }
 
     public void Propose(int n, ArrayView<float> x, ArrayView<float> g, ArrayView<float> proposal, int d, LangevinStep p)

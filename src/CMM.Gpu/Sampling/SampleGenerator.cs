@@ -63,7 +63,7 @@ public readonly record struct Shard(int Index, int Count)
 
 /// <summary>
 /// Options of a large generation run. Each global chain c (0 &lt;= c &lt; ceil(Count / Langevin.Samples))
-/// starts from N(0, InitialScale^2 I), runs Langevin.BurnIn steps, then yields Langevin.Samples draws
+/// starts from N(InitialCentre, InitialScale^2 I), runs Langevin.BurnIn steps, then yields Langevin.Samples draws
 /// Langevin.Thin steps apart; draw j of chain c is global sample c * Samples + j (the last chain is cut at Count).
 /// Immutable; <see cref="Validate"/> reports every problem at once.
 /// </summary>
@@ -86,6 +86,9 @@ public sealed record GenerationOptions
 
     /// <summary>Standard deviation of the initial chain states.</summary>
     public double InitialScale { get; init; } = 1.0;
+
+    /// <summary>Mean of the initial chain states (length d); null for the origin.</summary>
+    public IReadOnlyList<float>? InitialCentre { get; init; }
 
     /// <summary>How latents map to samples.</summary>
     public SampleMapping Mapping { get; init; } = SampleMapping.ConjugateGradient;
@@ -262,6 +265,11 @@ public static class SampleGenerator
         CheckDevices(potential, devices);
         var ctx = potential.Context;
         int d = potential.Dimension;
+        if (options.InitialCentre is { } centre && centre.Count != d)
+        {
+            throw new ArgumentException($"the initial centre has {centre.Count} values but the potential's dimension is {d}", nameof(options));
+        }
+
         var clock = Stopwatch.StartNew();
         var lo = options.Langevin;
         var plan = new ChunkPlan(options);
@@ -273,7 +281,7 @@ public static class SampleGenerator
         {
             // Fixed, seed-derived tuning run, once, on the potential's device: every chunk, shard and device then
             // shares the same step size.
-            using var tuning = new LangevinChains(ctx, options.TuningChains, d, options.Seed ^ 0x9E3779B97F4A7C15UL, 0, options.InitialScale);
+            using var tuning = new LangevinChains(ctx, options.TuningChains, d, options.Seed ^ 0x9E3779B97F4A7C15UL, 0, options.InitialScale, options.InitialCentre);
             var tuned = tuning.Run(potential, lo with { Samples = 0, Thin = 1, DiagnosticChains = 0 }, cancellationToken);
             tau = tuned.StepSize;
             if (tuned.Status is SamplingStatus.Diverged or SamplingStatus.Cancelled)
@@ -466,7 +474,7 @@ public static class SampleGenerator
             {
                 chains?.Dispose();
                 chains = null;
-                chains = new LangevinChains(ctx, nChains, d, options.Seed, c0, options.InitialScale);
+                chains = new LangevinChains(ctx, nChains, d, options.Seed, c0, options.InitialScale, options.InitialCentre);
             }
             else
             {
