@@ -208,8 +208,10 @@ public sealed class IcnnLayout
 
     /// <summary>
     /// The fixed scale of each parameter under a preconditioner (docs/icnn.md, "Preconditioning"): effective = scale *
-    /// (softplus of) free. With w(y) = kappa v((y - m) / s): W_l[j, k] 1/s_k; b_l, P_l 1; p kappa; D_k kappa/s_k^2;
-    /// R[k, :] sqrt(kappa)/s_k; c_k kappa/s_k.
+    /// (softplus of) free. With w(y) = kappa v((y - m) / s): W_l[j, k] 1/s_k; b_l, P_l 1; p kappa; D_k q^2 kappa/s_k^2;
+    /// R[k, :] q sqrt(kappa)/s_k, with q the preconditioner's <see cref="IcnnPreconditioner.QuadraticScale"/>. The linear
+    /// term c_k gets l sqrt(kappa)/s_k (l the <see cref="IcnnPreconditioner.LinearScale"/>), not kappa/s_k: it sets where the latent exp(-w) sits, which must be resolved to a
+    /// fraction of the latent's spread, not of the data's; for data of scale s the two differ by s^(2/3) (docs/icnn.md).
     /// </summary>
     /// <param name="preconditioner">The preconditioner (its dimension must be the layout's).</param>
     /// <returns>One scale per parameter.</returns>
@@ -233,14 +235,15 @@ public sealed class IcnnLayout
 
         Array.Fill(scale, (float)kappa, OutputOffset, DiagonalOffset - OutputOffset);
         int rank = (LinearOffset - LowRankOffset) / Math.Max(1, d);
+        double fq = preconditioner.QuadraticScale;
         for (int k = 0; k < d; k++)
         {
             double sk = preconditioner.InputScale[k];
-            scale[DiagonalOffset + k] = (float)(kappa / (sk * sk));
-            scale[LinearOffset + k] = (float)(kappa / sk);
+            scale[DiagonalOffset + k] = (float)(fq * fq * kappa / (sk * sk));
+            scale[LinearOffset + k] = (float)(preconditioner.LinearScale * Math.Sqrt(kappa) / sk);
             for (int m = 0; m < rank; m++)
             {
-                scale[LowRankOffset + (k * rank) + m] = (float)(Math.Sqrt(kappa) / sk);
+                scale[LowRankOffset + (k * rank) + m] = (float)(fq * Math.Sqrt(kappa) / sk);
             }
         }
 

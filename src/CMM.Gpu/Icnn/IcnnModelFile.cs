@@ -112,8 +112,9 @@ public sealed record IcnnModel(IcnnArchitecture Architecture, IReadOnlyList<floa
 /// </summary>
 public static class IcnnModelFile
 {
-    /// <summary>The format version this build writes and the newest it reads.</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>The format version this build writes and the newest it reads (2 added the preconditioner; version 1 loads with
+    /// the identity preconditioner and its stored normalisation, as it was fitted).</summary>
+    public const int CurrentVersion = 2;
 
     /// <summary>The 8 magic bytes at offset 0: "CMMICNN" then a zero byte.</summary>
     public static ReadOnlySpan<byte> Magic => "CMMICNN\0"u8;
@@ -166,6 +167,12 @@ public static class IcnnModelFile
             w.Write((int)a.Activation);
             w.Write(a.Rank);
             w.Write(a.Alpha);
+            var pre = a.EffectivePreconditioner;
+            WriteFloats(w, pre.Centre);
+            WriteFloats(w, pre.InputScale);
+            w.Write(pre.OutputScale);
+            w.Write(pre.QuadraticScale);
+            w.Write(pre.LinearScale);
             w.Write((long)model.Parameters.Count);
             foreach (float p in model.Parameters)
             {
@@ -286,6 +293,21 @@ public static class IcnnModelFile
             Rank = r.Int32("rank"),
             Alpha = r.Single("alpha"),
         };
+        if (version >= 2)
+        {
+            arch = arch with
+            {
+                Preconditioner = new IcnnPreconditioner
+                {
+                    Centre = r.Floats("preconditioner centre"),
+                    InputScale = r.Floats("preconditioner input scale"),
+                    OutputScale = r.Single("preconditioner output scale"),
+                    QuadraticScale = r.Single("preconditioner quadratic scale"),
+                    LinearScale = r.Single("preconditioner linear scale"),
+                },
+            };
+        }
+
         var problems = arch.Problems();
         if (problems.Count > 0)
         {

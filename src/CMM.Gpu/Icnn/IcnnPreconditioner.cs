@@ -20,11 +20,26 @@ public sealed record IcnnPreconditioner
     /// <summary>The output scale kappa &gt; 0 multiplying the network.</summary>
     public float OutputScale { get; init; } = 1f;
 
+    /// <summary>
+    /// An extra scale q in (0, 1] of the quadratic term's parameters (D by q^2, R by q): under Adam, which moves every free
+    /// parameter by about its learning rate, it is the relative step of the curvature. A fit whose data mean lies many
+    /// latent standard deviations from the latent's mode needs small curvature steps, because a relative change e of the
+    /// curvature moves that mode by e times the distance (docs/fitting.md, "The start and the scales").
+    /// </summary>
+    public float QuadraticScale { get; init; } = 1f;
+
+    /// <summary>
+    /// An extra scale of the linear term's parameters, 1 by default; 0 freezes the linear term at 0. The moment-measure
+    /// baseline uses 0: translating u's argument changes neither its samples nor its objective (a gauge freedom), so a
+    /// free linear term only lets the latent's mean drift away from the N(0, S^-1) of the closed form.
+    /// </summary>
+    public float LinearScale { get; init; } = 1f;
+
     /// <summary>The input dimension d.</summary>
     public int Dimension => Centre.Count;
 
     /// <summary>True when this preconditioner changes nothing (centre 0, scales 1).</summary>
-    public bool IsIdentity => OutputScale == 1f && Centre.All(c => c == 0f) && InputScale.All(s => s == 1f);
+    public bool IsIdentity => OutputScale == 1f && QuadraticScale == 1f && LinearScale == 1f && Centre.All(c => c == 0f) && InputScale.All(s => s == 1f);
 
     /// <summary>The typical size of grad w: kappa / rms(s) (for CMM fits, the latent's scale); tolerances scale with it.</summary>
     public double GradientScale => OutputScale / Math.Sqrt(InputScale.Average(s => (double)s * s));
@@ -42,8 +57,9 @@ public sealed record IcnnPreconditioner
     /// <param name="centre">The centre (length d).</param>
     /// <param name="inputScale">The scalar input scale s.</param>
     /// <param name="outputScale">kappa.</param>
+    /// <param name="quadraticScale">q.</param>
     /// <returns>The preconditioner.</returns>
-    public static IcnnPreconditioner Isotropic(IReadOnlyList<double> centre, double inputScale, double outputScale)
+    public static IcnnPreconditioner Isotropic(IReadOnlyList<double> centre, double inputScale, double outputScale, double quadraticScale = 1)
     {
         ArgumentNullException.ThrowIfNull(centre);
         return new()
@@ -51,6 +67,7 @@ public sealed record IcnnPreconditioner
             Centre = centre.Select(c => (float)c).ToArray(),
             InputScale = Enumerable.Repeat((float)inputScale, centre.Count).ToArray(),
             OutputScale = (float)outputScale,
+            QuadraticScale = (float)quadraticScale,
         };
     }
 
@@ -75,6 +92,16 @@ public sealed record IcnnPreconditioner
             p.Add(string.Create(CultureInfo.InvariantCulture, $"the preconditioner's output scale must be positive and finite (got {OutputScale})"));
         }
 
+        if (!(QuadraticScale > 0f && QuadraticScale <= 1f))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"the preconditioner's quadratic scale must lie in (0, 1] (got {QuadraticScale})"));
+        }
+
+        if (!(LinearScale >= 0f && LinearScale <= 1f))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"the preconditioner's linear scale must lie in [0, 1] (got {LinearScale})"));
+        }
+
         return p;
     }
 
@@ -82,7 +109,8 @@ public sealed record IcnnPreconditioner
     /// <param name="other">The other preconditioner.</param>
     /// <returns>True when every entry is equal.</returns>
     public bool Equals(IcnnPreconditioner? other) =>
-        other is not null && OutputScale.Equals(other.OutputScale) && Centre.SequenceEqual(other.Centre) && InputScale.SequenceEqual(other.InputScale);
+        other is not null && OutputScale.Equals(other.OutputScale) && QuadraticScale.Equals(other.QuadraticScale) && LinearScale.Equals(other.LinearScale) &&
+        Centre.SequenceEqual(other.Centre) && InputScale.SequenceEqual(other.InputScale);
 
     /// <inheritdoc />
     public override int GetHashCode() => HashCode.Combine(OutputScale, Centre.Count);

@@ -217,6 +217,55 @@ public sealed class IcnnModelFileTests(AcceleratorFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void PreconditionerRoundTripsThroughTheFile()
+    {
+        var model = SampleModel();
+        model = model with
+        {
+            Architecture = model.Architecture with
+            {
+                Preconditioner = new IcnnPreconditioner { Centre = [1.5f, -2f, 1e3f], InputScale = [0.5f, 2f, 3e3f], OutputScale = 123.5f, QuadraticScale = 0.25f, LinearScale = 0f },
+            },
+        };
+        var loaded = IcnnModelFile.Deserialize(IcnnModelFile.Serialize(model), "p.icnn");
+        Assert.Equal(model.Architecture, loaded.Architecture);
+        Assert.Equal(model.Architecture.Preconditioner!.Centre, loaded.Architecture.EffectivePreconditioner.Centre);
+        Assert.Equal(model.Architecture.Preconditioner.InputScale, loaded.Architecture.EffectivePreconditioner.InputScale);
+        Assert.Equal(123.5f, loaded.Architecture.EffectivePreconditioner.OutputScale);
+        Assert.Equal(0.25f, loaded.Architecture.EffectivePreconditioner.QuadraticScale);
+        Assert.Equal(0f, loaded.Architecture.EffectivePreconditioner.LinearScale);
+        Assert.NotEqual(SampleModel().Architecture, loaded.Architecture);
+    }
+
+    [Fact]
+    public void VersionOneFilesStillLoadWithTheIdentityPreconditionerAndTheirNormalisation()
+    {
+        // A version-1 file is a version-2 file without the preconditioner block (centre floats, scale floats, output, quadratic and linear scales)
+        // after alpha: build one from today's bytes, as the writer of 2026-12-03 laid it out (docs/model-format.md).
+        var model = SampleModel();
+        var v2 = IcnnModelFile.Serialize(model);
+        int d = model.Architecture.Dimension, layers = model.Architecture.HiddenWidths.Count;
+        int at = 20 + 4 + 4 + (4 * layers) + 4 + 4 + 4;
+        int block = ((4 + (4 * d)) * 2) + 12;
+        var payload = v2.AsSpan(20, at - 20).ToArray().Concat(v2.AsSpan(at + block, v2.Length - 32 - at - block).ToArray()).ToArray();
+        var v1 = new byte[20 + payload.Length + 32];
+        v2.AsSpan(0, 8).CopyTo(v1);
+        BinaryPrimitives.WriteInt32LittleEndian(v1.AsSpan(8), 1);
+        BinaryPrimitives.WriteInt64LittleEndian(v1.AsSpan(12), payload.Length);
+        payload.CopyTo(v1, 20);
+        System.Security.Cryptography.SHA256.HashData(v1.AsSpan(0, 20 + payload.Length), v1.AsSpan(20 + payload.Length));
+
+        var loaded = IcnnModelFile.Deserialize(v1, "v1.icnn");
+        Assert.Null(loaded.Architecture.Preconditioner);
+        Assert.True(loaded.Architecture.EffectivePreconditioner.IsIdentity);
+        Assert.Equal(model.Parameters, loaded.Parameters);
+        Assert.Equal(model.Metadata.NormalizationMean, loaded.Metadata.NormalizationMean);
+        Assert.Equal(model.Metadata.NormalizationScale, loaded.Metadata.NormalizationScale);
+        // Saved again, it is written in the current version with the identity preconditioner, and reads back equal.
+        Assert.Equal(loaded.Architecture, IcnnModelFile.Deserialize(IcnnModelFile.Serialize(loaded), "again").Architecture);
+    }
+
+    [Fact]
     public void NewerVersionBadMagicAndLyingSizesAreRejected()
     {
         var bytes = IcnnModelFile.Serialize(SampleModel());

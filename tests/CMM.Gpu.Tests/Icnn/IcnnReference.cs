@@ -3,8 +3,9 @@ namespace CMM.Gpu.Tests.Icnn;
 /// <summary>
 /// Independent double-precision ICNN, written from docs/icnn.md (own layout parsing, own softplus),
 /// sharing no code with the kernels. Derivatives other than the input gradient are by central differences.
-/// A preconditioner enters by its definition, w(y) = kappa v((y - m) / s) + alpha/2 |y - m|^2 with v the network
-/// (alpha 0) on the free parameters, not by the per-parameter scales the library derives from it.
+/// A preconditioner enters by its definition, w(y) = kappa v((y - m) / s) + sqrt(kappa) c'((y - m) / s) + alpha/2 |y - m|^2
+/// with v the network without its linear term (and alpha 0) on the free parameters, not by the per-parameter scales the
+/// library derives from it.
 /// </summary>
 public sealed class IcnnReference
 {
@@ -141,8 +142,8 @@ public sealed class IcnnReference
         return a;
     }
 
-    /// <summary>The linear coefficient of w in (y - m): kappa c_k / s_k.</summary>
-    public double[] Linear(double[] theta) => Read(theta).C.Select((c, k) => kappa * c / scale[k]).ToArray();
+    /// <summary>The linear coefficient of w in (y - m): sqrt(kappa) c_k / s_k.</summary>
+    public double[] Linear(double[] theta) => Read(theta).C.Select((c, k) => Math.Sqrt(kappa) * c / scale[k]).ToArray();
 
     /// <summary>w(y) by the preconditioner's definition.</summary>
     public double Value(double[] theta, double[] y)
@@ -154,14 +155,22 @@ public sealed class IcnnReference
             r2 += (y[k] - centre[k]) * (y[k] - centre[k]);
         }
 
-        return (kappa * NetworkValue(theta, z)) + (0.5 * alpha * r2);
+        var c = Read(theta).C;
+        double lin = 0;
+        for (int k = 0; k < d; k++)
+        {
+            lin += c[k] * z[k];
+        }
+
+        return (kappa * NetworkValue(theta, z)) + (Math.Sqrt(kappa) * lin) + (0.5 * alpha * r2);
     }
 
     /// <summary>grad w(y) by the chain rule through the preconditioner's definition.</summary>
     public double[] Gradient(double[] theta, double[] y)
     {
         var gz = NetworkGradient(theta, Normalised(y));
-        return gz.Select((g, k) => (kappa * g / scale[k]) + (alpha * (y[k] - centre[k]))).ToArray();
+        var c = Read(theta).C;
+        return gz.Select((g, k) => ((kappa * g + Math.Sqrt(kappa) * c[k]) / scale[k]) + (alpha * (y[k] - centre[k]))).ToArray();
     }
 
     private double[] Normalised(double[] y) => y.Select((v, k) => (v - centre[k]) / scale[k]).ToArray();
@@ -202,7 +211,6 @@ public sealed class IcnnReference
         var a = NetworkQuadratic(theta);
         for (int i = 0; i < d; i++)
         {
-            w += b.C[i] * x[i];
             for (int j = 0; j < d; j++)
             {
                 w += 0.5 * x[i] * a[i, j] * x[j];
@@ -222,7 +230,6 @@ public sealed class IcnnReference
         var a = NetworkQuadratic(theta);
         for (int i = 0; i < d; i++)
         {
-            g[i] = b.C[i];
             for (int j = 0; j < d; j++)
             {
                 g[i] += a[i, j] * x[j];
