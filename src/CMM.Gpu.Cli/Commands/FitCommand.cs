@@ -198,7 +198,7 @@ internal sealed class FitCliOptions
 
     public Option<int> LangevinSteps { get; } = new("--langevin-steps") { Description = "Langevin steps per iteration.", DefaultValueFactory = _ => Defaults.LangevinSteps };
 
-    public Option<double> StepSize { get; } = new("--step-size") { Description = "Langevin step size.", DefaultValueFactory = _ => Defaults.LangevinStepSize };
+    public Option<double> StepSize { get; } = new("--step-size") { Description = "Langevin step size, relative to the inverse of the largest curvature of the data's Gaussian start.", DefaultValueFactory = _ => Defaults.LangevinStepSize };
 
     public Option<string> Sampler { get; } = new("--sampler") { Description = "ula or mala (ULA is biased by its step size: its particles are too wide, so the fitted w comes out too curved).", DefaultValueFactory = _ => Defaults.Sampler.ToString().ToLowerInvariant() };
 
@@ -214,11 +214,10 @@ internal sealed class FitCliOptions
 
     public Option<string> Hidden { get; } = new("--hidden") { Description = "ICNN hidden widths, comma-separated.", DefaultValueFactory = _ => string.Join(",", Defaults.HiddenWidths) };
 
-    public Option<double> Alpha { get; } = new("--alpha") { Description = "Strong convexity of w.", DefaultValueFactory = _ => Defaults.StrongConvexity };
+    public Option<double> Alpha { get; } = new("--alpha") { Description = "Strong convexity of w, as a fraction (0 < alpha < 1) of the smallest curvature of the data's Gaussian start.", DefaultValueFactory = _ => Defaults.StrongConvexity };
 
     public Option<int?> Rank { get; } = new("--rank") { Description = "Rank of the ICNN's low-rank quadratic term (default: min(d, 16))." };
 
-    public Option<bool> NoNormalize { get; } = new("--no-normalize") { Description = "Fit in the data's own coordinates (default: centre and scale)." };
 
     public Option<int> Seed { get; } = new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => Defaults.Seed };
 
@@ -239,7 +238,7 @@ internal sealed class FitCliOptions
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
-                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, NoNormalize, Seed, Checkpoint,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Seed, Checkpoint,
                      CheckpointEvery, Resume, ValidationFraction, ValidateEvery, Patience,
                  })
         {
@@ -334,7 +333,6 @@ internal sealed class FitCliOptions
             HiddenWidths = widths,
             StrongConvexity = parse.GetValue(Alpha),
             QuadraticRank = parse.GetValue(Rank),
-            Normalize = !parse.GetValue(NoNormalize),
             Seed = parse.GetValue(Seed),
             CheckpointEvery = parse.GetValue(CheckpointEvery),
             ValidationFraction = parse.GetValue(ValidationFraction),

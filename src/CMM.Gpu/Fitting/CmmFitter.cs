@@ -64,6 +64,7 @@ public sealed class CmmFitter : IDisposable
     private readonly DevicePoints work;
     private readonly DeviceVector gradient;
     private readonly DeviceVector scalar;
+    private readonly ConjugateOptions conjugateOptions;
     private readonly string optionsFingerprint;
     private readonly string dataFingerprint;
     private readonly float[] batchHost;
@@ -89,15 +90,21 @@ public sealed class CmmFitter : IDisposable
         this.dimension = dimension;
         (data, validation) = SplitValidation(rawData, dimension, options);
         count = data.Length / dimension;
-        Normalization = options.Normalize ? Normalization.Fit(data, dimension) : Normalization.Identity(dimension);
+        // The fit is the CMM of the data as given; only the moment-measure baseline translates them (it needs centred data).
+        Start = GaussianStart.Estimate(data, dimension, options.Method, options.StrongConvexity);
+        Normalization = new Normalization(Start.Translation.Select(m => (float)m).ToArray(), 1f);
         Normalization.Forward(data);
         Normalization.Forward(validation);
         dataFingerprint = FitCheckpoint.Fingerprint(data);
         optionsFingerprint = FitCheckpoint.Fingerprint(options.Describe());
-        var arch = Architecture(options, dimension);
-        potential = IcnnPotential.Create(context, arch, options.Seed);
+        var arch = Architecture(options, Start);
+        var theta = IcnnPotential.InitialParameters(arch, options.Seed);
+        Start.WriteInto(theta, arch);
+        potential = IcnnPotential.FromParameters(context, arch, theta);
         optimizer = new IcnnOptimizer(potential, new IcnnOptimizerOptions { LearningRate = (float)options.LearningRate, MaxGradientNorm = (float)options.MaxGradientNorm });
         chains = new LangevinChains(context, options.Particles, dimension, (ulong)options.Seed);
+        chains.SetStates(Start.SampleLatents(options.Particles, unchecked(options.Seed ^ 0x1A7E)));
+        conjugateOptions = new ConjugateOptions { MaxIterations = 50, AbsoluteTolerance = 1e-4 * Start.Preconditioner.GradientScale };
         int batchCount = Math.Min(options.BatchSize, count);
         batchHost = new float[batchCount * dimension];
         batch = DevicePoints.Allocate(context, batchCount, dimension);
@@ -117,14 +124,18 @@ public sealed class CmmFitter : IDisposable
             sinkhorn = new SinkhornSolver(context, new SinkhornOptions { RelativeEpsilon = options.EpsilonRelative, Tolerance = options.SinkhornTolerance, MaxIterations = 2000 });
         }
 
-        langevinStep = options.LangevinStepSize;
+        langevinStep = options.LangevinStepSize / Start.LargestCurvature;
         lastGood = potential.GetParameters();
     }
 
     /// <summary>The options the fit runs with.</summary>
     public FitOptions Options { get; }
 
-    /// <summary>The normalisation from data coordinates to fitting coordinates.</summary>
+    /// <summary>The data's Gaussian approximation: the start of the potential and particles, and the scales of the fit.</summary>
+    public GaussianStart Start { get; }
+
+    /// <summary>The translation from data coordinates to fitting coordinates: the identity for CMM; for the moment-measure
+    /// baseline the data minus their mean (a moment measure exists only for centred data).</summary>
     public Normalization Normalization { get; }
 
     /// <summary>Outer iterations completed so far.</summary>
@@ -199,14 +210,22 @@ public sealed class CmmFitter : IDisposable
         }
     }
 
-    /// <summary>The ICNN architecture the options describe for dimension <paramref name="dimension"/>.</summary>
+    /// <summary>The ICNN architecture the options describe for a start: its preconditioner, and alpha in data units.</summary>
     /// <param name="options">Options.</param>
-    /// <param name="dimension">d.</param>
+    /// <param name="start">The data's Gaussian start.</param>
     /// <returns>The architecture.</returns>
-    public static IcnnArchitecture Architecture(FitOptions options, int dimension)
+    public static IcnnArchitecture Architecture(FitOptions options, GaussianStart start)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return new IcnnArchitecture(dimension) { HiddenWidths = options.HiddenWidths.ToArray(), Alpha = (float)options.StrongConvexity, Rank = options.QuadraticRankFor(dimension) };
+        ArgumentNullException.ThrowIfNull(start);
+        int d = start.Mean.Count;
+        return new IcnnArchitecture(d)
+        {
+            HiddenWidths = options.HiddenWidths.ToArray(),
+            Alpha = (float)start.Alpha,
+            Rank = options.QuadraticRankFor(d),
+            Preconditioner = start.Preconditioner,
+        };
     }
 
     /// <summary>Runs outer iterations until <see cref="FitOptions.Iterations"/> are done, the token is cancelled, or the fit diverges.</summary>
@@ -302,7 +321,7 @@ public sealed class CmmFitter : IDisposable
         {
             // The semi-dual objective's solver holds only scratch space sized for the particles: reuse it.
             var solver = conjugate ?? (validationSolver ??= new ConjugateSolver(context));
-            solver.Solve(potential, chains.States, validationOut, new ConjugateOptions { MaxIterations = 50 });
+            solver.Solve(potential, chains.States, validationOut, conjugateOptions);
         }
         else
         {
@@ -363,8 +382,9 @@ public sealed class CmmFitter : IDisposable
         new()
         {
             DataDimension = dimension,
-            NormalizationMean = Normalization.Mean.ToArray(),
-            NormalizationScale = Enumerable.Repeat(Normalization.Scale, dimension).ToArray(),
+            // Empty for CMM (data coordinates); the centring translation for MM.
+            NormalizationMean = Options.Method == FitMethod.Cmm ? [] : Normalization.Mean.ToArray(),
+            NormalizationScale = Options.Method == FitMethod.Cmm ? [] : Enumerable.Repeat(1f, dimension).ToArray(),
             Method = Options.Method == FitMethod.Cmm ? "cmm" : "mm",
             Options = Options.ToKeyValues(),
             Iterations = iterations,
@@ -493,7 +513,7 @@ public sealed class CmmFitter : IDisposable
                 // Started at y = x, not at the previous iteration's solution: the particles move by about sqrt(2 tau) per
                 // Langevin step, so the old solution was a worse start than x itself (eight-gaussians, 200 iterations:
                 // 4.6 Newton iterations per point warm, 3.1 from x; docs/fitting.md).
-                var conj = conjugate!.Solve(potential, source, work, new ConjugateOptions { MaxIterations = 50 });
+                var conj = conjugate!.Solve(potential, source, work, conjugateOptions);
                 converged = conj.ConvergedFraction;
                 potential.SemiDualParameterGradient(mm ? chains.States : batch, work, gradient, scalar);
             }

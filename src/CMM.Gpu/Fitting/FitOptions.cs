@@ -47,7 +47,8 @@ public sealed record FitOptions
     /// <summary>Langevin steps per outer iteration K.</summary>
     public int LangevinSteps { get; init; } = 5;
 
-    /// <summary>Langevin step size tau.</summary>
+    /// <summary>Langevin step size, relative to the inverse of the largest curvature of the data's Gaussian start (tau = this /
+    /// lambda_max(A), A = S^(-1/3) for CMM, S for MM; docs/fitting.md), so that it means the same at any scale of the data.</summary>
     public double LangevinStepSize { get; init; } = 0.3;
 
     /// <summary>Sinkhorn epsilon relative to the mean cost (map objective).</summary>
@@ -81,7 +82,8 @@ public sealed record FitOptions
     /// <returns>r.</returns>
     public int QuadraticRankFor(int dimension) => Math.Min(QuadraticRank ?? 16, dimension);
 
-    /// <summary>Strong-convexity weight alpha of the ICNN (w - alpha/2 |x|^2 stays convex).</summary>
+    /// <summary>Strong convexity as a fraction of the smallest curvature of the data's Gaussian start (0 &lt; alpha &lt; 1): the
+    /// ICNN keeps Hess w &gt;= alpha lambda_min(A) I, A = S^(-1/3) for CMM, S for MM, so it scales with the data.</summary>
     public double StrongConvexity { get; init; } = 0.1;
 
     /// <summary>Langevin sampler for the particles.</summary>
@@ -89,9 +91,6 @@ public sealed record FitOptions
 
     /// <summary>Gradient-norm clipping threshold of Adam (0: off).</summary>
     public double MaxGradientNorm { get; init; } = 10;
-
-    /// <summary>Centre the data and divide by its RMS standard deviation before fitting (stored in the model).</summary>
-    public bool Normalize { get; init; } = true;
 
     /// <summary>Random seed (data batches, particles, initialisation).</summary>
     public int Seed { get; init; } = 1;
@@ -144,9 +143,10 @@ public sealed record FitOptions
             p.Add($"checkpoint interval must be 0 (never) or positive (got {CheckpointEvery})");
         }
 
-        if (!(StrongConvexity > 0) || double.IsInfinity(StrongConvexity))
+        if (!(StrongConvexity > 0 && StrongConvexity < 1))
         {
-            p.Add($"strong convexity must be positive (got {StrongConvexity}): exp(-w) must be normalisable");
+            p.Add(string.Create(CultureInfo.InvariantCulture,
+                $"strong convexity must lie in (0, 1) (got {StrongConvexity}): it is the fraction of the data's smallest Gaussian curvature that w keeps (exp(-w) must be normalisable)"));
         }
 
         if (!(MaxGradientNorm >= 0) || double.IsInfinity(MaxGradientNorm))
@@ -181,7 +181,7 @@ public sealed record FitOptions
 
         if (LangevinStepSize >= 1)
         {
-            p.Add($"Langevin step size {LangevinStepSize} is too large for a potential close to 1/2|x|^2: use a value below 1 (default 0.3)");
+            p.Add($"Langevin step size {LangevinStepSize} is too large: it is relative to the inverse of the start's largest curvature, use a value below 1 (default 0.3)");
         }
 
         return p;
@@ -222,7 +222,8 @@ public sealed record FitOptions
             new("hidden", string.Join(",", HiddenWidths)),
             new("alpha", F(StrongConvexity)),
             new("rank", QuadraticRank?.ToString(CultureInfo.InvariantCulture) ?? "auto"),
-            new("normalize", Normalize ? "true" : "false"),
+            // The fit is in data coordinates from the Gaussian start (2026-12-04); older checkpoints fingerprint differently.
+            new("start", "gaussian"),
             new("seed", Seed.ToString(CultureInfo.InvariantCulture)),
         ];
         if (EarlyStopping)

@@ -11,10 +11,13 @@ namespace CMM.Gpu.Fitting;
 /// Sampling, encoding, decoding and potential values all take and return data coordinates.
 /// CMM: sample x ~ exp(-w), y = grad w*(x); encode y -> grad w(y); decode x -> grad w*(x).
 /// MM: sample x ~ exp(-u), y = grad u(x); encode y -> grad u*(y); decode x -> grad u(x).
+/// Models fitted since format version 2 are the CMM of the data as given (their <see cref="Normalization"/> is the
+/// identity for CMM and the centring translation for MM); version-1 files keep the data normalisation they were fitted with.
 /// </summary>
 public sealed class FittedModel : IDisposable
 {
     private readonly ConjugateSolver solver;
+    private float[]? latentMode;
 
     /// <summary>Puts a model on the device.</summary>
     /// <param name="context">The device.</param>
@@ -49,6 +52,16 @@ public sealed class FittedModel : IDisposable
     /// <summary>The data dimension d.</summary>
     public int Dimension => Model.Architecture.Dimension;
 
+    /// <summary>The scales of the model's potential, from its preconditioner: the typical size of its gradient (the latent's
+    /// scale for CMM) and of its curvature. Tolerances, Langevin steps and initial spreads are given relative to them.</summary>
+    public IcnnPreconditioner Scales => Model.Architecture.EffectivePreconditioner;
+
+    /// <summary>Conjugate-solve options for this model: the default tolerances times its gradient scale.</summary>
+    public ConjugateOptions ConjugateDefaults => new() { AbsoluteTolerance = new ConjugateOptions().AbsoluteTolerance * Scales.GradientScale };
+
+    /// <summary>The mode of the latent exp(-w) (or exp(-u)): argmin w = grad w*(0), solved once; Langevin chains start there.</summary>
+    public IReadOnlyList<float> LatentMode => latentMode ??= solver.Decode(Potential, new float[Dimension], ConjugateDefaults with { MaxIterations = 200 }, out _);
+
     /// <summary>Loads a model file onto the device.</summary>
     /// <param name="context">The device.</param>
     /// <param name="path">The model file.</param>
@@ -58,7 +71,8 @@ public sealed class FittedModel : IDisposable
 
     /// <summary>
     /// Generates samples in chunks (data coordinates): latents by Langevin on exp(-w), mapped by grad w*
-    /// (CMM) or grad u (MM). The chunk's <see cref="SampleChunk.Latents"/> stay in fitting coordinates.
+    /// (CMM) or grad u (MM). The chunk's <see cref="SampleChunk.Latents"/> stay in fitting coordinates (the data's own
+    /// for CMM models of format version 2). The options are read relative to the model (<see cref="Relative"/>).
     /// </summary>
     /// <param name="options">Generation options; <see cref="GenerationOptions.Mapping"/> is set from the method.</param>
     /// <param name="onChunk">Receives each chunk.</param>
@@ -85,13 +99,35 @@ public sealed class FittedModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(onChunk);
-        var o = options with { Mapping = Method == FitMethod.Cmm ? SampleMapping.ConjugateGradient : SampleMapping.Gradient };
+        var o = Relative(options);
         return SampleGenerator.Generate(Potential, devices, o, chunk =>
         {
             var samples = chunk.Samples.ToArray();
             Normalization.Backward(samples);
             onChunk(chunk with { Samples = samples });
         }, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// The generation options in this model's units: chains start at <see cref="LatentMode"/> (unless
+    /// <see cref="GenerationOptions.InitialCentre"/> is set) with spread InitialScale / sqrt(curvature scale), the Langevin
+    /// step is StepSize / curvature scale, the conjugate tolerance is scaled by the gradient scale, and the mapping follows
+    /// the method. For a model fitted to unit-scale data these are the options as given.
+    /// </summary>
+    /// <param name="options">Options in units of the model's latent.</param>
+    /// <returns>The options the generator runs.</returns>
+    public GenerationOptions Relative(GenerationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        double curvature = Scales.CurvatureScale;
+        return options with
+        {
+            Mapping = Method == FitMethod.Cmm ? SampleMapping.ConjugateGradient : SampleMapping.Gradient,
+            InitialCentre = options.InitialCentre ?? LatentMode,
+            InitialScale = options.InitialScale / Math.Sqrt(curvature),
+            Langevin = options.Langevin with { StepSize = options.Langevin.StepSize / curvature },
+            Conjugate = options.Conjugate with { AbsoluteTolerance = options.Conjugate.AbsoluteTolerance * Scales.GradientScale },
+        };
     }
 
     /// <summary>Maps data to the latent space: grad w(y) (CMM) or grad u*(y) (MM).</summary>
@@ -107,7 +143,7 @@ public sealed class FittedModel : IDisposable
             return ConjugateSolver.Encode(Potential, z);
         }
 
-        var y = solver.Decode(Potential, z, null, out var r);
+        var y = solver.Decode(Potential, z, ConjugateDefaults, out var r);
         result = r;
         return y;
     }
@@ -121,7 +157,7 @@ public sealed class FittedModel : IDisposable
         float[] y;
         if (Method == FitMethod.Cmm)
         {
-            y = solver.Decode(Potential, latents, null, out var r);
+            y = solver.Decode(Potential, latents, ConjugateDefaults, out var r);
             result = r;
         }
         else

@@ -92,8 +92,9 @@ public static class ModelEvaluation
     }
 
     /// <summary>
-    /// Hessian and gradient errors of the fitted potential against the closed form of the normalised
-    /// Gaussian target N((m - mean)/s, S/s^2), at up to 256 held-out points.
+    /// Hessian and gradient errors of the fitted potential against the closed form of the Gaussian target N(m, S), at up
+    /// to 256 held-out points, in the model's fitting coordinates: the data's own for CMM models of format version 2; the
+    /// centred data N(0, S) for MM; for version-1 models the normalised target N((m - mean)/s, S/s^2) they were fitted to.
     /// </summary>
     private static MetricsReport AddGaussianErrors(MetricsReport report, FittedModel model, float[] heldOut, DatasetTruth truth)
     {

@@ -23,14 +23,14 @@ public sealed class FitOptionDefaultsTests
         var built = Build("--out", "m.cmm", "--dataset", "gaussian", "--sampler", "ula", "--method", "mm", "--objective", "map",
             "--iterations", "7", "--particles", "33", "--batch", "44", "--langevin-steps", "3", "--step-size", "0.05",
             "--epsilon-rel", "0.02", "--sinkhorn-tolerance", "0.005", "--inner-steps", "2", "--learning-rate", "0.004",
-            "--final-learning-rate", "0.0004", "--hidden", "5,6", "--alpha", "0.2", "--rank", "1", "--no-normalize", "--seed", "9",
+            "--final-learning-rate", "0.0004", "--hidden", "5,6", "--alpha", "0.2", "--rank", "1", "--seed", "9",
             "--checkpoint-every", "3");
         var expected = new FitOptions
         {
             Sampler = CMM.Gpu.Sampling.LangevinSampler.Ula, Method = FitMethod.MomentMeasure, Objective = FitObjective.Map, Iterations = 7,
             Particles = 33, BatchSize = 44, LangevinSteps = 3, LangevinStepSize = 0.05, EpsilonRelative = 0.02,
             SinkhornTolerance = 0.005, InnerSteps = 2, LearningRate = 0.004, FinalLearningRate = 0.0004, HiddenWidths = [5, 6],
-            StrongConvexity = 0.2, QuadraticRank = 1, Normalize = false, Seed = 9, CheckpointEvery = 3,
+            StrongConvexity = 0.2, QuadraticRank = 1, Seed = 9, CheckpointEvery = 3,
         };
         Same(expected, built);
     }

@@ -284,7 +284,7 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
         double[] cov = [2.0, 0.3, 0.3, 0.5];
         var truth = GaussianClosedForm.Cmm(mean, cov);
         var data = Datasets.Create("gaussian", 2000, 11, new DatasetOptions { Mean = mean, Covariance = cov }).Points;
-        var options = new FitOptions { Iterations = 150, HiddenWidths = [8], Particles = 256, BatchSize = 256, Normalize = false, Seed = 3 };
+        var options = new FitOptions { Iterations = 150, HiddenWidths = [8], Particles = 256, BatchSize = 256, Seed = 3 };
         using var f = CmmFitter.Create(fixture.Context, data, 2, options);
         var r = f.Run();
         Assert.Equal(FitStatus.Completed, r.Status);

@@ -49,7 +49,10 @@ public static class Approx
         }
     }
 
-    public static void AllEqual(IReadOnlyList<double> expected, IReadOnlyList<float> actual, double atol, double rtol, string what = "element")
+    public static void AllEqual(IReadOnlyList<double> expected, IReadOnlyList<float> actual, double atol, double rtol, string what = "element") =>
+        AllEqual(expected, actual.Select(v => (double)v).ToArray(), atol, rtol, what);
+
+    public static void AllEqual(IReadOnlyList<double> expected, IReadOnlyList<double> actual, double atol, double rtol, string what = "element")
     {
         Assert.Equal(expected.Count, actual.Count);
         for (int i = 0; i < expected.Count; i++)
