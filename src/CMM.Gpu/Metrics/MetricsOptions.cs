@@ -31,6 +31,12 @@ public sealed record MetricsOptions
     /// <summary>The true covariance (row-major d x d), if known; otherwise the held-out covariance.</summary>
     public IReadOnlyList<double>? TrueCovariance { get; init; }
 
+    /// <summary>
+    /// The data's known modes (<see cref="Data.DatasetModes.For"/> for a built-in dataset); null skips the mode
+    /// coverage. Its dimension must be the data's.
+    /// </summary>
+    public Data.ModeStructure? Modes { get; init; }
+
     /// <summary>Name of the data, copied into the report.</summary>
     public string? DataName { get; init; }
 

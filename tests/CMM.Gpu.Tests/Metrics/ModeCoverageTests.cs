@@ -1,10 +1,11 @@
+using System.Text.Json;
 using CMM.Gpu.Data;
 using CMM.Gpu.Metrics;
 using CMM.Gpu.Tests.Infrastructure;
 
 namespace CMM.Gpu.Tests.Metrics;
 
-/// <summary>Mode coverage (<see cref="DatasetModes"/>, <see cref="ModeCoverage"/>).</summary>
+/// <summary>Mode coverage (<see cref="DatasetModes"/>, <see cref="ModeCoverage"/>) and both new measures in <see cref="MetricsEvaluator"/>.</summary>
 public sealed class ModeCoverageTests
 {
     private static (int Mode, bool Gap) Assign(string dataset, params float[] point)
@@ -180,6 +181,73 @@ public sealed class ModeCoverageTests
     }
 
     [Fact]
+    public void EvaluatorReportsModeCoverageAndOffSupportBesideTheirTargets()
+    {
+        var heldOut = Datasets.Create("eight-gaussians", 2000, 1).Points;
+        var good = Datasets.Create("eight-gaussians", 1000, 2).Points;
+        var ring = new float[2000];
+        var radial = TestData.Normal(1000, 100, scale: 0.35, shift: 4 / 1.414);
+        var rng = new Random(3);
+        for (int i = 0; i < 1000; i++)
+        {
+            double t = 2 * Math.PI * rng.NextDouble();
+            ring[2 * i] = (float)(radial[i] * Math.Cos(t));
+            ring[(2 * i) + 1] = (float)(radial[i] * Math.Sin(t));
+        }
+
+        var options = new MetricsOptions { Modes = DatasetModes.For("eight-gaussians"), DataName = "eight-gaussians" };
+        var rg = MetricsEvaluator.Evaluate(good, heldOut, 2, options);
+        var rr = MetricsEvaluator.Evaluate(ring, heldOut, 2, options);
+
+        // Off-support floors are about 1 % (five splits of 1,000 vs 1,000); the ring puts several times that off the support.
+        Assert.InRange(rg.OffSupportShareNoiseFloor!.Value, 0.003, 0.02);
+        Assert.InRange(rg.OffSupportShare!.Value, 0.003, 0.025);
+        Assert.True(rr.OffSupportShare > 3 * rr.OffSupportShareNoiseFloor, $"ring: off-support {rr.OffSupportShare} vs floor {rr.OffSupportShareNoiseFloor}");
+
+        // Mode coverage counts all points: 1,000 generated, 2,000 held-out.
+        var mg = rg.ModeCoverage!;
+        Assert.Equal((1000, 2000, 8), (mg.GeneratedCount, mg.HeldOutCount, mg.Modes.Count));
+        Assert.All(mg.Modes, m => Assert.Equal(0.125, m.Exact));
+        Assert.Equal(1.0, mg.Modes.Sum(m => m.HeldOut), 12);
+        Assert.InRange(mg.HeldOutGapShare, 0.002, 0.02); // 2,000 points: 0.99 % +- 0.22 %
+        Assert.True(rr.ModeCoverage!.GapShare > 5 * mg.HeldOutGapShare, $"ring gap {rr.ModeCoverage.GapShare} vs held-out {mg.HeldOutGapShare}");
+        Assert.Equal(mg.HeldOutGapShare, rr.ModeCoverage.HeldOutGapShare); // the same held-out points
+
+        var plain = MetricsEvaluator.Evaluate(good, heldOut, 2);
+        Assert.Null(plain.ModeCoverage);
+        Assert.Equal(rg.OffSupportShare, plain.OffSupportShare); // the off-support share needs no modes
+    }
+
+    [Fact]
+    public void ReportTableAndJsonCarryTheNewMeasures()
+    {
+        var report = MetricsEvaluator.Evaluate(Datasets.Create("moons", 300, 1).Points, Datasets.Create("moons", 400, 2).Points, 2, new MetricsOptions { Modes = DatasetModes.For("moons"), Splits = 2 });
+        var json = report.ToJson();
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        Assert.Equal(JsonValueKind.Number, root.GetProperty("off_support_share").ValueKind);
+        Assert.Equal(JsonValueKind.Number, root.GetProperty("off_support_share_noise_floor").ValueKind);
+        var modes = root.GetProperty("mode_coverage");
+        Assert.Equal("moons", modes.GetProperty("data").GetString());
+        Assert.Equal(2, modes.GetProperty("modes").GetArrayLength());
+        Assert.Equal(0.5, modes.GetProperty("modes")[0].GetProperty("exact").GetDouble());
+        Assert.Equal(JsonValueKind.Null, modes.GetProperty("exact_gap_share").ValueKind);
+        Assert.Equal(report, MetricsReport.FromJson(json));
+
+        var table = report.ToTable();
+        Assert.Contains("off-support share", table, StringComparison.Ordinal);
+        Assert.Contains("mode coverage (moons)", table, StringComparison.Ordinal);
+        Assert.Contains("upper moon", table, StringComparison.Ordinal);
+        Assert.Contains("50.00 %", table, StringComparison.Ordinal); // the exact share
+
+        var bare = report with { ModeCoverage = null, OffSupportShare = null, OffSupportShareNoiseFloor = null };
+        using var bareDoc = JsonDocument.Parse(bare.ToJson());
+        Assert.Equal(JsonValueKind.Null, bareDoc.RootElement.GetProperty("mode_coverage").ValueKind);
+        Assert.Equal(JsonValueKind.Null, bareDoc.RootElement.GetProperty("off_support_share").ValueKind);
+        Assert.DoesNotContain("mode coverage", bare.ToTable(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void BadInputIsAClearError()
     {
         var eight = DatasetModes.For("eight-gaussians")!;
@@ -188,6 +256,8 @@ public sealed class ModeCoverageTests
         var wrongD = Assert.Throws<ArgumentException>(() => ModeCoverage.Shares(eight, [1f, 2f, 3f], 1));
         Assert.Contains("for d = 2 but the points have d = 1", wrongD.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => eight.Assign([1f, 2f, 3f], out _));
+        var eval = Assert.Throws<ArgumentException>(() => MetricsEvaluator.Evaluate(new float[8], new float[8], 1, new MetricsOptions { Modes = eight }));
+        Assert.Contains("for d = 2 but the data have d = 1", eval.Message, StringComparison.Ordinal);
 
         var unknown = Assert.Throws<ArgumentException>(() => DatasetModes.For("eight-gaussian"));
         Assert.Contains("unknown dataset", unknown.Message, StringComparison.Ordinal);
