@@ -199,47 +199,47 @@ public static class DatasetModes
     }
 
     /// <summary>Two rings of radii 3 and 1.5 (sklearn's make_circles, factor 0.5, times 3), noise sd 3 x noise.</summary>
-    private static ModeStructure Circles(double sd)
-    {
-        double limit = GapDeviations * sd;
-        return new ModeStructure(
-            "circles",
-            2,
-            ["outer ring (r = 3)", "inner ring (r = 1.5)"],
-            "nearest ring by radius",
-            $"radius farther than {GapDeviations} noise sd ({limit:0.###}) from both rings",
-            (ReadOnlySpan<float> p, out bool gap) =>
-            {
-                double r = Math.Sqrt(((double)p[0] * p[0]) + ((double)p[1] * p[1]));
-                double outer = Math.Abs(r - 3), inner = Math.Abs(r - 1.5);
-                gap = Math.Min(outer, inner) > limit;
-                return outer <= inner ? 0 : 1;
-            });
-    }
+    private static ModeStructure Circles(double sd) => NearerOfTwo(
+        "circles",
+        ["outer ring (r = 3)", "inner ring (r = 1.5)"],
+        "nearest ring by radius",
+        $"radius farther than {GapDeviations} noise sd ({GapDeviations * sd:0.###}) from both rings",
+        GapDeviations * sd,
+        (x, y) =>
+        {
+            double r = Math.Sqrt((x * x) + (y * y));
+            return (Math.Abs(r - 3), Math.Abs(r - 1.5));
+        },
+        null);
 
     /// <summary>
     /// sklearn's two moons times 2 plus (-1, -0.2): the upper moon is the arc of radius 2 about (-1, -0.2) over angles
     /// [0, pi], the lower one the arc about (1, 0.8) over [pi, 2 pi]; noise sd 2 x noise. The half-turn about (0, 0.3)
     /// swaps the moons, so each holds exactly half the target.
     /// </summary>
-    private static ModeStructure Moons(double sd)
-    {
-        double limit = GapDeviations * sd;
-        return new ModeStructure(
-            "moons",
-            2,
-            ["upper moon", "lower moon"],
-            "nearest generator curve (half circle)",
-            $"farther than {GapDeviations} noise sd ({limit:0.###}) from both curves",
-            (ReadOnlySpan<float> p, out bool gap) =>
-            {
-                double upper = ArcDistance(p[0], p[1], -1, -0.2, 0);
-                double lower = ArcDistance(p[0], p[1], 1, 0.8, Math.PI);
-                gap = Math.Min(upper, lower) > limit;
-                return upper <= lower ? 0 : 1;
-            },
-            [0.5, 0.5]);
-    }
+    private static ModeStructure Moons(double sd) => NearerOfTwo(
+        "moons",
+        ["upper moon", "lower moon"],
+        "nearest generator curve (half circle)",
+        $"farther than {GapDeviations} noise sd ({GapDeviations * sd:0.###}) from both curves",
+        GapDeviations * sd,
+        (x, y) => (ArcDistance(x, y, -1, -0.2, 0), ArcDistance(x, y, 1, 0.8, Math.PI)),
+        [0.5, 0.5]);
+
+    /// <summary>Two 2-D modes given by a point's distances to each: the nearer one wins (ties go to the first), and the gap is beyond <paramref name="limit"/> from both.</summary>
+    private static ModeStructure NearerOfTwo(string name, string[] names, string assignment, string gap, double limit, Func<double, double, (double First, double Second)> distances, IReadOnlyList<double>? exact) => new(
+        name,
+        2,
+        names,
+        assignment,
+        gap,
+        (ReadOnlySpan<float> p, out bool inGap) =>
+        {
+            var (first, second) = distances(p[0], p[1]);
+            inGap = Math.Min(first, second) > limit;
+            return first <= second ? 0 : 1;
+        },
+        exact);
 
     /// <summary>Distance from (x, y) to the half circle of radius 2 about (cx, cy) over angles [from, from + pi].</summary>
     private static double ArcDistance(double x, double y, double cx, double cy, double from)

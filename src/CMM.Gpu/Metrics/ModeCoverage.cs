@@ -72,7 +72,7 @@ public sealed record ModeCoverageReport
     {
         var ci = CultureInfo.InvariantCulture;
         static string Pct(double? v) => v is { } x ? (100 * x).ToString("F2", CultureInfo.InvariantCulture) + " %" : "-";
-        int w0 = Math.Max("gap".Length, Modes.Max(m => m.Name.Length));
+        int w0 = Math.Max("gap".Length, Modes.Select(m => m.Name.Length).DefaultIfEmpty(0).Max());
         var sb = new StringBuilder();
         sb.Append(ci, $"mode coverage ({Data}): all {GeneratedCount} generated vs all {HeldOutCount} held-out points; a point counts for its {Assignment}\n");
         sb.Append(ci, $"gap: {Gap} (gap points also count for their mode)\n");
