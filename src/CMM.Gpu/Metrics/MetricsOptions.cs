@@ -7,7 +7,8 @@ public sealed record MetricsOptions
     public static MetricsOptions Default { get; } = new();
 
     /// <summary>
-    /// Cap on the points per compared sample for the O(n^2) metrics (energy distance, Sinkhorn):
+    /// Cap on the points per compared sample for the O(n^2) metrics (energy distance, Sinkhorn, k-NN precision and
+    /// recall, off-support share):
     /// each side is a seeded random subsample of at most this many points. Default 2000.
     /// </summary>
     public int MaxPairwisePoints { get; init; } = 2000;
