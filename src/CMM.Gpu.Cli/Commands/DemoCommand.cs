@@ -66,7 +66,7 @@ internal static class DemoCommand
             stderr.WriteLine("cmm demo: evaluating against fresh held-out data...");
             var heldOut = Datasets.Create(name, Math.Min(count, 1000), unchecked(options.Seed + 1_000_003));
             using var fitted = new FittedModel(ctx, result.Model);
-            var (report, samples, latents) = ModelEvaluation.Evaluate(fitted, heldOut.Points, name, Datasets.Truth(name), options.Seed);
+            var (report, samples, latents) = ModelEvaluation.Evaluate(fitted, heldOut.Points, name, Datasets.Truth(name), options.Seed, modes: DatasetModes.For(name));
             string samplesPath = Path.Combine(dir, "samples.csv");
             string latentsPath = Path.Combine(dir, "latents.csv");
             string figurePath = Path.Combine(dir, "figure.png");

@@ -19,7 +19,7 @@ internal static class EvalCommand
         var splits = new Option<int>("--splits") { Description = "Held-out splits each metric and its noise floor are averaged over (one split's floor is too noisy to judge a 2x ratio by).", DefaultValueFactory = _ => MetricsOptions.Default.Splits };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
-        var cmd = new Command("eval", "Evaluate a model against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), moments, closed-form errors (Gaussian).")
+        var cmd = new Command("eval", "Evaluate a model against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), k-NN precision and recall, off-support share, moments, mode coverage (built-in datasets with modes), closed-form errors (Gaussian).")
         {
             model, data, dataset, dim, n, seed, splits, json, acc,
         };
@@ -40,7 +40,9 @@ internal static class EvalCommand
                 throw ModelCommands.DimensionMismatch(parse.GetValue(model)!, d, fitted.Dimension);
             }
 
-            var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed), parse.GetValue(splits));
+            // Built-in datasets with known modes get the mode coverage; files have no known modes.
+            var modes = parse.GetValue(dataset) is { } ds ? DatasetModes.For(ds) : null;
+            var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed), parse.GetValue(splits), modes);
             stdout.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToTable());
             return ExitCodes.Ok;
         });

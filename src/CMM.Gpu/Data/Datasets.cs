@@ -153,7 +153,7 @@ public static class Datasets
         return (m, s);
     }
 
-    private static void RequireKnown(string name)
+    internal static void RequireKnown(string name)
     {
         if (!IsKnown(name))
         {
@@ -161,7 +161,7 @@ public static class Datasets
         }
     }
 
-    private static void CheckOptions(string name, DatasetOptions options)
+    internal static void CheckOptions(string name, DatasetOptions options)
     {
         var problems = new List<string>(options.Validate());
         void NotFor(bool given, string field)

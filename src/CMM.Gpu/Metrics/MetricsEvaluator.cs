@@ -6,6 +6,9 @@ public static class MetricsEvaluator
     /// <summary>Neighbour rank of the k-NN precision and recall (3, as in Kynkaenniemi et al. 2019).</summary>
     public const int PrecisionRecallK = 3;
 
+    /// <summary>Quantile of the held-out half's own nearest-neighbour distances beyond which a point is off the support (<see cref="SampleMetrics.OffSupportShare"/>).</summary>
+    public const double OffSupportQuantile = 0.99;
+
     /// <summary>
     /// Evaluates generated samples. The held-out data is split (seeded) into halves A and B of h = floor(n/2)
     /// points; each distribution metric is D(G, B) with G a seeded subsample of h generated points, and its
@@ -13,14 +16,15 @@ public static class MetricsEvaluator
     /// averaged over <see cref="MetricsOptions.Splits"/> independent splits: one split's floor is itself so
     /// noisy that a perfect model's ratio exceeds 2 about one time in twenty (docs/metrics.md). The O(n^2)
     /// metrics cap h at <see cref="MetricsOptions.MaxPairwisePoints"/>. Mean and covariance errors use all
-    /// generated points against the true moments when given, else against all held-out points.
+    /// generated points against the true moments when given, else against all held-out points; so do the mode shares
+    /// (against all held-out points) when <see cref="MetricsOptions.Modes"/> is set.
     /// </summary>
     /// <param name="generated">Row-major [n_gen, d], n_gen &gt;= 2.</param>
     /// <param name="heldOut">Row-major [n_held, d], n_held &gt;= 4.</param>
     /// <param name="dimension">d.</param>
     /// <param name="options">Options; null for the defaults.</param>
     /// <returns>The report (Hessian and gradient errors left null: set them with <c>with</c>).</returns>
-    /// <exception cref="ArgumentException">Bad shapes or invalid options.</exception>
+    /// <exception cref="ArgumentException">Bad shapes, invalid options, or modes of another dimension.</exception>
     public static MetricsReport Evaluate(float[] generated, float[] heldOut, int dimension, MetricsOptions? options = null)
     {
         options ??= MetricsOptions.Default;
@@ -33,6 +37,11 @@ public static class MetricsEvaluator
             throw new ArgumentException($"need at least 2 generated and 4 held-out points (got {nGen} and {nHeld})");
         }
 
+        if (options.Modes is { } modes && modes.Dimension != dimension)
+        {
+            throw new ArgumentException($"the modes of '{modes.Name}' are for d = {modes.Dimension} but the data have d = {dimension}");
+        }
+
         int d = dimension;
         int splits = options.Splits;
         int h = Math.Min(nHeld / 2, nGen);
@@ -43,6 +52,7 @@ public static class MetricsEvaluator
         var precision = new SplitMean(splits);
         var recall = new SplitMean(splits);
         var w1 = new SplitMean(splits);
+        var offSupport = new SplitMean(splits);
         for (int r = 0; r < splits; r++)
         {
             // Split r uses seeds Seed + 2r (held-out halves) and Seed + 2r + 1 (generated subsample): split 0 is the
@@ -61,6 +71,7 @@ public static class MetricsEvaluator
                 sinkhorn.Add(sd(gp, bp, d), sd(ap, bp, d));
             }
 
+            offSupport.Add(SampleMetrics.OffSupportShare(gp, bp, d, OffSupportQuantile), SampleMetrics.OffSupportShare(ap, bp, d, OffSupportQuantile));
             if (hasKnn)
             {
                 precision.Add(SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK), SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK));
@@ -94,6 +105,9 @@ public static class MetricsEvaluator
             RecallNoiseFloor = hasKnn ? recall.Floor : null,
             Wasserstein1 = hasW1 ? w1.Model : null,
             Wasserstein1NoiseFloor = hasW1 ? w1.Floor : null,
+            OffSupportShare = offSupport.Model,
+            OffSupportShareNoiseFloor = offSupport.Floor,
+            ModeCoverage = options.Modes is { } m ? Metrics.ModeCoverage.Evaluate(m, generated, heldOut, d) : null,
             MeanError = SampleMetrics.MeanError(generated, d, refMean),
             CovarianceError = SampleMetrics.CovarianceError(generated, d, refCov),
             MomentsReference = truth ? "truth" : options.TrueMean is not null || options.TrueCovariance is not null ? "mixed" : "held_out",

@@ -7,7 +7,8 @@ public sealed record MetricsOptions
     public static MetricsOptions Default { get; } = new();
 
     /// <summary>
-    /// Cap on the points per compared sample for the O(n^2) metrics (energy distance, Sinkhorn):
+    /// Cap on the points per compared sample for the O(n^2) metrics (energy distance, Sinkhorn, k-NN precision and
+    /// recall, off-support share):
     /// each side is a seeded random subsample of at most this many points. Default 2000.
     /// </summary>
     public int MaxPairwisePoints { get; init; } = 2000;
@@ -30,6 +31,12 @@ public sealed record MetricsOptions
 
     /// <summary>The true covariance (row-major d x d), if known; otherwise the held-out covariance.</summary>
     public IReadOnlyList<double>? TrueCovariance { get; init; }
+
+    /// <summary>
+    /// The data's known modes (<see cref="Data.DatasetModes.For"/> for a built-in dataset); null skips the mode
+    /// coverage. Its dimension must be the data's.
+    /// </summary>
+    public Data.ModeStructure? Modes { get; init; }
 
     /// <summary>Name of the data, copied into the report.</summary>
     public string? DataName { get; init; }

@@ -67,6 +67,18 @@ public sealed record MetricsReport
     /// <summary>Wasserstein-1 between held-out halves (d = 1 only).</summary>
     public double? Wasserstein1NoiseFloor { get; init; }
 
+    /// <summary>
+    /// Off-support share: the share of generated points whose nearest neighbour in held-out half B is farther than the
+    /// 99th percentile of B's own nearest-neighbour distances (<see cref="SampleMetrics.OffSupportShare"/>).
+    /// </summary>
+    public double? OffSupportShare { get; init; }
+
+    /// <summary>The same for held-out half A against B: about 1 % by construction.</summary>
+    public double? OffSupportShareNoiseFloor { get; init; }
+
+    /// <summary>Share of generated and held-out points per known mode and in the gap (built-in datasets with modes), else null.</summary>
+    public ModeCoverageReport? ModeCoverage { get; init; }
+
     /// <summary>||mean(generated) - reference mean||_2.</summary>
     public double MeanError { get; init; }
 
@@ -123,6 +135,11 @@ public sealed record MetricsReport
             rows.Add(("k-NN recall (k = 3; ratio < 1 bad)", rc, RecallNoiseFloor));
         }
 
+        if (OffSupportShare is { } os)
+        {
+            rows.Add(("off-support share (NN beyond held-out 99th pct)", os, OffSupportShareNoiseFloor));
+        }
+
         rows.Add(($"mean error (vs {MomentsReference.Replace('_', '-')})", MeanError, null));
         rows.Add(($"covariance rel. error (vs {MomentsReference.Replace('_', '-')})", CovarianceError, null));
         if (HessianRelativeError is { } h)
@@ -151,6 +168,11 @@ public sealed record MetricsReport
             string f = floor is { } fl ? fl.ToString("G5", ci) : "-";
             string r = floor is { } fr && fr > 0 ? (value / fr).ToString("F2", ci) : "-";
             sb.Append(ci, $"{name.PadRight(w0)}  {value.ToString("G5", ci),12}  {f,12}  {r,8}\n");
+        }
+
+        if (ModeCoverage is { } modes)
+        {
+            sb.Append('\n').Append(modes.ToTable());
         }
 
         return sb.ToString();

@@ -185,6 +185,29 @@ public sealed class ModelCommandTests : IDisposable
         Assert.True(r.GetProperty("energy_distance_noise_floor").GetDouble() >= 0);
         Assert.True(r.GetProperty("sinkhorn_divergence").ValueKind == JsonValueKind.Number);
         Assert.True(r.GetProperty("hessian_relative_error").GetDouble() >= 0);
+        Assert.InRange(r.GetProperty("off_support_share").GetDouble(), 0, 1);
+        Assert.Equal(JsonValueKind.Null, r.GetProperty("mode_coverage").ValueKind); // a Gaussian has no modes to cover
+    }
+
+    [Fact]
+    public void EvalReportsModeCoverageForBuiltInDatasetsWithModesOnly()
+    {
+        var model = FitTiny();
+        var (code, stdout, stderr) = CliTests.Run("eval", "--model", model, "--dataset", "moons", "--n", "64", "--splits", "1", "--json", "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var modes = doc.RootElement.GetProperty("mode_coverage");
+        Assert.Equal("moons", modes.GetProperty("data").GetString());
+        Assert.Equal(64, modes.GetProperty("held_out_count").GetInt32());
+        Assert.Equal(2, modes.GetProperty("modes").GetArrayLength());
+
+        // The same points from a file: no known modes, so no mode coverage (the off-support share needs none).
+        var file = P("moons.csv");
+        PointFile.Write(file, CMM.Gpu.Data.Datasets.Create("moons", 64, 5).Points, 2);
+        var (code2, stdout2, stderr2) = CliTests.Run("eval", "--model", model, "--data", file, "--splits", "1", "--accelerator", "cpu");
+        Assert.True(code2 == 0, stderr2);
+        Assert.DoesNotContain("mode coverage", stdout2, StringComparison.Ordinal);
+        Assert.Contains("off-support share", stdout2, StringComparison.Ordinal);
     }
 
     [Fact]
