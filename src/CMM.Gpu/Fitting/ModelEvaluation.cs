@@ -10,7 +10,8 @@ namespace CMM.Gpu.Fitting;
 /// <summary>
 /// Evaluates a fitted model against held-out data (cmm-math.md section 6): debiased Sinkhorn divergence
 /// and energy distance with their noise floors, 1-D W1, moment errors, and for Gaussian targets the
-/// closed-form errors of the Hessian and of the gradient of the potential.
+/// closed-form errors of the Hessian and of the gradient of the potential, and the held-out log-likelihood beside a
+/// Gaussian baseline (<see cref="Density.HeldOutLikelihood"/>).
 /// </summary>
 public static class ModelEvaluation
 {
@@ -88,6 +89,7 @@ public static class ModelEvaluation
             report = AddGaussianErrors(report, model, heldOut, truth);
         }
 
+        report = Density.HeldOutLikelihood.AddTo(report, model, heldOut, latents, seed); // docs/density.md
         return (report, samples, latents);
     }
 
