@@ -25,7 +25,7 @@ public static class HeldOutLikelihood
     /// Scores <paramref name="heldOut"/> (data coordinates) under the model, with log Z estimated from
     /// <paramref name="latents"/> (samples of exp(-w) in fitting coordinates, e.g. those <see cref="ModelEvaluation.Generate"/> returns),
     /// and under the cross-fitted Gaussian baseline. Null when the model's dimension exceeds <see cref="ModelDensity.MaxDimension"/>,
-    /// when there are fewer than d + 1 latents, or when no held-out point has a defined density.
+    /// when there are fewer than d + 1 latents or a non-finite one, or when no held-out point has a defined density.
     /// </summary>
     /// <param name="model">The model.</param>
     /// <param name="heldOut">Held-out points, row-major [n, d], data coordinates.</param>
@@ -38,7 +38,8 @@ public static class HeldOutLikelihood
         ArgumentNullException.ThrowIfNull(heldOut);
         ArgumentNullException.ThrowIfNull(latents);
         int d = model.Dimension;
-        if (d > ModelDensity.MaxDimension || latents.Length % d != 0 || latents.Length / d < d + 1 || heldOut.Length % d != 0 || heldOut.Length == 0)
+        if (d > ModelDensity.MaxDimension || latents.Length % d != 0 || latents.Length / d < d + 1 || heldOut.Length % d != 0 || heldOut.Length == 0
+            || !Array.TrueForAll(latents, float.IsFinite))
         {
             return null;
         }

@@ -130,8 +130,6 @@ internal static class NaiveGaussian
 
         return (0.5 * d * Math.Log(2 * Math.PI)) - (0.5 * LogDet(a)) + (0.5 * q) - c;
     }
-
-    public static double[,] ToArray(MathNet.Numerics.LinearAlgebra.Matrix<double> m) => m.ToArray();
 }
 
 [Collection(AcceleratorTestGroup.Name)]
@@ -151,11 +149,7 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
     public void GaussianCmmDensityIsTheTargetDensity(int d, bool normalised)
     {
         var ctx = fixture.Context;
-        var sz = ClosedFormPotentialTests.SpdMatrix(d, 40 + d);
-        var mz = TestData.Normal(d, 41 + d).Select(v => (double)v).ToArray();
-        var cf = GaussianClosedForm.Cmm(mz, sz.Cast<double>().ToArray());
-        var a = NaiveGaussian.ToArray(cf.A);
-        var b = cf.B.ToArray();
+        var (sz, mz, _, a, b) = ClosedFormCmm(d, 40 + d);
         const double c = 0.7;
         using var w = new QuadraticPotential(ctx, a, b, c);
         var norm = normalised ? new Normalization(TestData.Normal(d, 42, shift: 1).ToArray(), 1.7f) : null;
@@ -215,11 +209,7 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
     public void LogNormalizerOfAQuadraticMatchesTheClosedForm(int d, ProposalKind proposal)
     {
         var ctx = fixture.Context;
-        var sz = ClosedFormPotentialTests.SpdMatrix(d, 60 + d);
-        var mz = TestData.Normal(d, 61 + d).Select(v => (double)v).ToArray();
-        var cf = GaussianClosedForm.Cmm(mz, sz.Cast<double>().ToArray());
-        var a = NaiveGaussian.ToArray(cf.A);
-        var b = cf.B.ToArray();
+        var (_, _, cf, a, b) = ClosedFormCmm(d, 60 + d);
         using var w = new QuadraticPotential(ctx, a, b, -1.3);
         var latents = cf.SampleLatent(1000, 62);
         var options = new LogNormalizerOptions { Samples = 20000, Proposal = proposal, ScaleInflation = proposal == ProposalKind.Gaussian ? 1.5 : 1, Seed = 7 };
@@ -323,6 +313,15 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
         var problems = new LogNormalizerOptions { Samples = 3, DegreesOfFreedom = 0, ScaleInflation = -1 }.Problems();
         Assert.Equal(3, problems.Count);
         Assert.Throws<ArgumentException>(() => LogNormalizer.Estimate(w, [1f, 2f, 3f], new LogNormalizerOptions { Samples = 3 }));
+    }
+
+    /// <summary>A random target N(m, S) (seeded) and its closed-form CMM potential w = 1/2 x'Ax + b'x (cmm-math.md section 2).</summary>
+    private static (double[,] S, double[] M, CmmGaussian Cmm, double[,] A, double[] B) ClosedFormCmm(int d, int seed)
+    {
+        var s = ClosedFormPotentialTests.SpdMatrix(d, seed);
+        var m = TestData.Normal(d, seed + 1).Select(v => (double)v).ToArray();
+        var cf = GaussianClosedForm.Cmm(m, s.Cast<double>().ToArray());
+        return (s, m, cf, cf.A.ToArray(), cf.B.ToArray());
     }
 
     /// <summary>
