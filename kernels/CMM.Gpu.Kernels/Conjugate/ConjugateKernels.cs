@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using CMM.Gpu.Kernels.Linalg;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -113,7 +114,7 @@ public static class ConjugateKernels
 
     /// <summary>
     /// Newton direction p = -H^-1 (g - x) by an in-place Cholesky factorisation of the point's Hessian block
-    /// (overwritten). If H is not numerically positive definite, or p is not a descent direction, p = -(g - x).
+    /// (overwritten; <see cref="DeviceCholesky"/>). If H is not numerically positive definite, or p is not a descent direction, p = -(g - x).
     /// slope[i] = (g - x)'p.
     /// </summary>
     /// <param name="t">Thread index.</param>
@@ -146,65 +147,18 @@ public static class ConjugateKernels
 
         long h = i * d * d;
         long o = i * d;
-        bool ok = true;
-
-        // Cholesky H = L L', L stored in the lower triangle.
-        for (int c = 0; c < d && ok; c++)
-        {
-            float s = hessians[h + c * d + c];
-            for (int k = 0; k < c; k++)
-            {
-                float l = hessians[h + c * d + k];
-                s -= l * l;
-            }
-
-            if (!(s > 0f) || !XMath.IsFinite(s))
-            {
-                ok = false;
-                break;
-            }
-
-            float diag = XMath.Sqrt(s);
-            hessians[h + c * d + c] = diag;
-            for (int r = c + 1; r < d; r++)
-            {
-                float t = hessians[h + r * d + c];
-                for (int k = 0; k < c; k++)
-                {
-                    t -= hessians[h + r * d + k] * hessians[h + c * d + k];
-                }
-
-                hessians[h + r * d + c] = t / diag;
-            }
-        }
-
+        var hv = new ViewFloats(hessians);
+        bool ok = DeviceCholesky.Factor(hv, h, d); // H = L L', L in the lower triangle
         float sl = 0f;
         if (ok)
         {
-            // Forward: L z = -(g - x).
+            // p = -H^-1 (g - x): the right-hand side x - g, solved in place.
             for (int r = 0; r < d; r++)
             {
-                float t = x[o + r] - g[o + r];
-                for (int k = 0; k < r; k++)
-                {
-                    t -= hessians[h + r * d + k] * direction[o + k];
-                }
-
-                direction[o + r] = t / hessians[h + r * d + r];
+                direction[o + r] = x[o + r] - g[o + r];
             }
 
-            // Backward: L' p = z.
-            for (int r = d - 1; r >= 0; r--)
-            {
-                float t = direction[o + r];
-                for (int k = r + 1; k < d; k++)
-                {
-                    t -= hessians[h + k * d + r] * direction[o + k];
-                }
-
-                direction[o + r] = t / hessians[h + r * d + r];
-            }
-
+            DeviceCholesky.Solve(hv, h, d, new ViewFloats(direction), o);
             for (int k = 0; k < d; k++)
             {
                 sl += (g[o + k] - x[o + k]) * direction[o + k];

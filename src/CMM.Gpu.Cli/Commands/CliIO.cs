@@ -46,7 +46,14 @@ internal static class CliIO
         }
 
         CheckOutputPath(path, option);
-        _ = PointFile.FormatOf(path); // unknown extension: fail before the work
+        try
+        {
+            _ = PointFile.FormatOf(path); // unknown extension: fail before the work
+        }
+        catch (PointFileException e)
+        {
+            throw new CliException(e.Message); // bad input (exit 2), not a failed run
+        }
     }
 
     /// <summary>Checks that any output file can be created: its directory exists and it is not a directory.</summary>

@@ -10,8 +10,9 @@ namespace CMM.Gpu.Fitting;
 /// <summary>
 /// Evaluates a fitted model against held-out data (cmm-math.md section 6): debiased Sinkhorn divergence
 /// and energy distance with their noise floors, 1-D W1, k-NN precision and recall, the off-support share, moment
-/// errors, the mode coverage of data with known modes, and for Gaussian targets the closed-form errors of the
-/// Hessian and of the gradient of the potential.
+/// errors, the mode coverage of data with known modes, for Gaussian targets the closed-form errors of the Hessian and
+/// of the gradient of the potential, and the held-out log-likelihood beside a Gaussian baseline
+/// (<see cref="Density.HeldOutLikelihood"/>).
 /// </summary>
 public static class ModelEvaluation
 {
@@ -91,6 +92,7 @@ public static class ModelEvaluation
             report = AddGaussianErrors(report, model, heldOut, truth);
         }
 
+        report = Density.HeldOutLikelihood.AddTo(report, model, heldOut, latents, seed); // docs/density.md
         return (report, samples, latents);
     }
 

@@ -54,6 +54,13 @@ public sealed record Normalization(IReadOnlyList<float> Mean, float Scale)
         return new Normalization(mean.Select(m => (float)m).ToArray(), (float)scale);
     }
 
+    /// <summary>
+    /// log |det dz/dy| of the map from data to fitting coordinates, z = (y - Mean) / Scale: -d log Scale (0 for the
+    /// identity). The hook a density needs: a density of z becomes one of y by adding it,
+    /// log q(y) = log q_z((y - Mean) / Scale) + LogAbsJacobian (docs/density.md).
+    /// </summary>
+    public double LogAbsJacobian => -Mean.Count * Math.Log(Scale);
+
     /// <summary>Maps data coordinates to fitting coordinates, in place.</summary>
     /// <param name="data">Row-major [n, d].</param>
     public void Forward(Span<float> data)

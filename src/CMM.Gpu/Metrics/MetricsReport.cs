@@ -97,6 +97,32 @@ public sealed record MetricsReport
     /// <summary>Relative L2 error of grad w against the closed form (Gaussian targets; filled by the caller).</summary>
     public double? GradientRelativeError { get; init; }
 
+    /// <summary>Held-out mean log-likelihood of the model, mean of log q(y) over the held-out points, in nats per point
+    /// (docs/density.md); null when not computed (d above the exact log-density's limit, too few latents).</summary>
+    public double? LogLikelihood { get; init; }
+
+    /// <summary>Standard error of <see cref="LogLikelihood"/>: sd / sqrt(n) and the log Z estimate's error, in quadrature.</summary>
+    public double? LogLikelihoodStandardError { get; init; }
+
+    /// <summary>Held-out points where the model's log-density was undefined and left out of the mean (should be 0).</summary>
+    public int? LogLikelihoodUndefinedPoints { get; init; }
+
+    /// <summary>The same for a Gaussian fitted to the held-out data, cross-fitted on halves (each half scored by the Gaussian fitted
+    /// on the other half).</summary>
+    public double? GaussianLogLikelihood { get; init; }
+
+    /// <summary>Standard error of <see cref="GaussianLogLikelihood"/> (sd / sqrt(n)).</summary>
+    public double? GaussianLogLikelihoodStandardError { get; init; }
+
+    /// <summary>The importance-sampling estimate of log Z of the latent potential used for <see cref="LogLikelihood"/>.</summary>
+    public double? LogNormalizer { get; init; }
+
+    /// <summary>Standard error of <see cref="LogNormalizer"/>.</summary>
+    public double? LogNormalizerStandardError { get; init; }
+
+    /// <summary>Effective sample size of the log Z estimate over its proposal draws (1 perfect; below 0.01 not to be trusted).</summary>
+    public double? LogNormalizerEffectiveSampleFraction { get; init; }
+
     /// <summary>Serialises the report as indented snake_case JSON (nulls kept, so the schema is stable).</summary>
     /// <returns>The JSON text.</returns>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
@@ -173,6 +199,17 @@ public sealed record MetricsReport
         if (ModeCoverage is { } modes)
         {
             sb.Append('\n').Append(modes.ToTable());
+        }
+
+        if (LogLikelihood is { } ll)
+        {
+            sb.Append("\nheld-out mean log-likelihood, nats per point (higher is better; Gaussian cross-fitted on held-out halves):\n");
+            sb.Append(ci, $"  model     {ll,12:G5} +- {LogLikelihoodStandardError ?? double.NaN:G3}");
+            sb.Append(ci, $"  (log Z {LogNormalizer ?? double.NaN:G5} +- {LogNormalizerStandardError ?? double.NaN:G3}, ESS {LogNormalizerEffectiveSampleFraction ?? double.NaN:P1} of the proposal draws");
+            sb.Append(LogLikelihoodUndefinedPoints is > 0 and var u ? string.Create(ci, $"; undefined at {u} points)\n") : ")\n");
+            sb.Append(GaussianLogLikelihood is { } gl
+                ? string.Create(ci, $"  Gaussian  {gl,12:G5} +- {GaussianLogLikelihoodStandardError ?? double.NaN:G3}\n")
+                : "  Gaussian  (not computed: too few held-out points for a covariance)\n");
         }
 
         return sb.ToString();

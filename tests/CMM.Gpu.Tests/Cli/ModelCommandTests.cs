@@ -6,7 +6,7 @@ namespace CMM.Gpu.Tests.Cli;
 /// <summary>The model commands end to end on tiny fits: fit, resume, eval, sample (sharded), encode/decode, potential, demo.</summary>
 public sealed class ModelCommandTests : IDisposable
 {
-    private static readonly string[] TinyFit =
+    internal static readonly string[] TinyFit =
         ["--iterations", "4", "--particles", "32", "--batch", "32", "--langevin-steps", "2", "--hidden", "6", "--n", "64", "--accelerator", "cpu"];
 
     private readonly string dir = Directory.CreateTempSubdirectory("cmm-model-cli-").FullName;
@@ -187,6 +187,11 @@ public sealed class ModelCommandTests : IDisposable
         Assert.True(r.GetProperty("hessian_relative_error").GetDouble() >= 0);
         Assert.InRange(r.GetProperty("off_support_share").GetDouble(), 0, 1);
         Assert.Equal(JsonValueKind.Null, r.GetProperty("mode_coverage").ValueKind); // a Gaussian has no modes to cover
+        // Held-out log-likelihood of the model and of the cross-fitted Gaussian (docs/density.md).
+        Assert.True(double.IsFinite(r.GetProperty("log_likelihood").GetDouble()));
+        Assert.True(r.GetProperty("log_likelihood_standard_error").GetDouble() > 0);
+        Assert.True(double.IsFinite(r.GetProperty("gaussian_log_likelihood").GetDouble()));
+        Assert.True(r.GetProperty("log_normalizer_effective_sample_fraction").GetDouble() > 0);
     }
 
     [Fact]

@@ -108,6 +108,24 @@ public sealed class PointLaunchTests(AcceleratorFixture fixture)
     }
 
     [Theory]
+    [InlineData(1, 3)]
+    [InlineData(1003, 2)]
+    public void CholeskyLogDeterminantsAreIdenticalInEveryForm(int n, int d)
+    {
+        var a = Linalg.BatchedCholeskyTests.RandomSpd(n, d, 5);
+        a[d * d * (n / 2)] = -1; // one failure, counted in whatever block holds it
+        var expected = With(PointLaunchForm.OnePerPoint, null, () => Linalg.BatchedCholeskyTests.Run(fixture.Context, a, d));
+        Assert.Equal(1, expected.Failures);
+        foreach (var (form, threads) in LoopedForms)
+        {
+            var actual = With(form, threads, () => Linalg.BatchedCholeskyTests.Run(fixture.Context, a, d));
+            AssertBitIdentical(expected.LogDet, actual.LogDet, $"log det {form}/{threads}");
+            AssertBitIdentical(expected.Factors, actual.Factors, $"factors {form}/{threads}");
+            Assert.Equal(expected.Failures, actual.Failures);
+        }
+    }
+
+    [Theory]
     [InlineData(1, 2)]
     [InlineData(17, 3)]
     [InlineData(1003, 2)]
