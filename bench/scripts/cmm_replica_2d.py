@@ -20,11 +20,18 @@ default recipe in data coordinates:
   beside the same metric between the two halves of the target sample) and the mode metrics of the study.
 
 Flags select every factor of the study (activation and its temperature, quadratic input terms, widths, init, the
-quadratic term's training, optimiser, sampler). The derivatives w, grad w, Hess w are computed in closed form by
-forward-mode propagation (d is 2, so per-unit Hessians are 2 x 2); the parameter gradient of the loss by autograd.
+quadratic term's training, optimiser, sampler, objective) and the parametrisation: --param conj makes the ICNN
+represent u = w* instead of w (samples y = grad u(x) explicitly; w = u* is evaluated by the same damped-Newton solve,
+inside every Langevin step and for the data batch; the semi-dual gradient is unchanged). The study's result
+(bench/scripts/results/sharp-modes-study.md): --param conj with a sharp activation (--beta 8, or --act celu --beta 4)
+separates the eight-gaussians' modes; nothing tried in the w parametrisation does. The derivatives w, grad w, Hess w
+are computed in closed form by forward-mode propagation (d is 2, so per-unit Hessians are 2 x 2); the parameter
+gradient of the loss by autograd. --check 1 compares them with autograd.
 Run with /usr/bin/python3 (needs torch), one process at a time:
     OMP_NUM_THREADS=1 /usr/bin/python3 bench/scripts/cmm_replica_2d.py --data eight-gaussians --seed 1
-Prints one result line per run; --out appends the same as a JSON line; --fig writes data | generated | latent.
+    OMP_NUM_THREADS=1 /usr/bin/python3 bench/scripts/cmm_replica_2d.py --data eight-gaussians --param conj --beta 8
+Prints one result line per run; --out appends the same as a JSON line; --fig writes data | generated | latent;
+--save writes the samples. Dataset points use numpy's generator, so they follow the library's laws, not its draws.
 """
 import argparse, json, math, os, time
 import numpy as np
@@ -51,9 +58,17 @@ ap.add_argument("--slope", type=float, default=0.01, help="negative-side slope o
 ap.add_argument("--quad-in", default="none", choices=["none", "first", "all"],
                 help="add sum of (q_j'u)^2 to the pre-activation of unit j of the first / every layer (convex)")
 ap.add_argument("--quad-init", type=float, default=0.1, help="std of the q_j entries of --quad-in")
+ap.add_argument("--quad-rank", type=int, default=1, help="--quad-in adds sum_r (q_jr'u)^2, r = 1..rank (2: ellipses)")
 ap.add_argument("--init", default="gauss", choices=["gauss", "identity"],
                 help="gauss: quadratic part = CMM potential of the Gaussian approximation; identity: 1/2 |u|^2 in "
                      "normalised coordinates, c = 0")
+ap.add_argument("--param", default="w", choices=["w", "conj"],
+                help="w: the ICNN is w (library); conj: the ICNN is u = w*, so samples are y = grad u(x) explicitly and "
+                     "the conjugate solves move to the Langevin steps (w = u*) and to the data batch")
+ap.add_argument("--objective", default="semidual", choices=["semidual", "ml"],
+                help="semidual (library): E_rho[w] - E_model[w]; ml: maximum likelihood, loss E_rho[w(grad w(y)) - "
+                     "log det Hess w(y)] - E_latent[w(x)] (its gradient is -d E_rho log q_w; the particles give log Z_w's "
+                     "gradient, no conjugate solve in training; --param w only)")
 ap.add_argument("--alpha", type=float, default=0.1, help="strong convexity, relative to lambda_min(A)")
 ap.add_argument("--quad-train", default="train", choices=["train", "freeze", "anneal", "none"],
                 help="the D + R R' term: train (default) | freeze at its init | anneal: multiplied by a factor going "
@@ -78,6 +93,7 @@ ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
 ap.add_argument("--out", default="", help="append a JSON line here")
 ap.add_argument("--fig", default="", help="write a PNG figure here")
 ap.add_argument("--tag", default="")
+ap.add_argument("--save", default="", help="write the generated samples, their latents and the target to this .npz")
 ap.add_argument("--log-every", type=int, default=0)
 ap.add_argument("--check", type=int, default=0, help="1: check the closed-form derivatives against autograd and exit")
 a = ap.parse_args()
@@ -139,6 +155,15 @@ def mode_metrics(name, y):
         near = dist.argmin(1)
         share = np.bincount(near, minlength=8) / len(y)
         out["gap"] = float(np.mean(dist.min(1) > 3 * SD8))  # farther than 3 sd from every centre
+        out["gap4"] = float(np.mean(dist.min(1) > 4 * SD8))  # farther than 4 sd: bridges, not wider modes
+        # spread of each mode: radial and tangential sd of the points nearest it (target 0.354 each; a mode 20 %
+        # wider alone puts exp(-4.5/1.44) = 4.4 % of its mass beyond 3 sd)
+        rel = y - CENTRES8[near]
+        radial = CENTRES8[near] / np.linalg.norm(CENTRES8[near], axis=1, keepdims=True)
+        rr = (rel * radial).sum(1)
+        tt = rel[:, 0] * radial[:, 1] - rel[:, 1] * radial[:, 0]
+        out["sd_rad"] = float(np.sqrt(np.mean(rr ** 2)))
+        out["sd_tan"] = float(np.sqrt(np.mean(tt ** 2)))
         out["mode_min"] = float(share.min())
         out["mode_max"] = float(share.max())
     elif name == "checkerboard":
@@ -197,26 +222,39 @@ ev, U = np.linalg.eigh(S_np)
 A_np = U @ np.diag(ev ** (-1 / 3)) @ U.T
 lamA = np.linalg.eigvalsh(A_np)
 cy_np = np.linalg.solve(np.eye(d) + A_np, A_np @ mu_np)
-alpha_y = a.alpha * lamA.min()
-alpha_t = alpha_y * s * s / kappa
-if a.init == "gauss":
-    M = s * s * (A_np - alpha_y * np.eye(d)) / kappa
-    c_t = cy_np * s / kappa
-    lat_mean_np = mu_np - np.linalg.solve(A_np, cy_np)
-    lat_cov_np = np.linalg.inv(A_np)
-else:  # v = 1/2 |u|^2: w = kappa/(2 s^2) |y - mu|^2 = s^(-2/3)/2 |y - mu|^2, latent N(mu, s^(2/3) I)
-    M = (1 - alpha_t) * np.eye(d)
-    c_t = np.zeros(d)
-    lat_mean_np = mu_np.copy()
-    lat_cov_np = s ** (2 / 3) * np.eye(d)
+lat_mean_np = mu_np - np.linalg.solve(A_np, cy_np)
+if a.param == "w":  # the ICNN v lives on u = (y - mu)/s, w(y) = kappa v(u)
+    centre_np, scale, kap = mu_np, s, kappa
+    alpha_y = a.alpha * lamA.min()
+    alpha_t = alpha_y * s * s / kappa
+    if a.init == "gauss":
+        M = s * s * (A_np - alpha_y * np.eye(d)) / kappa
+        c_t = cy_np * s / kappa
+        lat_cov_np = np.linalg.inv(A_np)
+    else:  # v = 1/2 |u|^2: w = kappa/(2 s^2) |y - mu|^2 = s^(-2/3)/2 |y - mu|^2, latent N(mu, s^(2/3) I)
+        M = (1 - alpha_t) * np.eye(d)
+        c_t = np.zeros(d)
+        lat_mean_np = mu_np.copy()
+        lat_cov_np = s ** (2 / 3) * np.eye(d)
+else:  # the ICNN is u = w* on t = (x - m_x)/s_x, u(x) = kappa_u v(t), kappa_u = s s_x; start u = w0*
+    if a.init != "gauss":
+        raise SystemExit("--param conj supports --init gauss only")
+    Ainv = np.linalg.inv(A_np)
+    lat_cov_np = Ainv
+    s_x = math.sqrt(np.trace(Ainv) / d)
+    centre_np, scale, kap = lat_mean_np, s_x, s * s_x
+    alpha_x = a.alpha * np.linalg.eigvalsh(Ainv).min()
+    alpha_t = alpha_x * s_x ** 2 / kap
+    M = s_x ** 2 * (Ainv - alpha_x * np.eye(d)) / kap
+    c_t = (s_x / kap) * (mu_np + Ainv @ (lat_mean_np - cy_np))  # grad w0*(m_x), w0*(x) = mu'x + 1/2 (x - c_y)'A^-1(x - c_y)
 Mev, MU = np.linalg.eigh(M)
 D0 = 0.5 * Mev.min()
 R0 = MU @ np.diag(np.sqrt(np.maximum(Mev - D0, 0)))  # d x r, r = d
-lam_max_curv = np.linalg.eigvalsh(kappa / s ** 2 * (alpha_t * np.eye(d) + M)).max()
-TAU = a.tau / lam_max_curv  # = 0.3 / lambda_max(A) for the Gaussian start
+TAU = a.tau / lamA.max()  # 0.3 / lambda_max(A): the Gaussian start's latent is N(m_x, A^-1) in both parametrisations
 
 T = lambda x: torch.tensor(x, dtype=DT)
-mu, lat_mean = T(mu_np), T(lat_mean_np)
+mu, lat_mean, centre = T(mu_np), T(lat_mean_np), T(centre_np)
+A_t, cy_t = T(A_np), T(cy_np)
 lat_chol = T(np.linalg.cholesky(lat_cov_np))
 data = T(data_np)
 H = [int(x) for x in a.h.split(",")]
@@ -240,7 +278,8 @@ class Pot(torch.nn.Module):
         self.beta = torch.nn.ParameterList([P_(torch.full((h,), isp(a.beta), dtype=DT)) for h in H]) \
             if a.learn_beta else None
         nq = {"none": 0, "first": 1, "all": len(H)}[a.quad_in]
-        self.q = torch.nn.ParameterList([P_(a.quad_init * torch.randn(H[l], d, dtype=DT)) for l in range(nq)])
+        self.q = torch.nn.ParameterList([P_(a.quad_init * torch.randn(H[l], a.quad_rank, d, dtype=DT))
+                                        for l in range(nq)])
         self.Dt = P_(torch.full((d,), isp(D0), dtype=DT))
         self.R = P_(T(R0))
         self.c = P_(T(c_t))
@@ -280,13 +319,16 @@ class Pot(torch.nn.Module):
             if l > 0:
                 x = x + z @ sp(self.P[l - 1]).T
             if l < len(self.q):
-                x = x + (u @ self.q[l].T) ** 2
+                x = x + (torch.einsum("nd,jrd->njr", u, self.q[l]) ** 2).sum(2)
             z = self.act(x, l)[0]
         return z @ sp(self.p) + 0.5 * ((u @ self.Q()) * u).sum(1) + u @ self.c
 
     @torch.no_grad()
     def derivs(self, u, order):
-        """v, grad_u v, Hess_u v by forward-mode propagation (order 0, 1 or 2)."""
+        return self.derivs_graph(u, order)
+
+    def derivs_graph(self, u, order):
+        """v, grad_u v, Hess_u v by forward-mode propagation (order 0, 1 or 2), differentiable in the parameters."""
         n = u.shape[0]
         z = Jz = Hz = None
         for l in range(len(H)):
@@ -302,13 +344,13 @@ class Pot(torch.nn.Module):
                 if order >= 2:
                     Hx = torch.einsum("nide,ji->njde", Hz, P)
             if l < len(self.q):
-                q = self.q[l]
-                qu = u @ q.T
-                x = x + qu ** 2
+                q = self.q[l]  # [h, rank, d]
+                qu = torch.einsum("nd,jrd->njr", u, q)
+                x = x + (qu ** 2).sum(2)
                 if order >= 1:
-                    Jx = Jx + 2 * qu[:, :, None] * q[None]
+                    Jx = Jx + 2 * torch.einsum("njr,jrd->njd", qu, q)
                 if order >= 2:
-                    qq = 2 * q[:, :, None] * q[:, None, :]
+                    qq = 2 * torch.einsum("jrd,jre->jde", q, q)
                     Hx = qq.expand(n, -1, -1, -1) if Hx is None else Hx + qq
             z, f1, f2 = self.act(x, l)
             if order >= 1:
@@ -339,21 +381,22 @@ if a.check:
     raise SystemExit
 
 
-def wfun(y, order):
-    """w(y) = kappa v((y - mu)/s) and its y-derivatives."""
-    v, g, Hs = pot.derivs((y - mu) / s, order)
-    return kappa * v, (None if g is None else g * (kappa / s)), (None if Hs is None else Hs * (kappa / s ** 2))
+def ufun(y, order):
+    """The ICNN in outer coordinates: kap v((y - centre)/scale) and its derivatives (w itself, or u = w* for conj)."""
+    v, g, Hs = pot.derivs((y - centre) / scale, order)
+    return kap * v, (None if g is None else g * (kap / scale)), (None if Hs is None else Hs * (kap / scale ** 2))
 
 
-def conj(x, y0, iters):
-    """grad w*(x): damped Newton with Armijo backtracking, per point; returns y, converged share, mean iterations."""
+def newton(fun, x, y0, iters):
+    """argmin_y fun(y) - <x, y> (i.e. grad fun^-1(x)): damped Newton with Armijo backtracking, per point;
+    stops at |grad fun(y) - x| <= 1e-4 + 1e-4 |x|; returns y, converged share, mean iterations."""
     y = y0.clone()
     act = torch.arange(len(x))
     its = torch.zeros(len(x))
     tolv = 1e-4 + 1e-4 * x.norm(dim=1)
     for _ in range(iters):
         ya, xa = y[act], x[act]
-        w, g, Hs = wfun(ya, 2)
+        w, g, Hs = fun(ya, 2)
         r = g - xa
         keep = r.norm(dim=1) > tolv[act]
         if not keep.any():
@@ -368,7 +411,7 @@ def conj(x, y0, iters):
         todo = torch.ones(len(act), dtype=torch.bool)
         for _ in range(30):
             yn = ya[todo] + t[todo, None] * step[todo]
-            wn = wfun(yn, 0)[0]
+            wn = fun(yn, 0)[0]
             ok = wn - (xa[todo] * yn).sum(1) <= phi[todo] + 1e-4 * t[todo] * slope[todo]
             idx = todo.nonzero().squeeze(1)
             todo[idx[ok]] = False
@@ -380,15 +423,44 @@ def conj(x, y0, iters):
     return y, conv, its.mean().item()
 
 
-def langevin(x, tau, K, adapt=False):
-    """K MALA (or ULA) steps on exp(-w); adapt: per-step tau update towards 55 % acceptance."""
-    w, g, _ = wfun(x, 1)
+SOLVES = []  # (converged share, mean iterations) of the solves inside the Langevin steps (conj)
+
+
+def energy(x, z0=None):
+    """The latent energy w(x) and grad w(x), plus a warm-start state: w = ICNN, or w = u* (conj: z = grad u*(x))."""
+    if a.param == "w":
+        w, g, _ = ufun(x, 1)
+        return w, g, None
+    z, conv, its = newton(ufun, x, x.clone() if z0 is None else z0, a.newton)
+    SOLVES.append((conv, its))
+    return (x * z).sum(1) - ufun(z, 0)[0], z, z
+
+
+def decode(x, iters, y0=None):
+    """Samples from latents: grad w*(x) by the conjugate solve, or grad u(x) explicitly (conj)."""
+    if a.param == "w":
+        return newton(ufun, x, x.clone() if y0 is None else y0, iters)
+    return ufun(x, 1)[1], 1.0, 0.0
+
+
+def hess_w(y):
+    """Hess w at data points y (conj: the inverse of Hess u at grad w(y))."""
+    if a.param == "w":
+        return ufun(y, 2)[2]
+    z = newton(ufun, y, (y - mu) @ A_t + cy_t, 100)[0]
+    return torch.linalg.inv(ufun(z, 2)[2])
+
+
+def langevin(x, tau, K, adapt=False, state=None):
+    """K MALA (or ULA) steps on exp(-w); adapt: per-step tau update towards 55 % acceptance. state: warm starts of the
+    conj solves (grad w(x)), carried along; returns x, acceptance, tau, state."""
+    w, g, st = energy(x, state)
     accs = []
     for _ in range(K):
         xp = x - tau * g + math.sqrt(2 * tau) * torch.randn_like(x)
-        wp, gp, _ = wfun(xp, 1)
+        wp, gp, stp = energy(xp, st)
         if a.sampler == "ula" and not adapt:
-            x, w, g = xp, wp, gp
+            x, w, g, st = xp, wp, gp, stp
             accs.append(1.0)
             continue
         lq_fwd = -((xp - x + tau * g) ** 2).sum(1) / (4 * tau)
@@ -398,11 +470,13 @@ def langevin(x, tau, K, adapt=False):
         x = torch.where(acc[:, None], xp, x)
         w = torch.where(acc, wp, w)
         g = torch.where(acc[:, None], gp, g)
+        if st is not None:
+            st = torch.where(acc[:, None], stp, st)
         ar = acc.to(DT).mean().item()
         accs.append(ar)
         if adapt:
             tau *= math.exp(ar - 0.55)
-    return x, float(np.mean(accs)), tau
+    return x, float(np.mean(accs)), tau, st
 
 
 def latent_start(n):
@@ -415,8 +489,11 @@ params = [q for q in pot.parameters() if q.requires_grad]
 opt = torch.optim.Adam(params, lr=a.lr)
 X = latent_start(a.P)
 Y = X.clone()
+Zx = None  # conj: grad w at the particles (warm starts)
+Zdata = (data - mu) @ A_t + cy_t  # conj: grad w at every training point, warm starts of the batch solves
 t0 = time.time()
 acc_hist, conv_hist, its_hist = [], [], []
+Ytrain = []
 for it in range(a.it):
     lr = a.lrf + 0.5 * (a.lr - a.lrf) * (1 + math.cos(math.pi * it / max(a.it - 1, 1)))
     for gr in opt.param_groups:
@@ -427,10 +504,26 @@ for it in range(a.it):
         m = torch.rand(a.P) < a.refresh
         if m.any():
             X[m] = latent_start(int(m.sum()))
-    X, acc, _ = langevin(X, TAU, a.K)
-    Y, conv, its = conj(X, Y if a.warm else X, a.newton)
-    yb = data[torch.randint(0, len(data), (a.B,))]
-    loss = kappa * (pot((yb - mu) / s).mean() - pot((Y.detach() - mu) / s).mean())
+            Zx = None
+    X, acc, _, Zx = langevin(X, TAU, a.K, state=Zx)
+    ib = torch.randint(0, len(data), (a.B,))
+    yb = data[ib]
+    if a.objective == "ml":
+        ub = (yb - centre) / scale
+        _, gb, Hb = pot.derivs_graph(ub, 2)
+        xb = gb * (kap / scale)  # grad w(y)
+        loss = (kap * pot((xb - centre) / scale) - torch.logdet(Hb)).mean() - kap * pot((X - centre) / scale).mean()
+        if a.log_every and (it + 1) % a.log_every == 0:
+            Y, conv, its = decode(X, a.newton)
+        else:
+            conv, its = 1.0, 0.0
+    elif a.param == "w":
+        Y, conv, its = decode(X, a.newton, Y if a.warm else None)
+        loss = kap * (pot((yb - centre) / scale).mean() - pot((Y.detach() - centre) / scale).mean())
+    else:  # same gradient, E_rho[d w] - E_model[d w], written with u = w*: E_model[d u(x)] - E_rho[d u(grad w(y))]
+        Zb, conv, its = newton(ufun, yb, Zdata[ib], a.newton)
+        Zdata[ib] = Zb
+        loss = kap * (pot((X - centre) / scale).mean() - pot((Zb - centre) / scale).mean())
     if a.quad_decay > 0 and pot.Dt.requires_grad:
         loss = loss + a.quad_decay * (sp(pot.Dt).sum() + (pot.R ** 2).sum())
     opt.zero_grad()
@@ -438,8 +531,13 @@ for it in range(a.it):
     torch.nn.utils.clip_grad_norm_(params, a.clip)
     opt.step()
     acc_hist.append(acc), conv_hist.append(conv), its_hist.append(its)
+    if it >= a.it - 50:  # the model's own view: decoded training particles of the last 50 iterations
+        Yd = decode(X, a.newton)[0] if a.objective == "ml" else (Y if a.param == "w" else ufun(X, 1)[1])
+        Ytrain.append((X, Yd))
     if a.log_every and (it + 1) % a.log_every == 0:
-        print(f"  it {it + 1} loss {loss.item():+.4f} acc {np.mean(acc_hist[-a.log_every:]):.2f} "
+        Yp = (Y if a.param == "w" else ufun(X, 1)[1]).numpy()
+        mp = mode_metrics(a.data, Yp)
+        print(f"  it {it + 1} particles " + " ".join(f"{k} {v:.3f}" for k, v in mp.items()) + f" loss {loss.item():+.4f} acc {np.mean(acc_hist[-a.log_every:]):.2f} "
               f"newton {np.mean(its_hist[-a.log_every:]):.1f} conv {np.mean(conv_hist[-a.log_every:]):.3f} "
               f"{time.time() - t0:.0f}s", flush=True)
 fit_time = time.time() - t0
@@ -448,27 +546,28 @@ fit_time = time.time() - t0
 
 t1 = time.time()
 Xs = latent_start(a.eval_n)
-Xs, _, tau_e = langevin(Xs, TAU, a.burn // 2, adapt=True)
+Xs, _, tau_e, st = langevin(Xs, TAU, a.burn // 2, adapt=True)
 sampler, a.sampler = a.sampler, "mala"
-Xs, acc_e, _ = langevin(Xs, tau_e, a.burn - a.burn // 2)
+Xs, acc_e, _, _ = langevin(Xs, tau_e, a.burn - a.burn // 2, state=st)
 a.sampler = sampler
-Ys, conv_e, its_e = conj(Xs, Xs.clone(), 100)
+Ys, conv_e, its_e = decode(Xs, 100)
 gen = Ys.numpy()
 held = dataset(a.data, a.eval_n, np.random.default_rng(424242))
 prec, prec_f, rec, rec_f = knn_metrics(gen, held)
 mm = mode_metrics(a.data, gen)
 mm_t = mode_metrics(a.data, held)
+mm_p = mode_metrics(a.data, torch.cat([y for _, y in Ytrain]).numpy()) if Ytrain else {}
 
 # curvature diagnostics in y units: quadratic part vs A; Hessian of w at the modes and in the gaps
-Qy = (kappa / s ** 2) * pot.Q().detach().numpy()
+Qy = (kap / scale ** 2) * pot.Q().detach().numpy()  # conj: the quadratic part of u
 diag = {"quad_eig": [float(v) for v in np.linalg.eigvalsh(Qy)], "A_eig": [float(v) for v in lamA],
         "p_sum": float(sp(pot.p).sum()), "W_max": float(max(w_.abs().max() for w_ in pot.W))}
 if a.learn_beta:
     diag["beta_median"] = [float(sp(b_).median()) for b_ in pot.beta]
 if a.data == "eight-gaussians":
     mids = np.stack([(CENTRES8[k] + CENTRES8[(k + 1) % 8]) / 2 for k in range(8)] + [np.zeros(2)])
-    Hc = wfun(T(CENTRES8), 2)[2].numpy()
-    Hm = wfun(T(mids), 2)[2].numpy()
+    Hc = hess_w(T(CENTRES8)).numpy()
+    Hm = hess_w(T(mids)).numpy()
     diag["hess_min_eig_centres"] = float(np.mean([np.linalg.eigvalsh(h)[0] for h in Hc]))
     diag["hess_max_eig_centres"] = float(np.mean([np.linalg.eigvalsh(h)[1] for h in Hc]))
     diag["hess_min_eig_gapmid"] = float(np.mean([np.linalg.eigvalsh(h)[0] for h in Hm[:8]]))
@@ -478,12 +577,16 @@ eval_time = time.time() - t1
 
 res = {"tag": a.tag, "args": vars(a), "precision": prec, "precision_floor": prec_f, "recall": rec,
        "recall_floor": rec_f, **{k: v for k, v in mm.items()}, **{k + "_target": v for k, v in mm_t.items()},
+       **{k + "_particles": v for k, v in mm_p.items()},
        "train_acc": float(np.mean(acc_hist[-100:])), "train_newton_its": float(np.mean(its_hist[-100:])),
        "train_conv": float(np.mean(conv_hist[-100:])), "eval_acc": acc_e, "eval_tau": tau_e, "eval_conv": conv_e,
-       "eval_newton_its": its_e, "fit_s": fit_time, "eval_s": eval_time, **diag}
+       "eval_newton_its": its_e,
+       "langevin_solve_conv": float(np.mean([c for c, _ in SOLVES])) if SOLVES else None,
+       "langevin_solve_its": float(np.mean([i for _, i in SOLVES])) if SOLVES else None, "fit_s": fit_time, "eval_s": eval_time, **diag}
 flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items()
                  if v != ap.get_default(k) and k not in ("out", "fig", "tag", "log_every"))
-mtxt = " ".join(f"{k} {mm[k]:.3f} ({mm_t[k]:.3f})" for k in mm)
+mtxt = " ".join(f"{k} {mm[k]:.3f} ({mm_t[k]:.3f})" for k in mm) + \
+    (f" | particles gap {mm_p['gap']:.3f}" if "gap" in mm_p else "")
 print(f"{a.data} seed {a.seed} [{flags}] precision {prec:.3f} ({prec_f:.3f}) recall {rec:.3f} ({rec_f:.3f}) {mtxt} "
       f"| acc {res['train_acc']:.2f} newton {res['train_newton_its']:.1f} conv {res['train_conv']:.3f} "
       f"| quad eig {diag['quad_eig'][0]:.3f},{diag['quad_eig'][1]:.3f} (A {lamA[0]:.3f},{lamA[1]:.3f})"
@@ -491,6 +594,8 @@ print(f"{a.data} seed {a.seed} [{flags}] precision {prec:.3f} ({prec_f:.3f}) rec
          f"{diag['hess_min_eig_gapmid']:.2f}..{diag['hess_max_eig_gapmid']:.2f} origin {diag['hess_max_eig_origin']:.2f}"
          if a.data == "eight-gaussians" else "")
       + f" | fit {fit_time:.0f}s eval {eval_time:.0f}s", flush=True)
+if a.save:
+    np.savez_compressed(a.save, gen=gen, latent=Xs.numpy(), target=held)
 if a.out:
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "a") as f:
