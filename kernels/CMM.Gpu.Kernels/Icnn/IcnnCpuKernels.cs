@@ -116,5 +116,29 @@ public static unsafe class IcnnCpuKernels
         }
     }
 
+    /// <summary>CPU form of <see cref="IcnnSolveKernels.SolveNewton{TAct}"/> (same arguments).</summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters (and input centre).</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="y">Starts on entry, solutions on exit [n, d].</param>
+    /// <param name="ws">ICNN scratch.</param>
+    /// <param name="work">Per-point work.</param>
+    /// <param name="ints">Status [n] then iterations [n].</param>
+    /// <param name="residual">Residuals [n].</param>
+    /// <param name="settings">Tolerances and limits.</param>
+    public static void SolveNewton<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm, ArrayView<float> x,
+        ArrayView<float> y, ArrayView<float> ws, ArrayView<float> work, ArrayView<int> ints, ArrayView<float> residual, NewtonSettings settings)
+        where TAct : struct, IIcnnActivation
+    {
+        fixed (float* pe = &eff[0L], px = &x[0L], py = &y[0L], pw = &ws[0L], pk = &work[0L], pr = &residual[0L])
+        {
+            IcnnSolveKernels.SolveNewtonSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(px), new PointerFloats(py),
+                new PointerFloats(pw), new PointerFloats(pk), ints, new PointerFloats(pr), settings);
+        }
+    }
+
     internal static IEnumerable<KernelEntry> CatalogEntries() => IcnnKernels.PointKernelEntries(typeof(IcnnCpuKernels));
 }

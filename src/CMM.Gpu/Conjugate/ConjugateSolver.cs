@@ -1,6 +1,8 @@
 using CMM.Gpu.Compute;
+using CMM.Gpu.Icnn;
 using CMM.Gpu.Kernels;
 using CMM.Gpu.Kernels.Conjugate;
+using CMM.Gpu.Kernels.Icnn;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
 using ILGPU;
@@ -107,6 +109,11 @@ public sealed class ConjugateSolver : IDisposable
         if (!options.WarmStart)
         {
             x.View.CopyTo(y.View);
+        }
+
+        if (method == ConjugateMethod.Newton && potential is IcnnPotential icnn && !BatchedOnly)
+        {
+            return SolveFused(icnn, x, y, options, ws);
         }
 
         ws.Active.MemSet(1);
@@ -216,16 +223,11 @@ public sealed class ConjugateSolver : IDisposable
         var iterations = new int[n];
         ws.Status.View.CopyToCPU(status);
         ws.Iterations.View.CopyToCPU(iterations);
-        var residuals = ws.Residual.ToArray();
-        var pointStatus = status.Select(s => (ConjugatePointStatus)s).ToArray();
-        int converged = pointStatus.Count(s => s == ConjugatePointStatus.Converged);
-        var overall = converged == n ? ConjugateStatus.Converged
-            : pointStatus.Any(s => s == ConjugatePointStatus.NonFinite) ? ConjugateStatus.NonFinite
-            : pointStatus.Any(s => s == ConjugatePointStatus.MaxIterations) ? ConjugateStatus.MaxIterations
-            : ConjugateStatus.Stalled;
-        double maxRes = residuals.Select(r => float.IsFinite(r) ? r : double.PositiveInfinity).DefaultIfEmpty(0).Max();
-        return new ConjugateResult(overall, method, it, converged / (double)n, maxRes, pointStatus, iterations, residuals);
+        return Result(method, status, iterations, ws.Residual.ToArray()) with { Iterations = it };
     }
+
+    /// <summary>Test seam: drive the Newton iterations from the host for ICNN potentials too (the fused solve is the default).</summary>
+    internal bool BatchedOnly { get; set; }
 
     /// <inheritdoc />
     public void Dispose()
@@ -235,6 +237,35 @@ public sealed class ConjugateSolver : IDisposable
             disposed = true;
             workspace?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Newton for an ICNN in one launch (<see cref="IcnnPotential.SolveNewton"/>): the same iteration, tests and statuses as
+    /// the host-driven path, with no launch or host synchronisation per iteration. Synchronises once, to read the result.
+    /// </summary>
+    private static ConjugateResult SolveFused(IcnnPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions options, Workspace ws)
+    {
+        int n = x.Count, d = x.Dimension;
+        var settings = new NewtonSettings((float)options.AbsoluteTolerance, (float)options.RelativeTolerance, (float)options.Armijo,
+            MathF.Pow(2f, -options.MaxLineSearchSteps), options.MaxIterations);
+        potential.SolveNewton(x, y, ws.FusedWork!.View, ws.FusedInts!.View, ws.Residual.View, settings);
+        var ints = new int[2 * n];
+        ws.FusedInts!.View.SubView(0, 2 * n).CopyToCPU(ints);
+        var residuals = ws.Residual.ToArray();
+        return Result(ConjugateMethod.Newton, ints.AsSpan(0, n).ToArray(), ints.AsSpan(n, n).ToArray(), residuals);
+    }
+
+    private static ConjugateResult Result(ConjugateMethod method, int[] status, int[] iterations, float[] residuals)
+    {
+        int n = status.Length;
+        var pointStatus = status.Select(s => (ConjugatePointStatus)s).ToArray();
+        int converged = pointStatus.Count(s => s == ConjugatePointStatus.Converged);
+        var overall = converged == n ? ConjugateStatus.Converged
+            : pointStatus.Any(s => s == ConjugatePointStatus.NonFinite) ? ConjugateStatus.NonFinite
+            : pointStatus.Any(s => s == ConjugatePointStatus.MaxIterations) ? ConjugateStatus.MaxIterations
+            : ConjugateStatus.Stalled;
+        double maxRes = residuals.Select(r => float.IsFinite(r) ? r : double.PositiveInfinity).DefaultIfEmpty(0).Max();
+        return new ConjugateResult(overall, method, iterations.DefaultIfEmpty(0).Max(), converged / (double)n, maxRes, pointStatus, iterations, residuals);
     }
 
     private Workspace EnsureWorkspace(int n, int d, ConjugateMethod method, int m)
@@ -284,6 +315,8 @@ public sealed class ConjugateSolver : IDisposable
             {
                 Hessians = DeviceVector.Allocate(context, (long)n * d * d);
                 PackedHessians = DeviceVector.Allocate(context, (long)n * d * d);
+                FusedWork = DeviceVector.Allocate(context, (long)n * ((d * d) + (2 * d)));
+                FusedInts = acc.Allocate1D<int>(2L * n);
             }
             else
             {
@@ -324,6 +357,12 @@ public sealed class ConjugateSolver : IDisposable
 
         public DeviceVector? Hessians { get; }
 
+        /// <summary>Per-point Hessian, direction and trial point of the fused Newton solve.</summary>
+        public DeviceVector? FusedWork { get; }
+
+        /// <summary>Status then iterations of the fused Newton solve [2n].</summary>
+        public MemoryBuffer1D<int, Stride1D.Dense>? FusedInts { get; }
+
         /// <summary>Indices of the points still active (first <c>listed</c> entries).</summary>
         public MemoryBuffer1D<int, Stride1D.Dense> Index { get; }
 
@@ -357,7 +396,7 @@ public sealed class ConjugateSolver : IDisposable
         public void Dispose()
         {
             foreach (var b in new IDisposable?[] { G, Direction, Trial, Wy, Wt, Step, Slope, Residual, Active, Pending, Status, Iterations, Counter, Index,
-                         PackedPoints, PackedGradients, PackedValues, Hessians, PackedHessians, S, Yv, Rho, Alpha, YPrev, GPrev })
+                         PackedPoints, PackedGradients, PackedValues, Hessians, PackedHessians, FusedWork, FusedInts, S, Yv, Rho, Alpha, YPrev, GPrev })
             {
                 b?.Dispose();
             }

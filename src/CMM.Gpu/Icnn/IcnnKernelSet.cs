@@ -22,6 +22,8 @@ internal sealed class IcnnActivationKernels
         HessianVector = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.HessianVector), activation));
         ValueParameterGradient = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.ValueParameterGradient), activation));
         LossParameterGradient = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LossParameterGradient), activation));
+        var solve = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnSolveKernels);
+        SolveNewton = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation));
         EvaluateStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(typeof(IcnnKernels), nameof(IcnnKernels.EvaluateStaged), activation));
         ValueParameterGradientStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.ValueParameterGradientStaged), activation));
         LossParameterGradientStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.LossParameterGradientStaged), activation));
@@ -55,6 +57,8 @@ internal sealed class IcnnActivationKernels
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>> ValueParameterGradient { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LossParameterGradient { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings> SolveNewton { get; }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> EvaluateStaged { get; }
 

@@ -131,7 +131,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         EffectiveParameters = DeviceVector.Allocate(context, ParameterCount + (long)Dimension);
         EffectiveParameters.View.SubView(ParameterCount, Dimension).CopyFromCPU(pre.Centre.ToArray());
         mask = acc.Allocate1D(Layout.NonNegativeMask());
-        scale = acc.Allocate1D(Layout.ParameterScales(pre));
+        scale = acc.Allocate1D(Layout.ParameterScales(pre, Architecture.Sharpness));
         table = acc.Allocate1D(Layout.KernelTable());
         extra = acc.Allocate1D<float>(1);
         Refresh();
@@ -451,6 +451,25 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         CheckGradient(gradient);
         LaunchLoss(points, targets, gradient, extra.View);
         return ReadExtra();
+    }
+
+    /// <summary>
+    /// The conjugate solve grad w(y_i) = x_i of every point by damped Newton in one launch (<see cref="IcnnSolveKernels"/>):
+    /// y holds the starts on entry. Used by <see cref="Conjugate.ConjugateSolver"/> for ICNN potentials.
+    /// </summary>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="y">Starts, then solutions [n, d].</param>
+    /// <param name="work">At least n (d^2 + 2d) floats.</param>
+    /// <param name="ints">At least 2n ints: status, then iterations.</param>
+    /// <param name="residual">At least n floats.</param>
+    /// <param name="settings">Tolerances and limits.</param>
+    internal void SolveNewton(DevicePoints x, DevicePoints y, ArrayView<float> work, ArrayView<int> ints, ArrayView<float> residual, NewtonSettings settings)
+    {
+        CheckPoints(x, nameof(x));
+        CheckPoints(y, nameof(y));
+        RequireCount(x, y, nameof(y));
+        var dm = PointDims(x.Count, out var ws);
+        act.SolveNewton(dm.Slots, EffectiveParameters.View, table.View, dm, x.View, y.View, ws, work, ints, residual, settings);
     }
 
     /// <inheritdoc />

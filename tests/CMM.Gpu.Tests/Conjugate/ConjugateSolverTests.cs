@@ -127,6 +127,42 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         }
     }
 
+    [Theory]
+    [InlineData(1, false, 1f)]
+    [InlineData(2, false, 8f)]
+    [InlineData(3, true, 4f)]
+    [InlineData(5, false, 1f)]
+    public void TheFusedIcnnNewtonSolveMatchesTheHostDrivenOne(int d, bool elu, float sharpness)
+    {
+        // The same iteration in one launch: every point converges to the same solution (within the tolerance), with the
+        // same status, and grad w(y) = x holds at it.
+        var arch = new CMM.Gpu.Icnn.IcnnArchitecture(d)
+        {
+            HiddenWidths = [7, 6], Rank = Math.Min(d, 2), Alpha = 0.2f, Sharpness = sharpness,
+            Activation = elu ? CMM.Gpu.Icnn.IcnnActivation.Elu : CMM.Gpu.Icnn.IcnnActivation.Softplus,
+            Preconditioner = new CMM.Gpu.Icnn.IcnnPreconditioner
+            {
+                Centre = Enumerable.Range(0, d).Select(k => 0.3f * k).ToArray(), InputScale = Enumerable.Repeat(1.3f, d).ToArray(), OutputScale = 1.7f,
+            },
+        };
+        var theta = TestData.Normal((int)new CMM.Gpu.Icnn.IcnnLayout(arch).ParameterCount, 21, scale: 0.6);
+        const int n = 37;
+        var x = TestData.Normal(n * d, 22, scale: 2.5);
+        var ctx = fixture.Context;
+        using var w = CMM.Gpu.Icnn.IcnnPotential.FromParameters(ctx, arch, theta);
+        using var fused = new ConjugateSolver(ctx);
+        using var host = new ConjugateSolver(ctx) { BatchedOnly = true };
+        var options = new ConjugateOptions { Method = ConjugateMethod.Newton, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 };
+        var yf = fused.Decode(w, x, options, out var rf);
+        var yh = host.Decode(w, x, options, out var rh);
+        Assert.Equal(ConjugateStatus.Converged, rf.Status);
+        Assert.Equal(rh.PointStatus, rf.PointStatus);
+        Approx.AllEqual(yh.Select(v => (double)v).ToArray(), yf, 1e-3, 1e-3, "fused vs host-driven solution");
+        var back = ConjugateSolver.Encode(w, yf);
+        Approx.AllEqual(x.Select(v => (double)v).ToArray(), back, 1e-4, 1e-4, "grad w(y) = x");
+        Assert.True(rf.Iterations <= rh.Iterations + 2, $"fused {rf.Iterations} vs host-driven {rh.Iterations} iterations");
+    }
+
     [Fact]
     public void WarmStartAtTheSolutionTakesNoIterations()
     {
