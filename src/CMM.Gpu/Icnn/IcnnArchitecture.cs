@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace CMM.Gpu.Icnn;
 
-/// <summary>The convex, non-decreasing activation of the ICNN's hidden layers.</summary>
+/// <summary>The convex, non-decreasing activation of the ICNN's hidden layers (used as act(beta s) / beta, beta = <see cref="IcnnArchitecture.Sharpness"/>).</summary>
 public enum IcnnActivation
 {
     /// <summary>softplus(s) = log(1 + e^s) (default; smooth).</summary>
@@ -25,6 +25,13 @@ public sealed record IcnnArchitecture(int Dimension)
 
     /// <summary>Hidden activation (default softplus).</summary>
     public IcnnActivation Activation { get; init; } = IcnnActivation.Softplus;
+
+    /// <summary>
+    /// Sharpness beta &gt; 0 of the activation (default 1): the hidden units compute act(beta s) / beta, whose bend is beta
+    /// times narrower (ELU with beta is CELU with alpha 1/beta). Implemented as parameter scales (W_l and b_l times beta, p
+    /// divided by beta; <see cref="IcnnLayout.ParameterScales"/>), so the kernels are the same for every beta.
+    /// </summary>
+    public float Sharpness { get; init; } = 1f;
 
     /// <summary>Rank r of the low-rank quadratic factor R [d, r]; 0 disables it (default 2, capped at d by <see cref="Validate"/>).</summary>
     public int Rank { get; init; } = 2;
@@ -76,6 +83,11 @@ public sealed record IcnnArchitecture(int Dimension)
             p.Add(string.Create(CultureInfo.InvariantCulture, $"Alpha = {Alpha} must be a finite number > 0 (it is the strong-convexity constant; e.g. 0.1)"));
         }
 
+        if (!(Sharpness > 0f) || !float.IsFinite(Sharpness))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"Sharpness = {Sharpness} must be a finite number > 0 (1 is the plain activation)"));
+        }
+
         if (Preconditioner is not null && Dimension >= 1)
         {
             p.AddRange(Preconditioner.Problems(Dimension));
@@ -110,7 +122,7 @@ public sealed record IcnnArchitecture(int Dimension)
     /// <returns>True when every field is equal.</returns>
     public bool Equals(IcnnArchitecture? other) =>
         other is not null && Dimension == other.Dimension && Activation == other.Activation && Rank == other.Rank &&
-        Alpha.Equals(other.Alpha) && HiddenWidths.SequenceEqual(other.HiddenWidths) &&
+        Alpha.Equals(other.Alpha) && Sharpness.Equals(other.Sharpness) && HiddenWidths.SequenceEqual(other.HiddenWidths) &&
         EffectivePreconditioner.Equals(other.EffectivePreconditioner);
 
     /// <inheritdoc />
@@ -209,13 +221,15 @@ public sealed class IcnnLayout
     /// <summary>
     /// The fixed scale of each parameter under a preconditioner (docs/icnn.md, "Preconditioning"): effective = scale *
     /// (softplus of) free. With w(y) = kappa v((y - m) / s): W_l[j, k] 1/s_k; b_l, P_l 1; p kappa; D_k q^2 kappa/s_k^2;
-    /// R[k, :] q sqrt(kappa)/s_k, with q the preconditioner's <see cref="IcnnPreconditioner.QuadraticScale"/>. The linear
+    /// R[k, :] q sqrt(kappa)/s_k, with q the preconditioner's <see cref="IcnnPreconditioner.QuadraticScale"/>; with the
+    /// architecture's sharpness beta, W_l and b_l are also multiplied by beta and p divided by beta. The linear
     /// term c_k gets l sqrt(kappa)/s_k (l the <see cref="IcnnPreconditioner.LinearScale"/>), not kappa/s_k: it sets where the latent exp(-w) sits, which must be resolved to a
     /// fraction of the latent's spread, not of the data's; for data of scale s the two differ by s^(2/3) (docs/icnn.md).
     /// </summary>
     /// <param name="preconditioner">The preconditioner (its dimension must be the layout's).</param>
+    /// <param name="sharpness">The activation's sharpness beta.</param>
     /// <returns>One scale per parameter.</returns>
-    public float[] ParameterScales(IcnnPreconditioner preconditioner)
+    public float[] ParameterScales(IcnnPreconditioner preconditioner, double sharpness = 1)
     {
         ArgumentNullException.ThrowIfNull(preconditioner);
         int d = preconditioner.Dimension;
@@ -228,12 +242,14 @@ public sealed class IcnnLayout
             {
                 for (int k = 0; k < d; k++)
                 {
-                    scale[layer.Weights + (j * d) + k] = (float)(1.0 / preconditioner.InputScale[k]);
+                    scale[layer.Weights + (j * d) + k] = (float)(sharpness / preconditioner.InputScale[k]);
                 }
             }
+
+            Array.Fill(scale, (float)sharpness, layer.Bias, layer.Width);
         }
 
-        Array.Fill(scale, (float)kappa, OutputOffset, DiagonalOffset - OutputOffset);
+        Array.Fill(scale, (float)(kappa / sharpness), OutputOffset, DiagonalOffset - OutputOffset);
         int rank = (LinearOffset - LowRankOffset) / Math.Max(1, d);
         double fq = preconditioner.QuadraticScale;
         for (int k = 0; k < d; k++)

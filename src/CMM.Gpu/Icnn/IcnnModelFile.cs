@@ -21,6 +21,10 @@ public sealed record IcnnModelMetadata
     /// <summary>The fitting method: "cmm" (conjugate moment measure) or "mm" (moment measure baseline).</summary>
     public string Method { get; init; } = "cmm";
 
+    /// <summary>What the network represents for "cmm": "w" (the latent's energy) or "conjugate" (u = w*, the generator's
+    /// potential). Always "w" in format version 1.</summary>
+    public string Network { get; init; } = "w";
+
     /// <summary>The fitting options as key/value strings (ordinal order is kept).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Options { get; init; } = [];
 
@@ -43,6 +47,11 @@ public sealed record IcnnModelMetadata
         if (Method is not ("cmm" or "mm"))
         {
             p.Add($"Method '{Method}' is unknown: use \"cmm\" or \"mm\"");
+        }
+
+        if (Network is not ("w" or "conjugate") || (Network == "conjugate" && Method != "cmm"))
+        {
+            p.Add($"Network '{Network}' is unknown or does not fit the method: use \"w\", or \"conjugate\" with \"cmm\"");
         }
 
         if (NormalizationMean is null || (NormalizationMean.Count != 0 && NormalizationMean.Count != DataDimension))
@@ -173,6 +182,7 @@ public static class IcnnModelFile
             w.Write(pre.OutputScale);
             w.Write(pre.QuadraticScale);
             w.Write(pre.LinearScale);
+            w.Write(a.Sharpness);
             w.Write((long)model.Parameters.Count);
             foreach (float p in model.Parameters)
             {
@@ -184,6 +194,7 @@ public static class IcnnModelFile
             WriteFloats(w, md.NormalizationMean);
             WriteFloats(w, md.NormalizationScale);
             WriteString(w, md.Method);
+            WriteString(w, md.Network);
             w.Write(md.Options.Count);
             foreach (var kv in md.Options)
             {
@@ -305,6 +316,7 @@ public static class IcnnModelFile
                     QuadraticScale = r.Single("preconditioner quadratic scale"),
                     LinearScale = r.Single("preconditioner linear scale"),
                 },
+                Sharpness = r.Single("activation sharpness"),
             };
         }
 
@@ -332,6 +344,7 @@ public static class IcnnModelFile
         var mean = r.Floats("normalisation mean");
         var scale = r.Floats("normalisation scale");
         string method = r.String("method");
+        string network = version >= 2 ? r.String("network") : "w";
         int optionCount = r.Count("option count", 2 * sizeof(int));
         var options = new List<KeyValuePair<string, string>>(optionCount);
         for (int i = 0; i < optionCount; i++)
@@ -346,6 +359,7 @@ public static class IcnnModelFile
             NormalizationMean = mean,
             NormalizationScale = scale,
             Method = method,
+            Network = network,
             Options = options,
             Iterations = r.Int64("iterations"),
             Seed = r.Int64("seed"),

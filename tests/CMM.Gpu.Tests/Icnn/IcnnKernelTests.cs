@@ -8,7 +8,11 @@ namespace CMM.Gpu.Tests.Icnn;
 public static class IcnnCases
 {
     public static IcnnArchitecture Arch(int d, int[] widths, int rank, IcnnActivation act, bool preconditioned = false) =>
-        new(d) { HiddenWidths = widths, Rank = rank, Activation = act, Alpha = 0.1f, Preconditioner = preconditioned ? Preconditioner(d) : null };
+        new(d)
+        {
+            HiddenWidths = widths, Rank = rank, Activation = act, Alpha = 0.1f, Preconditioner = preconditioned ? Preconditioner(d) : null,
+            Sharpness = preconditioned ? 2.5f : 1f,
+        };
 
     /// <summary>An uneven preconditioner: centre far from 0, scales from 0.5 to 2.3, output scale 3.7.</summary>
     public static IcnnPreconditioner Preconditioner(int d) => new()
@@ -22,7 +26,7 @@ public static class IcnnCases
     {
         var pre = a.EffectivePreconditioner;
         return new(a.Dimension, a.HiddenWidths.ToArray(), a.Rank, a.Alpha, a.Activation == IcnnActivation.Elu,
-            pre.Centre.Select(v => (double)v).ToArray(), pre.InputScale.Select(v => (double)v).ToArray(), pre.OutputScale);
+            pre.Centre.Select(v => (double)v).ToArray(), pre.InputScale.Select(v => (double)v).ToArray(), pre.OutputScale, a.Sharpness);
     }
 
     /// <summary>Random free parameters of order one, so the network part matters.</summary>
@@ -50,8 +54,9 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
             data.Add(2, [7, 6, 5], 1, IcnnActivation.Elu, variant, 0, false);
             // Fewer threads than points: each thread walks several points.
             data.Add(4, [6, 3], 3, IcnnActivation.Softplus, variant, 5, false);
-            // A preconditioner (centre, uneven input scales, output scale): the reference applies its definition.
+            // A preconditioner (centre, uneven input scales, output scale) and sharpness 2.5: the reference applies their definitions.
             data.Add(3, [5, 4], 2, IcnnActivation.Softplus, variant, 0, true);
+            data.Add(2, [6, 5], 1, IcnnActivation.Elu, variant, 0, true);
         }
 
         return data;

@@ -240,20 +240,24 @@ public sealed class IcnnModelFileTests(AcceleratorFixture fixture) : IDisposable
     [Fact]
     public void VersionOneFilesStillLoadWithTheIdentityPreconditionerAndTheirNormalisation()
     {
-        // A version-1 file is a version-2 file without the preconditioner block (centre floats, scale floats, output, quadratic and linear scales)
+        // A version-1 file is a version-2 file without the preconditioner block (centre floats, scale floats, output, quadratic and linear scales, then the sharpness)
         // after alpha: build one from today's bytes, as the writer of 2026-12-03 laid it out (docs/model-format.md).
         var model = SampleModel();
         var v2 = IcnnModelFile.Serialize(model);
         int d = model.Architecture.Dimension, layers = model.Architecture.HiddenWidths.Count;
         int at = 20 + 4 + 4 + (4 * layers) + 4 + 4 + 4;
-        int block = ((4 + (4 * d)) * 2) + 12;
-        var payload = v2.AsSpan(20, at - 20).ToArray().Concat(v2.AsSpan(at + block, v2.Length - 32 - at - block).ToArray()).ToArray();
-        var v1 = new byte[20 + payload.Length + 32];
+        int block = ((4 + (4 * d)) * 2) + 16;
+        var payload = v2.AsSpan(20, at - 20).ToArray().Concat(v2.AsSpan(at + block, v2.Length - 32 - at - block).ToArray()).ToList();
+        // ... and without the network string ("w") that version 2 writes after the method ("cmm").
+        byte[] methodThenNetwork = [3, 0, 0, 0, (byte)'c', (byte)'m', (byte)'m', 1, 0, 0, 0, (byte)'w'];
+        int found = Enumerable.Range(0, payload.Count - methodThenNetwork.Length).Single(i => payload.Skip(i).Take(methodThenNetwork.Length).SequenceEqual(methodThenNetwork));
+        payload.RemoveRange(found + 7, 5);
+        var v1 = new byte[20 + payload.Count + 32];
         v2.AsSpan(0, 8).CopyTo(v1);
         BinaryPrimitives.WriteInt32LittleEndian(v1.AsSpan(8), 1);
-        BinaryPrimitives.WriteInt64LittleEndian(v1.AsSpan(12), payload.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(v1.AsSpan(12), payload.Count);
         payload.CopyTo(v1, 20);
-        System.Security.Cryptography.SHA256.HashData(v1.AsSpan(0, 20 + payload.Length), v1.AsSpan(20 + payload.Length));
+        System.Security.Cryptography.SHA256.HashData(v1.AsSpan(0, 20 + payload.Count), v1.AsSpan(20 + payload.Count));
 
         var loaded = IcnnModelFile.Deserialize(v1, "v1.icnn");
         Assert.Null(loaded.Architecture.Preconditioner);
@@ -261,6 +265,7 @@ public sealed class IcnnModelFileTests(AcceleratorFixture fixture) : IDisposable
         Assert.Equal(model.Parameters, loaded.Parameters);
         Assert.Equal(model.Metadata.NormalizationMean, loaded.Metadata.NormalizationMean);
         Assert.Equal(model.Metadata.NormalizationScale, loaded.Metadata.NormalizationScale);
+        Assert.Equal("w", loaded.Metadata.Network);
         // Saved again, it is written in the current version with the identity preconditioner, and reads back equal.
         Assert.Equal(loaded.Architecture, IcnnModelFile.Deserialize(IcnnModelFile.Serialize(loaded), "again").Architecture);
     }

@@ -17,9 +17,12 @@ public sealed class IcnnReference
     private readonly double[] centre;
     private readonly double[] scale;
     private readonly double kappa;
+    private readonly double beta;
 
-    public IcnnReference(int d, int[] widths, int rank, double alpha, bool elu, double[]? centre = null, double[]? scale = null, double kappa = 1)
+    public IcnnReference(int d, int[] widths, int rank, double alpha, bool elu, double[]? centre = null, double[]? scale = null, double kappa = 1,
+        double sharpness = 1)
     {
+        this.beta = sharpness;
         this.d = d;
         this.widths = widths;
         this.rank = rank;
@@ -43,9 +46,10 @@ public sealed class IcnnReference
 
     public static double Sigmoid(double s) => 1 / (1 + Math.Exp(-s));
 
-    private double Act(double s) => elu ? (s > 0 ? s : Math.Exp(s) - 1) : Softplus(s);
+    /// <summary>act(beta s) / beta: the architecture's sharpness, by its definition.</summary>
+    private double Act(double s) => (elu ? (beta * s > 0 ? beta * s : Math.Exp(beta * s) - 1) : Softplus(beta * s)) / beta;
 
-    private double Act1(double s) => elu ? (s > 0 ? 1 : Math.Exp(s)) : Sigmoid(s);
+    private double Act1(double s) => elu ? (s > 0 ? 1 : Math.Exp(beta * s)) : Sigmoid(beta * s);
 
     /// <summary>The blocks of theta, read in the documented order; positive blocks through softplus.</summary>
     private sealed class Blocks
