@@ -59,9 +59,55 @@ public static class BatchedCholesky
         return count[0];
     }
 
+    /// <summary>
+    /// inverses = the inverses of the n = matrices.Length / d^2 symmetric positive-definite matrices (row-major d x d each);
+    /// the matrices are overwritten by their Cholesky factors. A matrix that is not numerically positive definite gets a
+    /// NaN inverse; the return value counts them. Synchronises.
+    /// </summary>
+    /// <param name="matrices">n d^2 values, overwritten.</param>
+    /// <param name="dimension">d (at least 1).</param>
+    /// <param name="inverses">Output of length n d^2.</param>
+    /// <returns>The number of matrices that are not positive definite.</returns>
+    /// <exception cref="ArgumentException">The lengths do not fit, or the buffers are on different devices.</exception>
+    public static int Inverses(DeviceVector matrices, int dimension, DeviceVector inverses)
+    {
+        ArgumentNullException.ThrowIfNull(matrices);
+        ArgumentNullException.ThrowIfNull(inverses);
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
+        var context = matrices.Context;
+        Shape.RequireSameContext(context, inverses.Context, nameof(inverses));
+        long dd = (long)dimension * dimension;
+        if (matrices.Length % dd != 0 || matrices.Length / dd > int.MaxValue)
+        {
+            throw new ArgumentException($"matrices has {matrices.Length} values, not a multiple of d^2 = {dd} (or too many for one launch)", nameof(matrices));
+        }
+
+        Shape.RequireLength(inverses.Length, matrices.Length, nameof(inverses), "one d x d inverse per matrix");
+        var launcher = context.GetComponent(c => new Launcher(c));
+        using var failures = context.Accelerator.Allocate1D<int>(1);
+        failures.MemSetToZero();
+        launcher.Inverse((int)(matrices.Length / dd), matrices.View, inverses.View, failures.View, dimension);
+        var count = new int[1];
+        failures.View.CopyToCPU(count);
+        return count[0];
+    }
+
     private sealed class Launcher(CmmContext context)
     {
         private readonly PointLaunch launch = PointLaunch.For(context);
+
+        private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> inverse =
+            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
+                CholeskyKernels.Inverse);
+
+        public void Inverse(int n, ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d)
+        {
+            var range = launch.Plan(n, out int threads);
+            if (threads > 0)
+            {
+                inverse(threads, range, matrices, output, failures, d);
+            }
+        }
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> logDeterminant =
             context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(

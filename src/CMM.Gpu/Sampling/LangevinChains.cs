@@ -32,6 +32,7 @@ public sealed class LangevinChains : IDisposable
     private readonly DeviceVector centre;
     private readonly LangevinLauncher kernels;
     private DeviceVector? stats;
+    private bool gradientsValid;
     private bool disposed;
 
     /// <summary>Allocates <paramref name="count"/> chains and starts them at <paramref name="initialCentre"/> + <paramref name="initialScale"/> * N(0, I).</summary>
@@ -127,6 +128,7 @@ public sealed class LangevinChains : IDisposable
 
         ChainOffset = chainOffset;
         StepCount = 0;
+        gradientsValid = false;
         kernels.Init(Count, x.View, Dimension, (float)initialScale, centre.View, Seed, chainOffset);
     }
 
@@ -136,7 +138,9 @@ public sealed class LangevinChains : IDisposable
     /// When given, also the global step index of the next step, so that a run restored from a checkpoint
     /// draws exactly the random numbers the uninterrupted run would have drawn.
     /// </param>
-    public void SetStates(ReadOnlySpan<float> states, int? stepCount = null)
+    /// <param name="gradients">When given, the gradients the chains held (<see cref="SolveStarts"/>), so that a
+    /// <see cref="IWarmStartPotential"/>'s next run starts its first solves where the uninterrupted run would have.</param>
+    public void SetStates(ReadOnlySpan<float> states, int? stepCount = null, float[]? gradients = null)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         if (stepCount is < 0)
@@ -149,7 +153,21 @@ public sealed class LangevinChains : IDisposable
         {
             StepCount = s;
         }
+
+        gradientsValid = gradients is not null;
+        if (gradients is not null)
+        {
+            g.CopyFrom(gradients);
+        }
     }
+
+    /// <summary>
+    /// The gradients of the last MALA run's potential at the current states, when that potential was an
+    /// <see cref="IWarmStartPotential"/>: the next run with such a potential starts its first solves there (the potential
+    /// may have changed since, as in a fit). Null when there are none (after a reset, ULA, or another potential).
+    /// </summary>
+    /// <returns>A copy, row-major, or null.</returns>
+    public float[]? SolveStarts() => gradientsValid ? g.ToArray() : null;
 
     /// <summary>
     /// Advances every chain BurnIn + Samples * Thin steps on exp(-w). Per step: grad w at the states (ULA) or
@@ -198,7 +216,22 @@ public sealed class LangevinChains : IDisposable
         divergedTotal.MemSetToZero();
         divergedSinceCheck.MemSetToZero();
         x.View.CopyTo(checkpoint.View);
-        if (mala)
+        // A potential whose gradient is a solve (w = u*) starts each proposal's solve at the chain's current gradient, and the
+        // run's first solves at the gradients the last run left (when there are): a run depends on the states and those
+        // starts only, and a checkpoint keeps both (SolveStarts), so a resumed fit repeats the uninterrupted one.
+        var warm = potential as IWarmStartPotential;
+        if (warm is not null && gradientsValid)
+        {
+            if (mala)
+            {
+                warm.ValueAndGradientFrom(x, w, g);
+            }
+            else
+            {
+                warm.GradientFrom(x, g);
+            }
+        }
+        else if (mala)
         {
             potential.ValueAndGradient(x, w, g);
         }
@@ -217,12 +250,24 @@ public sealed class LangevinChains : IDisposable
         {
             if (!mala && s > 0)
             {
-                potential.Gradient(x, g);
+                if (warm is not null)
+                {
+                    warm.GradientFrom(x, g);
+                }
+                else
+                {
+                    potential.Gradient(x, g);
+                }
             }
 
             var p = new LangevinStep((float)tau, Seed, ChainOffset, StepCount, mala ? 1 : 0);
             kernels.Propose(Count, x.View, g.View, proposal.View, d, p);
-            if (mala)
+            if (mala && warm is not null)
+            {
+                g.View.CopyTo(gProposal.View);
+                warm.ValueAndGradientFrom(proposal, wProposal, gProposal);
+            }
+            else if (mala)
             {
                 potential.ValueAndGradient(proposal, wProposal, gProposal);
             }
@@ -297,6 +342,8 @@ public sealed class LangevinChains : IDisposable
             }
         }
 
+        // After MALA, g holds the gradients at the final states (ULA's are one step old).
+        gradientsValid = warm is not null && mala;
         var acc = new int[Count];
         accepted.View.CopyToCPU(acc);
         var div = new int[Count];

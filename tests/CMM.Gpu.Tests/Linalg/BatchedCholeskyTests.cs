@@ -147,6 +147,49 @@ public sealed class BatchedCholeskyTests(AcceleratorFixture fixture)
     }
 
     [Theory]
+    [InlineData(1, 1)]
+    [InlineData(17, 2)]
+    [InlineData(29, 5)]
+    [InlineData(3, 17)]
+    public void InverseTimesTheMatrixIsTheIdentityInDouble(int n, int d)
+    {
+        var a = RandomSpd(n, d, 40 + d);
+        using var m = DeviceVector.Upload(fixture.Context, a);
+        using var inv = DeviceVector.Allocate(fixture.Context, a.Length);
+        Assert.Equal(0, BatchedCholesky.Inverses(m, d, inv));
+        var x = inv.ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            long o = (long)i * d * d;
+            for (int r = 0; r < d; r++)
+            {
+                for (int c = 0; c < d; c++)
+                {
+                    double s = 0, mag = 0;
+                    for (int k = 0; k < d; k++)
+                    {
+                        s += (double)a[o + (r * d) + k] * x[o + (k * d) + c];
+                        mag += Math.Abs((double)a[o + (r * d) + k] * x[o + (k * d) + c]);
+                    }
+
+                    // A A^-1 = I in double, to float32 rounding of the terms (scaled by their magnitude).
+                    Approx.Equal(r == c ? 1 : 0, s, 1e-5 * mag, 0, $"(A A^-1)[{i}][{r},{c}]");
+                }
+            }
+        }
+
+        // A matrix that is not positive definite gets NaN and is counted.
+        var bad = RandomSpd(2, d, 3);
+        bad[0] = -1f;
+        using var mb = DeviceVector.Upload(fixture.Context, bad);
+        using var ib = DeviceVector.Allocate(fixture.Context, bad.Length);
+        Assert.Equal(1, BatchedCholesky.Inverses(mb, d, ib));
+        var xb = ib.ToArray();
+        Assert.All(xb.AsSpan(0, d * d).ToArray(), v => Assert.True(float.IsNaN(v)));
+        Assert.All(xb.AsSpan(d * d, d * d).ToArray(), v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Theory]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(5)]
