@@ -218,6 +218,12 @@ internal sealed class FitCliOptions
 
     public Option<int?> Rank { get; } = new("--rank") { Description = "Rank of the ICNN's low-rank quadratic term (default: min(d, 16))." };
 
+    public Option<string> Network { get; } = new("--network") { Description = "What the ICNN represents for CMM: w (the latent's energy; samples by a conjugate solve) or conjugate (u = w*: samples grad u(x), the latent's energy by a conjugate solve).", DefaultValueFactory = _ => Defaults.Network == FitNetwork.Conjugate ? "conjugate" : "w" };
+
+    public Option<string> Activation { get; } = new("--activation") { Description = "ICNN activation: softplus or elu.", DefaultValueFactory = _ => Defaults.Activation.ToString().ToLowerInvariant() };
+
+    public Option<double> Sharpness { get; } = new("--sharpness") { Description = "Activation sharpness beta: units compute act(beta s) / beta (elu with beta is CELU with alpha 1/beta).", DefaultValueFactory = _ => Defaults.Sharpness };
+
 
     public Option<int> Seed { get; } = new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => Defaults.Seed };
 
@@ -238,7 +244,7 @@ internal sealed class FitCliOptions
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
-                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Seed, Checkpoint,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Sharpness, Seed, Checkpoint,
                      CheckpointEvery, Resume, ValidationFraction, ValidateEvery, Patience,
                  })
         {
@@ -331,6 +337,19 @@ internal sealed class FitCliOptions
             LearningRate = parse.GetValue(LearningRate),
             FinalLearningRate = parse.GetValue(FinalLearningRate),
             HiddenWidths = widths,
+            Network = parse.GetValue(Network)?.ToUpperInvariant() switch
+            {
+                "W" => FitNetwork.Potential,
+                "CONJUGATE" => FitNetwork.Conjugate,
+                var m => throw new CliException($"--network '{m?.ToLowerInvariant()}': expected w or conjugate"),
+            },
+            Activation = parse.GetValue(Activation)?.ToUpperInvariant() switch
+            {
+                "SOFTPLUS" => IcnnActivation.Softplus,
+                "ELU" => IcnnActivation.Elu,
+                var m => throw new CliException($"--activation '{m?.ToLowerInvariant()}': expected softplus or elu"),
+            },
+            Sharpness = parse.GetValue(Sharpness),
             StrongConvexity = parse.GetValue(Alpha),
             QuadraticRank = parse.GetValue(Rank),
             Seed = parse.GetValue(Seed),

@@ -3,6 +3,7 @@ using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
 using CMM.Gpu.Icnn;
 using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
 using CMM.Gpu.Sampling;
 using CMM.Gpu.Sinkhorn;
 
@@ -59,6 +60,9 @@ public sealed class CmmFitter : IDisposable
     private readonly IcnnOptimizer optimizer;
     private readonly LangevinChains chains;
     private readonly ConjugateSolver? conjugate;
+    private readonly ConjugatePotential? conjugateOfNetwork;
+    private readonly IPotential latentEnergy;
+    private readonly bool generatorNetwork;
     private readonly SinkhornSolver? sinkhorn;
     private readonly DevicePoints batch;
     private readonly DevicePoints work;
@@ -91,7 +95,7 @@ public sealed class CmmFitter : IDisposable
         (data, validation) = SplitValidation(rawData, dimension, options);
         count = data.Length / dimension;
         // The fit is the CMM of the data as given; only the moment-measure baseline translates them (it needs centred data).
-        Start = GaussianStart.Estimate(data, dimension, options.Method, options.StrongConvexity);
+        Start = GaussianStart.Estimate(data, dimension, options.Method, options.StrongConvexity, options.Network);
         Normalization = new Normalization(Start.Translation.Select(m => (float)m).ToArray(), 1f);
         Normalization.Forward(data);
         Normalization.Forward(validation);
@@ -108,14 +112,22 @@ public sealed class CmmFitter : IDisposable
         int batchCount = Math.Min(options.BatchSize, count);
         batchHost = new float[batchCount * dimension];
         batch = DevicePoints.Allocate(context, batchCount, dimension);
-        bool mm = options.Method == FitMethod.MomentMeasure;
+        // MM and the conjugate parametrisation share the roles of the ICNN: it is the generator's potential u (samples
+        // grad u(x)), and the data are encoded by u's conjugate. They differ in the latent: exp(-u) for MM, exp(-u*) here.
+        generatorNetwork = options.Method == FitMethod.MomentMeasure || Start.Network == FitNetwork.Conjugate;
         int workCount = options.Objective == FitObjective.SemiDual
-            ? (mm ? batchCount : options.Particles)
-            : (mm ? options.Particles : batchCount);
+            ? (generatorNetwork ? batchCount : options.Particles)
+            : (generatorNetwork ? options.Particles : batchCount);
         work = DevicePoints.Allocate(context, workCount, dimension);
         gradient = DeviceVector.Allocate(context, potential.ParameterCount);
         scalar = DeviceVector.Allocate(context, 1);
-        if (options.Objective == FitObjective.SemiDual)
+        if (generatorNetwork)
+        {
+            conjugateOfNetwork = new ConjugatePotential(potential);
+        }
+
+        latentEnergy = Start.Network == FitNetwork.Conjugate ? conjugateOfNetwork! : potential;
+        if (options.Objective == FitObjective.SemiDual && !generatorNetwork)
         {
             conjugate = new ConjugateSolver(context);
         }
@@ -225,6 +237,8 @@ public sealed class CmmFitter : IDisposable
             Alpha = (float)start.Alpha,
             Rank = options.QuadraticRankFor(d),
             Preconditioner = start.Preconditioner,
+            Activation = options.Activation,
+            Sharpness = (float)options.Sharpness,
         };
     }
 
@@ -317,7 +331,7 @@ public sealed class CmmFitter : IDisposable
         }
 
         validationOut ??= DevicePoints.Allocate(context, Options.Particles, dimension);
-        if (Options.Method == FitMethod.Cmm)
+        if (!generatorNetwork)
         {
             // The semi-dual objective's solver holds only scratch space sized for the particles: reuse it.
             var solver = conjugate ?? (validationSolver ??= new ConjugateSolver(context));
@@ -386,6 +400,7 @@ public sealed class CmmFitter : IDisposable
             NormalizationMean = Options.Method == FitMethod.Cmm ? [] : Normalization.Mean.ToArray(),
             NormalizationScale = Options.Method == FitMethod.Cmm ? [] : Enumerable.Repeat(1f, dimension).ToArray(),
             Method = Options.Method == FitMethod.Cmm ? "cmm" : "mm",
+            Network = Start.Network == FitNetwork.Conjugate ? "conjugate" : "w",
             Options = Options.ToKeyValues(),
             Iterations = iterations,
             Seed = Options.Seed,
@@ -405,6 +420,7 @@ public sealed class CmmFitter : IDisposable
             LangevinStepSize = langevinStep,
             ChainStepCount = chains.StepCount,
             Particles = chains.States.ToArray(),
+            WarmStart = chains.SolveStarts() ?? [],
             SinkhornF = sinkhorn?.F?.ToArray() ?? [],
             SinkhornG = sinkhorn?.G?.ToArray() ?? [],
             AdamM = m,
@@ -434,6 +450,7 @@ public sealed class CmmFitter : IDisposable
         validationSolver?.Dispose();
         sinkhorn?.Dispose();
         conjugate?.Dispose();
+        conjugateOfNetwork?.Dispose();
         scalar.Dispose();
         gradient.Dispose();
         work.Dispose();
@@ -463,7 +480,7 @@ public sealed class CmmFitter : IDisposable
 
         potential.SetParameters(model.Parameters.ToArray());
         optimizer.ImportState(c.AdamM, c.AdamV, c.AdamSteps);
-        chains.SetStates(c.Particles, c.ChainStepCount);
+        chains.SetStates(c.Particles, c.ChainStepCount, c.WarmStart.Length > 0 ? c.WarmStart : null);
         if (sinkhorn is not null && c.SinkhornF.Length > 0 && c.SinkhornG.Length > 0)
         {
             sinkhorn.SetPotentials(c.SinkhornF, c.SinkhornG);
@@ -490,7 +507,7 @@ public sealed class CmmFitter : IDisposable
     {
         var o = Options;
         var lr = (float)(o.LearningRateAt(Iteration) * learningRateScale);
-        var lang = chains.Run(potential, new LangevinOptions
+        var lang = chains.Run(latentEnergy, new LangevinOptions
         {
             Sampler = o.Sampler,
             StepSize = langevinStep,
@@ -500,28 +517,35 @@ public sealed class CmmFitter : IDisposable
         });
         langevinStep = lang.StepSize;
         FillBatch(Iteration);
-        bool mm = o.Method == FitMethod.MomentMeasure;
         int sinkIterations = 0;
         double marginal = double.NaN, converged = 1;
         double loss = 0;
         for (int inner = 0; inner < o.InnerSteps; inner++)
         {
-            if (o.Objective == FitObjective.SemiDual)
+            if (o.Objective == FitObjective.SemiDual && generatorNetwork)
             {
-                // CMM: grad = E_data[dw] - E_model[dw(grad w*(x))]; MM: grad = E_particles[du] - E_data[du(grad u*(y))].
-                var source = mm ? batch : chains.States;
+                // The ICNN is the generator's u (MM, or CMM with u = w*): grad = E_particles[du] - E_data[du(grad u*(y))]
+                // (for u = w*, the envelope theorem turns E_data[dw] - E_model[dw(grad u(x))] into exactly this).
+                conjugateOfNetwork!.Gradient(batch, work);
+                converged = conjugateOfNetwork.LastSolve!.ConvergedFraction;
+                potential.SemiDualParameterGradient(chains.States, work, gradient, scalar);
+            }
+            else if (o.Objective == FitObjective.SemiDual)
+            {
+                // CMM with the ICNN w: grad = E_data[dw] - E_model[dw(grad w*(x))].
                 // Started at y = x, not at the previous iteration's solution: the particles move by about sqrt(2 tau) per
                 // Langevin step, so the old solution was a worse start than x itself (eight-gaussians, 200 iterations:
                 // 4.6 Newton iterations per point warm, 3.1 from x; docs/fitting.md).
-                var conj = conjugate!.Solve(potential, source, work, conjugateOptions);
+                var conj = conjugate!.Solve(potential, chains.States, work, conjugateOptions);
                 converged = conj.ConvergedFraction;
-                potential.SemiDualParameterGradient(mm ? chains.States : batch, work, gradient, scalar);
+                potential.SemiDualParameterGradient(batch, work, gradient, scalar);
             }
             else
             {
-                // CMM: regress grad w(y_i) onto the entropic map of the data onto the particles; MM: grad u(x_j) onto the map of particles onto data.
-                var from = mm ? chains.States : batch;
-                var to = mm ? batch : chains.States;
+                // The ICNN w: regress grad w(y_i) onto the entropic map of the data onto the particles; the ICNN u (MM, u = w*):
+                // grad u(x_j) onto the map of the particles onto the data.
+                var from = generatorNetwork ? chains.States : batch;
+                var to = generatorNetwork ? batch : chains.States;
                 var sk = sinkhorn!.Solve(from, to, warmStart: warm);
                 warm = true;
                 sinkIterations += sk.Iterations;

@@ -35,7 +35,8 @@ public sealed record FitCheckpoint
     /// <summary>Particles, row-major [P, d].</summary>
     public float[] Particles { get; init; } = [];
 
-    /// <summary>Conjugate-solve warm start (semi-dual): written empty since the fitter solves from y = x each iteration; kept in the format so older checkpoints still load.</summary>
+    /// <summary>The particles' gradients of the latent energy (LangevinChains.SolveStarts) when that gradient is a solve (network u = w*),
+    /// so a resumed fit starts its first solves where the uninterrupted one would; empty otherwise (it was always empty before 2026-12-04).</summary>
     public float[] WarmStart { get; init; } = [];
 
     /// <summary>Sinkhorn potential f (map objective), or empty.</summary>

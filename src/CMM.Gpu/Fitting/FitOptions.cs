@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CMM.Gpu.Icnn;
 
 namespace CMM.Gpu.Fitting;
 
@@ -11,6 +12,17 @@ public enum FitMethod
 
     /// <summary>Moment measure baseline: rho = (grad u) # exp(-u) (needs centred data).</summary>
     MomentMeasure,
+}
+
+/// <summary>What the ICNN of a CMM fit represents (docs/fitting.md, "The conjugate parametrisation").</summary>
+public enum FitNetwork
+{
+    /// <summary>The ICNN is w: the latent's energy is explicit, samples y = grad w*(x) need a conjugate solve.</summary>
+    Potential,
+
+    /// <summary>The ICNN is u = w*: samples y = grad u(x) are explicit (and can be as sharp as the network's kinks), the
+    /// latent's energy w = u* needs a conjugate solve at every Langevin step.</summary>
+    Conjugate,
 }
 
 /// <summary>The training objective of the outer loop (cmm-math.md section 3).</summary>
@@ -69,6 +81,19 @@ public sealed record FitOptions
 
     /// <summary>Hidden layer widths of the ICNN.</summary>
     public IReadOnlyList<int> HiddenWidths { get; init; } = [32, 32];
+
+    /// <summary>What the ICNN represents for CMM: u = w* (default) or w (ignored by the moment-measure baseline, whose ICNN is u).
+    /// u = w* with a sharp activation is what separates multimodal targets' modes: on eight-gaussians the mass between the modes
+    /// fell from 6 % (w, any setting tried) to 2 % (docs/experiments.md, "Sharp, separated modes").</summary>
+    public FitNetwork Network { get; init; } = FitNetwork.Conjugate;
+
+    /// <summary>The ICNN's hidden activation.</summary>
+    public IcnnActivation Activation { get; init; } = IcnnActivation.Softplus;
+
+    /// <summary>The activation's sharpness beta: units compute act(beta s) / beta (ELU with beta is CELU with alpha 1/beta).
+    /// Default 8: the generator grad u then bends within an eighth of a unit, sharp enough to jump between modes (with the
+    /// network w, or with beta 1, the modes stayed bridged; docs/experiments.md).</summary>
+    public double Sharpness { get; init; } = 8;
 
     /// <summary>
     /// Rank r of the ICNN's low-rank quadratic term 1/2 x'RR'x, capped at d; null (the default) takes min(d, 16).
@@ -154,6 +179,16 @@ public sealed record FitOptions
             p.Add($"gradient clipping threshold must be 0 (off) or positive (got {MaxGradientNorm})");
         }
 
+        if (!(Sharpness > 0) || double.IsInfinity(Sharpness))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"activation sharpness must be a positive finite number (got {Sharpness}); 1 is the plain activation"));
+        }
+
+        if (!Enum.IsDefined(Activation) || !Enum.IsDefined(Network))
+        {
+            p.Add("activation must be softplus or elu, and the network w or conjugate");
+        }
+
         if (HiddenWidths is null || HiddenWidths.Count == 0 || HiddenWidths.Any(w => w <= 0))
         {
             p.Add("hidden widths must be a non-empty list of positive integers, e.g. 64,64,64");
@@ -220,6 +255,9 @@ public sealed record FitOptions
             new("final_learning_rate", F(FinalLearningRate)),
             new("max_gradient_norm", F(MaxGradientNorm)),
             new("hidden", string.Join(",", HiddenWidths)),
+            new("network", Network == FitNetwork.Conjugate ? "conjugate" : "w"),
+            new("activation", Activation.ToString().ToLowerInvariant()),
+            new("sharpness", F(Sharpness)),
             new("alpha", F(StrongConvexity)),
             new("rank", QuadraticRank?.ToString(CultureInfo.InvariantCulture) ?? "auto"),
             // The fit is in data coordinates from the Gaussian start (2026-12-04); older checkpoints fingerprint differently.

@@ -2,6 +2,7 @@ using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
 using CMM.Gpu.Icnn;
 using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
 using CMM.Gpu.Sampling;
 
 namespace CMM.Gpu.Fitting;
@@ -11,12 +12,15 @@ namespace CMM.Gpu.Fitting;
 /// Sampling, encoding, decoding and potential values all take and return data coordinates.
 /// CMM: sample x ~ exp(-w), y = grad w*(x); encode y -> grad w(y); decode x -> grad w*(x).
 /// MM: sample x ~ exp(-u), y = grad u(x); encode y -> grad u*(y); decode x -> grad u(x).
+/// A CMM whose network is u = w* (<see cref="FitNetwork.Conjugate"/>) has w = u* (<see cref="ConjugatePotential"/>): its
+/// samples and decode are grad u(x) with no solve, its encode, w and the Langevin steps solve grad u(z) = .
 /// Models fitted since format version 2 are the CMM of the data as given (their <see cref="Normalization"/> is the
 /// identity for CMM and the centring translation for MM); version-1 files keep the data normalisation they were fitted with.
 /// </summary>
 public sealed class FittedModel : IDisposable
 {
     private readonly ConjugateSolver solver;
+    private readonly ConjugatePotential? conjugate;
     private float[]? latentMode;
 
     /// <summary>Puts a model on the device.</summary>
@@ -33,15 +37,24 @@ public sealed class FittedModel : IDisposable
             ? new Normalization(md.NormalizationMean.ToArray(), md.NormalizationScale[0])
             : Normalization.Identity(d);
         Method = md.Method == "mm" ? FitMethod.MomentMeasure : FitMethod.Cmm;
-        Potential = model.CreatePotential(context);
+        NetworkRole = md.Network == "conjugate" ? FitNetwork.Conjugate : FitNetwork.Potential;
+        Network = model.CreatePotential(context);
+        conjugate = NetworkRole == FitNetwork.Conjugate ? new ConjugatePotential(Network) : null;
+        Potential = conjugate ?? (IPotential)Network;
         solver = new ConjugateSolver(context);
     }
 
     /// <summary>The model.</summary>
     public IcnnModel Model { get; }
 
-    /// <summary>The potential (w or u) in fitting coordinates.</summary>
-    public IcnnPotential Potential { get; }
+    /// <summary>The latent's energy in fitting coordinates: w for CMM (the ICNN, or u* when the ICNN is u = w*), u for MM.</summary>
+    public IPotential Potential { get; }
+
+    /// <summary>The ICNN: w, or u = w* (<see cref="NetworkRole"/>), or u for MM.</summary>
+    public IcnnPotential Network { get; }
+
+    /// <summary>What the ICNN of a CMM model represents (always <see cref="FitNetwork.Potential"/> for MM and version-1 files).</summary>
+    public FitNetwork NetworkRole { get; }
 
     /// <summary>Data coordinates to fitting coordinates.</summary>
     public Normalization Normalization { get; }
@@ -52,15 +65,35 @@ public sealed class FittedModel : IDisposable
     /// <summary>The data dimension d.</summary>
     public int Dimension => Model.Architecture.Dimension;
 
-    /// <summary>The scales of the model's potential, from its preconditioner: the typical size of its gradient (the latent's
-    /// scale for CMM) and of its curvature. Tolerances, Langevin steps and initial spreads are given relative to them.</summary>
-    public IcnnPreconditioner Scales => Model.Architecture.EffectivePreconditioner;
+    /// <summary>The typical size of grad of the latent's energy (the latent's scale), from the ICNN's preconditioner: its gradient
+    /// scale, or for u = w* its input scale. Tolerances and initial spreads are given relative to it.</summary>
+    public double LatentScale
+    {
+        get
+        {
+            var pre = Model.Architecture.EffectivePreconditioner;
+            return NetworkRole == FitNetwork.Conjugate ? Math.Sqrt(pre.InputScale.Average(v => (double)v * v)) : pre.GradientScale;
+        }
+    }
 
-    /// <summary>Conjugate-solve options for this model: the default tolerances times its gradient scale.</summary>
-    public ConjugateOptions ConjugateDefaults => new() { AbsoluteTolerance = new ConjugateOptions().AbsoluteTolerance * Scales.GradientScale };
+    /// <summary>The typical curvature of the latent's energy: the ICNN's curvature scale, or its inverse for u = w*.
+    /// Langevin steps are given relative to its inverse.</summary>
+    public double LatentCurvature
+    {
+        get
+        {
+            double c = Model.Architecture.EffectivePreconditioner.CurvatureScale;
+            return NetworkRole == FitNetwork.Conjugate ? 1.0 / c : c;
+        }
+    }
+
+    /// <summary>Conjugate-solve options for the latent's energy (decode): the default tolerances times <see cref="LatentScale"/>.</summary>
+    public ConjugateOptions ConjugateDefaults => new() { AbsoluteTolerance = new ConjugateOptions().AbsoluteTolerance * LatentScale };
 
     /// <summary>The mode of the latent exp(-w) (or exp(-u)): argmin w = grad w*(0), solved once; Langevin chains start there.</summary>
-    public IReadOnlyList<float> LatentMode => latentMode ??= solver.Decode(Potential, new float[Dimension], ConjugateDefaults with { MaxIterations = 200 }, out _);
+    public IReadOnlyList<float> LatentMode => latentMode ??= conjugate is not null
+        ? ConjugateSolver.Encode(Network, new float[Dimension])
+        : solver.Decode(Potential, new float[Dimension], ConjugateDefaults with { MaxIterations = 200 }, out _);
 
     /// <summary>Loads a model file onto the device.</summary>
     /// <param name="context">The device.</param>
@@ -119,28 +152,29 @@ public sealed class FittedModel : IDisposable
     public GenerationOptions Relative(GenerationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        double curvature = Scales.CurvatureScale;
+        double curvature = LatentCurvature;
         return options with
         {
             Mapping = Method == FitMethod.Cmm ? SampleMapping.ConjugateGradient : SampleMapping.Gradient,
             InitialCentre = options.InitialCentre ?? LatentMode,
             InitialScale = options.InitialScale / Math.Sqrt(curvature),
             Langevin = options.Langevin with { StepSize = options.Langevin.StepSize / curvature },
-            Conjugate = options.Conjugate with { AbsoluteTolerance = options.Conjugate.AbsoluteTolerance * Scales.GradientScale },
+            Conjugate = options.Conjugate with { AbsoluteTolerance = options.Conjugate.AbsoluteTolerance * LatentScale },
         };
     }
 
     /// <summary>Maps data to the latent space: grad w(y) (CMM) or grad u*(y) (MM).</summary>
     /// <param name="data">Row-major points in data coordinates.</param>
-    /// <param name="result">The conjugate solve's result (MM), or null.</param>
+    /// <param name="result">The conjugate solve's result (MM, and CMM whose network is u = w*), or null.</param>
     /// <returns>Latents, row-major.</returns>
     public float[] Encode(ReadOnlySpan<float> data, out ConjugateResult? result)
     {
         var z = Normalized(data);
         if (Method == FitMethod.Cmm)
         {
-            result = null;
-            return ConjugateSolver.Encode(Potential, z);
+            var x = ConjugateSolver.Encode(Potential, z);
+            result = conjugate?.LastSolve;
+            return x;
         }
 
         var y = solver.Decode(Potential, z, ConjugateDefaults, out var r);
@@ -150,20 +184,21 @@ public sealed class FittedModel : IDisposable
 
     /// <summary>Maps latents to data: grad w*(x) (CMM) or grad u(x) (MM), in data coordinates.</summary>
     /// <param name="latents">Row-major latents.</param>
-    /// <param name="result">The conjugate solve's result (CMM), or null.</param>
+    /// <param name="result">The conjugate solve's result (CMM whose network is w), or null.</param>
     /// <returns>Samples, row-major, data coordinates.</returns>
     public float[] Decode(ReadOnlySpan<float> latents, out ConjugateResult? result)
     {
         float[] y;
-        if (Method == FitMethod.Cmm)
+        if (Method == FitMethod.Cmm && conjugate is null)
         {
             y = solver.Decode(Potential, latents, ConjugateDefaults, out var r);
             result = r;
         }
         else
         {
+            // grad u(x): MM, or CMM with the network u = w*.
             result = null;
-            y = ConjugateSolver.Encode(Potential, latents);
+            y = ConjugateSolver.Encode(Network, latents);
         }
 
         Normalization.Backward(y);
@@ -186,7 +221,8 @@ public sealed class FittedModel : IDisposable
     public void Dispose()
     {
         solver.Dispose();
-        Potential.Dispose();
+        conjugate?.Dispose();
+        Network.Dispose();
     }
 
     private float[] Normalized(ReadOnlySpan<float> data)

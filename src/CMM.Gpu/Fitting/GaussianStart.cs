@@ -29,10 +29,12 @@ public sealed class GaussianStart
     public const double OutputWeight = 1e-4;
 
     private readonly Matrix<double> hessian;
+    private readonly Vector<double> linear;
 
-    private GaussianStart(FitMethod method, double[] mean, Matrix<double> covariance, double regularization, double alpha)
+    private GaussianStart(FitMethod method, FitNetwork network, double[] mean, Matrix<double> covariance, double regularization, double alpha)
     {
         Method = method;
+        Network = method == FitMethod.Cmm ? network : FitNetwork.Potential;
         Mean = mean;
         Covariance = covariance.ToRowMajorArray();
         Regularization = regularization;
@@ -40,32 +42,54 @@ public sealed class GaussianStart
         var m = Vector<double>.Build.DenseOfArray(mean);
         var identity = Matrix<double>.Build.DenseIdentity(d);
         double rms = Math.Sqrt(covariance.Diagonal().Average());
+        Matrix<double> latentHessian;
         if (method == FitMethod.Cmm)
         {
-            hessian = SymmetricMatrix.Power(covariance, -1.0 / 3.0);
-            var x0 = (identity + hessian).Solve(hessian * m);
+            latentHessian = SymmetricMatrix.Power(covariance, -1.0 / 3.0);
+            var x0 = (identity + latentHessian).Solve(latentHessian * m);
             LatentMean = x0.ToArray();
             // |m - x0| in latent standard deviations: sqrt((m - x0)' A (m - x0)).
-            ModeDistance = Math.Sqrt((m - x0) * (hessian * (m - x0)));
-            Preconditioner = IcnnPreconditioner.Isotropic(mean, rms, Math.Pow(rms, 4.0 / 3.0), Math.Min(1.0, 1.0 / Math.Max(ModeDistance, 1e-300)));
+            ModeDistance = Math.Sqrt((m - x0) * (latentHessian * (m - x0)));
+            double q = Math.Min(1.0, 1.0 / Math.Max(ModeDistance, 1e-300));
             Translation = new double[d];
+            if (Network == FitNetwork.Potential)
+            {
+                // w around the data's mean m: Hess A, gradient A (m - x0) there.
+                hessian = latentHessian;
+                linear = latentHessian * (m - x0);
+                Preconditioner = IcnnPreconditioner.Isotropic(mean, rms, Math.Pow(rms, 4.0 / 3.0), q);
+            }
+            else
+            {
+                // u = w* around the latent's mean x0: Hess A^-1, gradient m there (the latent's mean maps to the data's);
+                // inputs of the latent's scale s_x, values of the size s s_x.
+                hessian = SymmetricMatrix.Power(latentHessian, -1.0);
+                linear = m;
+                double latentRms = Math.Sqrt(hessian.Diagonal().Average());
+                Preconditioner = IcnnPreconditioner.Isotropic(LatentMean, latentRms, rms * latentRms, q);
+            }
         }
         else
         {
             // The moment measure exists only for centred data: the model is fitted to the data minus m and adds m back.
-            hessian = covariance.Clone();
+            latentHessian = covariance.Clone();
+            hessian = latentHessian;
+            linear = Vector<double>.Build.Dense(d);
             LatentMean = new double[d];
             // Its linear term only translates the latent (samples and objective unchanged): frozen at 0, so the latent stays N(0, S^-1).
             Preconditioner = IcnnPreconditioner.Isotropic(LatentMean, 1.0 / rms, 1.0) with { LinearScale = 0f };
             Translation = mean;
         }
 
-        var eig = hessian.Evd(Symmetricity.Symmetric).EigenValues.Select(e => e.Real).ToArray();
+        var eig = latentHessian.Evd(Symmetricity.Symmetric).EigenValues.Select(e => e.Real).ToArray();
         SmallestCurvature = eig.Min();
         LargestCurvature = eig.Max();
-        Alpha = alpha * SmallestCurvature;
-        LatentCovariance = SymmetricMatrix.Power(hessian, -1.0);
+        Alpha = alpha * hessian.Evd(Symmetricity.Symmetric).EigenValues.Select(e => e.Real).Min();
+        LatentCovariance = SymmetricMatrix.Power(latentHessian, -1.0);
     }
+
+    /// <summary>What the ICNN represents (always <see cref="FitNetwork.Potential"/> for MM, whose ICNN is u).</summary>
+    public FitNetwork Network { get; }
 
     /// <summary>CMM or the moment-measure baseline.</summary>
     public FitMethod Method { get; }
@@ -94,13 +118,14 @@ public sealed class GaussianStart
     /// are latents, of scale 1/s).</summary>
     public IcnnPreconditioner Preconditioner { get; }
 
-    /// <summary>The strong-convexity constant in data units: the option alpha times <see cref="SmallestCurvature"/>.</summary>
+    /// <summary>The ICNN's strong-convexity constant in its input's units: the option alpha times the smallest eigenvalue of
+    /// <see cref="Hessian"/> (for w: alpha lambda_min(A); for u = w*: alpha / lambda_max(A)).</summary>
     public double Alpha { get; }
 
-    /// <summary>The smallest eigenvalue of the start's Hessian (A for CMM, S for MM).</summary>
+    /// <summary>The smallest eigenvalue of the start latent's energy's Hessian (A for CMM, S for MM).</summary>
     public double SmallestCurvature { get; }
 
-    /// <summary>The largest eigenvalue of the start's Hessian; Langevin steps are given relative to its inverse.</summary>
+    /// <summary>The largest eigenvalue of the start latent's energy's Hessian; Langevin steps are given relative to its inverse.</summary>
     public double LargestCurvature { get; }
 
     /// <summary>The mean (and mode) x0 of the start's latent exp(-w): (I + A)^(-1) A m for CMM, 0 for MM.</summary>
@@ -109,7 +134,7 @@ public sealed class GaussianStart
     /// <summary>The covariance of the start's latent: A^(-1) = S^(1/3) for CMM, S^(-1) for MM.</summary>
     public Matrix<double> LatentCovariance { get; }
 
-    /// <summary>The start's Hessian (A for CMM, S for MM), row-major.</summary>
+    /// <summary>The Hessian of the ICNN at the start (w: A; u = w*: A^-1; MM: S), row-major.</summary>
     public IReadOnlyList<double> Hessian => hessian.ToRowMajorArray();
 
     /// <summary>Estimates the start from row-major data [n, d] (n &gt;= 2).</summary>
@@ -117,8 +142,9 @@ public sealed class GaussianStart
     /// <param name="dimension">d.</param>
     /// <param name="method">CMM or MM.</param>
     /// <param name="alpha">The strong-convexity option (fraction of the smallest curvature), in (0, 1).</param>
+    /// <param name="network">What the ICNN of a CMM fit represents.</param>
     /// <returns>The start.</returns>
-    public static GaussianStart Estimate(float[] data, int dimension, FitMethod method, double alpha)
+    public static GaussianStart Estimate(float[] data, int dimension, FitMethod method, double alpha, FitNetwork network = FitNetwork.Potential)
     {
         ArgumentNullException.ThrowIfNull(data);
         var mean = SampleMetrics.Mean(data, dimension);
@@ -137,16 +163,16 @@ public sealed class GaussianStart
             cov = (cov + cov.Transpose()) * 0.5;
         }
 
-        return new GaussianStart(method, mean, cov, floor, alpha) { RegularizedDirections = raised };
+        return new GaussianStart(method, network, mean, cov, floor, alpha) { RegularizedDirections = raised };
     }
 
     /// <summary>
     /// Writes the start into free parameters of <paramref name="architecture"/> (which must carry <see cref="Preconditioner"/>
     /// and <see cref="Alpha"/>): the diagonal D and the low-rank factor R are set so that alpha I + D + R R' is the start's
     /// Hessian (exactly when the rank is d; otherwise the top eigen-directions exactly and the rest on the diagonal), and
-    /// the linear term c to the start's gradient at the centre. The hidden layers keep their initial weights, with biases
-    /// shifted so that their bends lie around the data's mean m as they would around the centre; their output weights are
-    /// set to <see cref="OutputWeight"/> / h_L, so the network part changes the start by about 1e-4.
+    /// the linear term c to the start's gradient at the centre. The hidden layers keep their initial weights (their bends
+    /// spread around the centre, where the ICNN's inputs lie); their output weights are set to <see cref="OutputWeight"/> /
+    /// h_L, so the network part changes the start by about 1e-4.
     /// </summary>
     /// <param name="theta">Free parameters (from <see cref="IcnnPotential.InitialParameters"/>), overwritten in place.</param>
     /// <param name="architecture">The architecture.</param>
@@ -162,9 +188,6 @@ public sealed class GaussianStart
         double q2 = (double)pre.QuadraticScale * pre.QuadraticScale;
         var q = Matrix<double>.Build.Dense(d, d, (i, j) =>
             pre.InputScale[i] * pre.InputScale[j] * (hessian[i, j] - (i == j ? architecture.Alpha : 0)) / (kappa * q2));
-        // The start's gradient at the centre: H (centre - x0).
-        var linearAtCentre = hessian * (Vector<double>.Build.DenseOfEnumerable(pre.Centre.Select(v => (double)v)) - Vector<double>.Build.DenseOfEnumerable(LatentMean));
-        q = (q + q.Transpose()) * 0.5;
         var evd = q.Evd(Symmetricity.Symmetric);
         var lambda = evd.EigenValues.Select(e => e.Real).ToArray();
         var order = Enumerable.Range(0, d).OrderByDescending(i => lambda[i]).ToArray();
@@ -194,22 +217,7 @@ public sealed class GaussianStart
         for (int k = 0; k < d; k++)
         {
             theta[layout.DiagonalOffset + k] = (float)IcnnPotential.InverseSoftplus(Math.Max(q[k, k] - rr[k, k], floor));
-            theta[layout.LinearOffset + k] = (float)(linearAtCentre[k] * pre.InputScale[k] / Math.Sqrt(kappa));
-        }
-
-        // Pre-activations W (y - x0)/s + b: shift b by -W (m - x0)/s so that each unit bends where it would for the data centred at m.
-        foreach (var layer in layout.Layers)
-        {
-            for (int j = 0; j < layer.Width; j++)
-            {
-                double shift = 0;
-                for (int k = 0; k < d; k++)
-                {
-                    shift += theta[layer.Weights + (j * d) + k] * ((Mean[k] - Translation[k] - pre.Centre[k]) / pre.InputScale[k]);
-                }
-
-                theta[layer.Bias + j] -= (float)shift;
-            }
+            theta[layout.LinearOffset + k] = pre.LinearScale == 0 ? 0f : (float)(linear[k] * pre.InputScale[k] / (pre.LinearScale * Math.Sqrt(kappa)));
         }
 
         // Output weights 1e-4 / h_L: the network part moves the start by about 1e-4 of its curvature; Adam grows them in

@@ -500,6 +500,11 @@ public static class SampleGenerator
                 {
                     potential.Gradient(draws, mapped);
                 }
+                else if (potential is IConjugateKnown known)
+                {
+                    // grad w*(x) with w* known explicitly (w = u* of an ICNN u): grad u(x), no solve.
+                    known.Conjugate.Gradient(draws, mapped);
+                }
                 else
                 {
                     cr = solver!.Solve(potential, draws, mapped, options.Conjugate);

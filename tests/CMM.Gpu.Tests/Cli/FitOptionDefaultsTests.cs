@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CMM.Gpu.Cli;
 using CMM.Gpu.Cli.Commands;
 using CMM.Gpu.Fitting;
 
@@ -23,14 +24,14 @@ public sealed class FitOptionDefaultsTests
         var built = Build("--out", "m.cmm", "--dataset", "gaussian", "--sampler", "ula", "--method", "mm", "--objective", "map",
             "--iterations", "7", "--particles", "33", "--batch", "44", "--langevin-steps", "3", "--step-size", "0.05",
             "--epsilon-rel", "0.02", "--sinkhorn-tolerance", "0.005", "--inner-steps", "2", "--learning-rate", "0.004",
-            "--final-learning-rate", "0.0004", "--hidden", "5,6", "--alpha", "0.2", "--rank", "1", "--seed", "9",
+            "--final-learning-rate", "0.0004", "--hidden", "5,6", "--alpha", "0.2", "--rank", "1", "--network", "w", "--activation", "elu", "--sharpness", "3", "--seed", "9",
             "--checkpoint-every", "3");
         var expected = new FitOptions
         {
             Sampler = CMM.Gpu.Sampling.LangevinSampler.Ula, Method = FitMethod.MomentMeasure, Objective = FitObjective.Map, Iterations = 7,
             Particles = 33, BatchSize = 44, LangevinSteps = 3, LangevinStepSize = 0.05, EpsilonRelative = 0.02,
             SinkhornTolerance = 0.005, InnerSteps = 2, LearningRate = 0.004, FinalLearningRate = 0.0004, HiddenWidths = [5, 6],
-            StrongConvexity = 0.2, QuadraticRank = 1, Seed = 9, CheckpointEvery = 3,
+            StrongConvexity = 0.2, QuadraticRank = 1, Network = FitNetwork.Potential, Activation = CMM.Gpu.Icnn.IcnnActivation.Elu, Sharpness = 3, Seed = 9, CheckpointEvery = 3,
         };
         Same(expected, built);
     }
@@ -40,6 +41,24 @@ public sealed class FitOptionDefaultsTests
         Assert.Equal(expected.Describe(), actual.Describe());
         Assert.Equal(expected.Iterations, actual.Iterations);
         Assert.Equal(expected.CheckpointEvery, actual.CheckpointEvery);
+    }
+
+    [Fact]
+    public void OptionsThatNoLongerMeanWhatTheySaidAreRefusedAndBadValuesNamed()
+    {
+        // --no-normalize went with the normalisation (fits are the CMM of the data as given): an error, not silently ignored.
+        var (code, _, stderr) = CliTests.Run("fit", "--dataset", "moons", "--out", "x.cmm", "--no-normalize");
+        Assert.Equal(2, code);
+        Assert.Contains("--no-normalize", stderr, StringComparison.Ordinal);
+        var cli = new FitCliOptions();
+        var cmd = new Command("fit") { new Option<string>("--out") };
+        cli.AddTo(cmd);
+        var e = Assert.Throws<CliException>(() => cli.Build(cmd.Parse(["--out", "m.cmm", "--dataset", "moons", "--network", "v"])));
+        Assert.Contains("--network 'v'", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<CliException>(() => cli.Build(cmd.Parse(["--out", "m.cmm", "--dataset", "moons", "--activation", "relu"])));
+        Assert.Contains("--activation 'relu'", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<CliException>(() => cli.Build(cmd.Parse(["--out", "m.cmm", "--dataset", "moons", "--sharpness", "0"])));
+        Assert.Contains("sharpness", e.Message, StringComparison.Ordinal);
     }
 
     private static FitOptions Build(params string[] args)

@@ -254,8 +254,8 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
 
         // Z_w by quadrature over the latent plane, at spacings h and 2h.
         const double lx = 9;
-        double zFine = LatentGridZ(fitted.Potential, lx, 180);
-        double zCoarse = LatentGridZ(fitted.Potential, lx, 90);
+        double zFine = LatentGridZ(fitted.Network, lx, 180);
+        double zCoarse = LatentGridZ(fitted.Network, lx, 90);
         double quadrature = Math.Abs(zFine - zCoarse) / zFine;
         Assert.True(quadrature < 2e-3, $"latent quadrature not converged: {zFine} vs {zCoarse}");
 
@@ -280,7 +280,7 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
         var ctx = fixture.Context;
         using var fitted = NonGaussianModel(ctx, normalised: false);
         using var density = new ModelDensity(fitted.Potential, SampleMapping.Gradient);
-        double z = LatentGridZ(fitted.Potential, 7, 140);
+        double z = LatentGridZ(fitted.Network, 7, 140);
         var (integral, edgeMass, fineVsCoarse) = DataGridIntegral(density, LogNormalizerEstimate.Exact(Math.Log(z)), Normalization.Identity(2), 9, 90);
         Assert.True(edgeMass < 1e-3, $"the grid does not hold the density: {edgeMass} of the mass on its border");
         Approx.Equal(1.0, integral, (2 * fineVsCoarse) + 3e-3, 0, "integral of exp(-u(x)) / det Hess u(x) dy / Z_u");
