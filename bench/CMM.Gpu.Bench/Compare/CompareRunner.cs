@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
+using CMM.Gpu.Icnn;
 using CMM.Gpu.Costs;
 using CMM.Gpu.IO;
 using CMM.Gpu.Memory;
@@ -128,6 +129,11 @@ internal static class CompareRunner
                     Conjugate(ctx, n, d, warmup, reps, budget, Add);
                 }
             }
+        }
+
+        foreach (var (n, d) in Wants("icnn_conjugate_solve") ? [(4_097, 2), (4_097, 16)] : Array.Empty<(int, int)>())
+        {
+            IcnnConjugate(ctx, n, d, warmup, reps, budget, Add);
         }
 
         if (Wants("icnn"))
@@ -439,6 +445,33 @@ internal static class CompareRunner
         var sc = Timing.Measure(() => steps = PlainCSharp.ConjugateNewton(hx, hy, fa, fb, n, d, (float)options.AbsoluteTolerance, (float)options.RelativeTolerance), warmup, reps, budget);
         add(M("conjugate_solve", n, 0, d, "csharp-scalar", "csharp-scalar", sc, Work.PerPoint,
             string.Create(CultureInfo.InvariantCulture, $"Newton + Cholesky per point, {steps / (double)n:0.##} steps per point")));
+    }
+
+    /// <summary>
+    /// The conjugate solve of an ICNN (32,32 softplus, sharpness 8, random parameters of order one: a curved, non-quadratic
+    /// w), cold from y0 = x: the fused one-launch Newton (the default) against the host-driven Newton iteration, same run.
+    /// </summary>
+    private static void IcnnConjugate(CmmContext ctx, int n, int d, int warmup, int reps, double budget, Action<Measurement> add)
+    {
+        var arch = new IcnnArchitecture(d) { HiddenWidths = [32, 32], Rank = Math.Min(d, 16), Alpha = 0.2f, Sharpness = 8f };
+        var theta = IcnnPotential.InitialParameters(arch, 3);
+        var layout = new IcnnLayout(arch);
+        // Output weights of order one (not the initial 1e-2 / h): the network part matters, as after a fit.
+        Array.Fill(theta, (float)IcnnPotential.InverseSoftplus(1.0 / arch.HiddenWidths[^1]), layout.OutputOffset, arch.HiddenWidths[^1]);
+        var hx = Uniform(n * d, 8).Select(v => (4 * v) - 2).ToArray();
+        var options = new ConjugateOptions { Method = ConjugateMethod.Newton };
+        using var potential = IcnnPotential.FromParameters(ctx, arch, theta);
+        using var x = DevicePoints.Upload(ctx, hx, d);
+        using var y = DevicePoints.Allocate(ctx, n, d);
+        using var fused = new ConjugateSolver(ctx);
+        using var host = new ConjugateSolver(ctx) { BatchedOnly = true };
+        ConjugateResult? rh = null, rf = null;
+        var sh = Timing.Measure(() => { rh = host.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
+        var sf = Timing.Measure(() => { rf = fused.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
+        add(M("icnn_conjugate_solve", n, 0, d, "cmm-host-driven", "cmm-host-driven", sh, Work.PerPoint,
+            string.Create(CultureInfo.InvariantCulture, $"Newton driven from the host; {rh!.Iterations} iterations, {rh.PointIterations.Average():0.##} per point")));
+        add(M("icnn_conjugate_solve", n, 0, d, "cmm-fused", "cmm-host-driven", sf, Work.PerPoint,
+            string.Create(CultureInfo.InvariantCulture, $"one launch; {rf!.Iterations} iterations, {rf.PointIterations.Average():0.##} per point")));
     }
 
     /// <summary>Text table: median time, ratio to the plain-C# baseline of the same key, work and achieved throughput.</summary>
