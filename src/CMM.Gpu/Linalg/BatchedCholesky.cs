@@ -100,25 +100,24 @@ public static class BatchedCholesky
             context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
                 CholeskyKernels.Inverse);
 
-        public void Inverse(int n, ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d)
-        {
-            var range = launch.Plan(n, out int threads);
-            if (threads > 0)
-            {
-                inverse(threads, range, matrices, output, failures, d);
-            }
-        }
-
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> logDeterminant =
             context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
                 CholeskyKernels.LogDeterminant);
 
-        public void LogDeterminant(int n, ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d)
+        public void Inverse(int n, ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d) =>
+            Run(inverse, n, matrices, output, failures, d);
+
+        public void LogDeterminant(int n, ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d) =>
+            Run(logDeterminant, n, matrices, output, failures, d);
+
+        /// <summary>One launch of a per-matrix kernel over n matrices, by the <see cref="PointLaunch"/> rule.</summary>
+        private void Run(Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> kernel, int n,
+            ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d)
         {
             var range = launch.Plan(n, out int threads);
             if (threads > 0)
             {
-                logDeterminant(threads, range, matrices, output, failures, d);
+                kernel(threads, range, matrices, output, failures, d);
             }
         }
     }
