@@ -428,11 +428,7 @@ public static class IcnnKernels
         where TF : struct, IFloats
     {
         var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
-        for (int j = 0; j <= dm.ParamCount; j++)
-        {
-            prt.Set(j, 0f);
-        }
+        var prt = ClearedPartialRow(partial, slot, dm);
 
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
@@ -466,11 +462,7 @@ public static class IcnnKernels
         where TF : struct, IFloats
     {
         var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
-        for (int j = 0; j <= dm.ParamCount; j++)
-        {
-            prt.Set(j, 0f);
-        }
+        var prt = ClearedPartialRow(partial, slot, dm);
 
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
@@ -509,11 +501,7 @@ public static class IcnnKernels
         where TF : struct, IFloats
     {
         var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
-        for (int j = 0; j <= dm.ParamCount; j++)
-        {
-            prt.Set(j, 0f);
-        }
+        var prt = ClearedPartialRow(partial, slot, dm);
 
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
@@ -832,16 +820,7 @@ public static class IcnnKernels
     {
         var act = default(TAct);
         int d = dm.Dim, r = dm.Rank;
-        for (int m = 0; m < r; m++)
-        {
-            float q = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
-            }
-
-            ws.Set(dm.RQ + r + m, q);
-        }
+        LowRankOfDirection(eff, dm, ws);
 
         for (int k = 0; k < d; k++)
         {
@@ -1048,16 +1027,7 @@ public static class IcnnKernels
             (bCur, bNxt) = (bNxt, bCur);
         }
 
-        for (int m = 0; m < r; m++)
-        {
-            float q = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
-            }
-
-            ws.Set(dm.RQ + r + m, q);
-        }
+        LowRankOfDirection(eff, dm, ws);
 
         for (int k = 0; k < d; k++)
         {
@@ -1231,16 +1201,7 @@ public static class IcnnKernels
         }
 
         // u'(alpha I + D + R R')u: d/dD_k = u_k^2, d/dR_km = 2 u_k (R'u)_m.
-        for (int m = 0; m < r; m++)
-        {
-            float q = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
-            }
-
-            ws.Set(dm.RQ + r + m, q);
-        }
+        LowRankOfDirection(eff, dm, ws);
 
         for (int k = 0; k < d; k++)
         {
@@ -1250,6 +1211,36 @@ public static class IcnnKernels
             {
                 prt.Add(dm.OffLowRank + k * r + m, -(2f * uk * ws.Get(dm.RQ + r + m)));
             }
+        }
+    }
+
+    /// <summary>The slot's row of the partial-gradient buffer, set to zero (P + 1 columns).</summary>
+    internal static StridedRow<TF> ClearedPartialRow<TF>(TF partial, int slot, IcnnDims dm)
+        where TF : struct, IFloats
+    {
+        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
+        for (int j = 0; j <= dm.ParamCount; j++)
+        {
+            prt.Set(j, 0f);
+        }
+
+        return prt;
+    }
+
+    /// <summary>Region Q + r = R'v for the direction v in region V.</summary>
+    internal static void LowRankOfDirection<TF>(TF eff, IcnnDims dm, StridedRow<TF> ws)
+        where TF : struct, IFloats
+    {
+        int d = dm.Dim, r = dm.Rank;
+        for (int m = 0; m < r; m++)
+        {
+            float q = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
+            }
+
+            ws.Set(dm.RQ + r + m, q);
         }
     }
 

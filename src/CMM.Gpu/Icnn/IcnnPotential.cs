@@ -371,8 +371,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         Shape.RequireSameContext(Context, mean.Context, nameof(mean));
         var dm = GradientDims(points.Count, out var ws, out var part);
         LaunchValueGradient(dm, points.View, ws, part);
-        float s = 1f / points.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, mean.View.SubView(0, 1));
+        ReduceMean(dm, part, points.Count, gradient.View, mean.View.SubView(0, 1));
     }
 
     /// <summary>As <see cref="MeanValueParameterGradient(DevicePoints, DeviceVector, DeviceVector)"/>, and waits: returns the batch mean of w.</summary>
@@ -385,8 +384,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         CheckGradient(gradient);
         var dm = GradientDims(points.Count, out var ws, out var part);
         LaunchValueGradient(dm, points.View, ws, part);
-        float s = 1f / points.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, extra.View);
+        ReduceMean(dm, part, points.Count, gradient.View, extra.View);
         return ReadExtra();
     }
 
@@ -401,15 +399,10 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     /// <param name="objective">Output of length at least 1.</param>
     public void SemiDualParameterGradient(DevicePoints data, DevicePoints model, DeviceVector gradient, DeviceVector objective)
     {
-        CheckPoints(data, nameof(data));
-        CheckPoints(model, nameof(model));
-        CheckGradient(gradient);
-        ArgumentNullException.ThrowIfNull(objective);
-        Shape.RequireSameContext(Context, objective.Context, nameof(objective));
+        CheckObjective(data, model, nameof(model), gradient, objective);
         var dm = GradientDims(data.Count, out var ws, out var part);
         LaunchValueGradient(dm, data.View, ws, part);
-        float s = 1f / data.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, objective.View.SubView(0, 1));
+        ReduceMean(dm, part, data.Count, gradient.View, objective.View.SubView(0, 1));
         SubtractMeanValueGradient(model, gradient, objective);
     }
 
@@ -429,17 +422,28 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     /// <param name="objective">Output of length at least 1.</param>
     public void LikelihoodParameterGradient(DevicePoints data, DevicePoints latents, DeviceVector gradient, DeviceVector objective)
     {
-        CheckPoints(data, nameof(data));
-        CheckPoints(latents, nameof(latents));
-        CheckGradient(gradient);
-        ArgumentNullException.ThrowIfNull(objective);
-        Shape.RequireSameContext(Context, objective.Context, nameof(objective));
+        CheckObjective(data, latents, nameof(latents), gradient, objective);
         var enc = Ensure(ref encoded, (long)data.Count * Dimension);
         var dm = GradientDims(data.Count, out var ws, out var part, likelihood: true);
         act.LikelihoodParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, data.View, enc, ws, part);
-        float s = 1f / data.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient.View, objective.View.SubView(0, 1));
+        ReduceMean(dm, part, data.Count, gradient.View, objective.View.SubView(0, 1));
         SubtractMeanValueGradient(latents, gradient, objective);
+    }
+
+    private void CheckObjective(DevicePoints data, DevicePoints other, string otherName, DeviceVector gradient, DeviceVector objective)
+    {
+        CheckPoints(data, nameof(data));
+        CheckPoints(other, otherName);
+        CheckGradient(gradient);
+        ArgumentNullException.ThrowIfNull(objective);
+        Shape.RequireSameContext(Context, objective.Context, nameof(objective));
+    }
+
+    /// <summary>gradient = (1/n) sum of the slot partials (chain rule of the reparameterisation applied), extra[0] = (1/n) column P.</summary>
+    private void ReduceMean(IcnnDims dm, ArrayView<float> part, int n, ArrayView<float> gradient, ArrayView<float> extra)
+    {
+        float s = 1f / n;
+        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, gradient, extra);
     }
 
     /// <summary>gradient -= d/dtheta mean_j w(x_j), objective[0] -= mean_j w(x_j) (queued).</summary>
@@ -448,8 +452,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         var tmp = Ensure(ref secondGradient, ParameterCount + 1L);
         var dm = GradientDims(points.Count, out var ws, out var part);
         LaunchValueGradient(dm, points.View, ws, part);
-        float s = 1f / points.Count;
-        kernels.ReduceSlots(ParameterCount + 1, part, dm, Parameters.View, mask.View, scale.View, s, s, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
+        ReduceMean(dm, part, points.Count, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
         kernels.AddScaled(ParameterCount, gradient.View, tmp.SubView(0, ParameterCount), -1f);
         kernels.AddScaled(1, objective.View.SubView(0, 1), tmp.SubView(ParameterCount, 1), -1f);
     }
