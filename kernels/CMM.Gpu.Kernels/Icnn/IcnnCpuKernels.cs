@@ -116,6 +116,27 @@ public static unsafe class IcnnCpuKernels
         }
     }
 
+    /// <summary>CPU form of <see cref="IcnnKernels.LikelihoodParameterGradient{TAct}"/> (same arguments).</summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="y">Data points [n, d].</param>
+    /// <param name="encoded">Output [n, d]: grad w(y_i).</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void LikelihoodParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> encoded, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation
+    {
+        fixed (float* pe = &eff[0L], py = &y[0L], px = &encoded[0L], pw = &ws[0L], pp = &partial[0L])
+        {
+            IcnnKernels.LikelihoodGradientSlot<TAct, PointerFloats>(slot, new PointerFloats(pe), lay, dm, new PointerFloats(py),
+                new PointerFloats(px), new PointerFloats(pw), new PointerFloats(pp));
+        }
+    }
+
     /// <summary>CPU form of <see cref="IcnnSolveKernels.SolveNewton{TAct}"/> (same arguments).</summary>
     /// <typeparam name="TAct">Activation.</typeparam>
     /// <param name="slot">Slot index.</param>

@@ -1,3 +1,4 @@
+using CMM.Gpu.Kernels.Linalg;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -100,11 +101,30 @@ public struct IcnnDims
 
     /// <summary>Floats of scratch per slot.</summary>
     public readonly int ScratchPerSlot => RH + Dim;
+
+    /// <summary>Likelihood kernel only: offset of the second-order tangent pre-activations s'' (H), after the common scratch.</summary>
+    public readonly int RSD => ScratchPerSlot;
+
+    /// <summary>Likelihood kernel only: offset of ping-pong adjoint buffer C0 (M), the adjoints of the second-order tangent activations.</summary>
+    public readonly int RC0 => RSD + Hidden;
+
+    /// <summary>Likelihood kernel only: offset of C1 (M).</summary>
+    public readonly int RC1 => RC0 + MaxWidth;
+
+    /// <summary>Likelihood kernel only: offset of the second-order tangent activations z'' of one layer (M).</summary>
+    public readonly int RF => RC1 + MaxWidth;
+
+    /// <summary>Likelihood kernel only: offset of the d x d Hessian, then its Cholesky factor (row-major, d^2).</summary>
+    public readonly int RM => RF + MaxWidth;
+
+    /// <summary>Floats of scratch per slot of the likelihood kernel (<see cref="ScratchPerSlot"/> + H + 3 M + d^2).</summary>
+    public readonly int LikelihoodScratchPerSlot => RM + (Dim * Dim);
 }
 
-/// <summary>Strided access to one slot's row of a global buffer (scratch or partial gradients).</summary>
+/// <summary>Strided access to one slot's row of a global buffer (scratch or partial gradients); also an <see cref="IFloats"/>
+/// indexed by element, so device helpers written for contiguous buffers (the Cholesky factorisation) run on a scratch region.</summary>
 /// <typeparam name="TF">The buffer accessor (<see cref="ViewFloats"/> or <see cref="PointerFloats"/>).</typeparam>
-internal struct StridedRow<TF>
+internal struct StridedRow<TF> : IFloats
     where TF : struct, IFloats
 {
     private TF buffer;
@@ -123,11 +143,18 @@ internal struct StridedRow<TF>
     public void Set(int e, float value) => buffer[start + e * step] = value;
 
     public void Add(int e, float value) => buffer[start + e * step] += value;
+
+    /// <inheritdoc />
+    public float this[long index]
+    {
+        readonly get => buffer[start + index * step];
+        set => buffer[start + index * step] = value;
+    }
 }
 
 /// <summary>
-/// Batched ICNN kernels: value, input gradient, Hessian, Hessian-vector products, the two parameter
-/// gradients (of the batch mean of w and of the gradient-matching loss), their slot reduction, and
+/// Batched ICNN kernels: value, input gradient, Hessian, Hessian-vector products, the three parameter
+/// gradients (of the batch mean of w, of the gradient-matching loss and of the likelihood term), their slot reduction, and
 /// the Adam/SGD updates. Every point kernel is "one slot per thread": thread s handles points
 /// s, s + G, s + 2G, ... with its own scratch row in a global workspace, so there is no compile-time
 /// width limit and the workspace is bounded by G. The layer table <c>lay</c> holds, for hidden layer
@@ -308,20 +335,32 @@ public static class IcnnKernels
             long xb = (long)i * d;
             Forward<TAct, TF>(eff, lay, dm, x, xb, row);
             Backward<TAct, TF>(eff, lay, dm, x, xb, row);
-            long hb = (long)i * d * d;
-            for (int c = 0; c < d; c++)
-            {
-                for (int k = 0; k < d; k++)
-                {
-                    row.Set(dm.RV + k, k == c ? 1f : 0f);
-                }
+            HessianColumns<TAct, TF, TF>(eff, lay, dm, row, hess, (long)i * d * d);
+        }
+    }
 
-                Tangent<TAct, TF>(eff, lay, dm, row);
-                TangentBackward<TAct, TF>(eff, lay, dm, row);
-                for (int k = 0; k < d; k++)
-                {
-                    hess[hb + (long)c * d + k] = row.Get(dm.RH + k);
-                }
+    /// <summary>
+    /// hess[hb + c d + k] = (Hess w e_c)_k: the Hessian at the point of the last <see cref="Forward{TAct, TF}"/> and
+    /// <see cref="Backward{TAct, TF}"/>, column by column (one tangent pass and its reverse per column; region V ends at e_(d-1)).
+    /// </summary>
+    internal static void HessianColumns<TAct, TF, TO>(TF eff, ArrayView<int> lay, IcnnDims dm, StridedRow<TF> row, TO hess, long hb)
+        where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
+        where TO : struct, IFloats
+    {
+        int d = dm.Dim;
+        for (int c = 0; c < d; c++)
+        {
+            for (int k = 0; k < d; k++)
+            {
+                row.Set(dm.RV + k, k == c ? 1f : 0f);
+            }
+
+            Tangent<TAct, TF>(eff, lay, dm, row);
+            TangentBackward<TAct, TF>(eff, lay, dm, row);
+            for (int k = 0; k < d; k++)
+            {
+                hess[hb + (long)c * d + k] = row.Get(dm.RH + k);
             }
         }
     }
@@ -389,11 +428,7 @@ public static class IcnnKernels
         where TF : struct, IFloats
     {
         var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
-        for (int j = 0; j <= dm.ParamCount; j++)
-        {
-            prt.Set(j, 0f);
-        }
+        var prt = ClearedPartialRow(partial, slot, dm);
 
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
@@ -427,16 +462,50 @@ public static class IcnnKernels
         where TF : struct, IFloats
     {
         var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
-        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
-        for (int j = 0; j <= dm.ParamCount; j++)
-        {
-            prt.Set(j, 0f);
-        }
+        var prt = ClearedPartialRow(partial, slot, dm);
 
         for (int i = slot; i < dm.Count; i += dm.Slots)
         {
             long yb = (long)i * dm.Dim;
             AccumulateLossGradient<TAct, TF>(eff, lay, dm, y, targets, yb, row, prt);
+        }
+    }
+
+    /// <summary>
+    /// Per-slot partial sums, over this slot's data points y_i, of d/d theta of l_i = w(grad w(y_i)) - log det Hess w(y_i)
+    /// (minus the model's log-likelihood up to log Z_w; docs/fitting.md, "Maximum likelihood"), and of l_i in column P.
+    /// The path through grad w is included: d/d theta w(grad w(y)) = (d_theta w)(x) + v' d/d theta grad w(y) at x = grad w(y),
+    /// v = grad w(x). The log-determinant term is tr(H^-1 d_theta H) = sum_c d/d theta [u_c' Hess w(y) u_c] with u_c the columns of
+    /// L^-T (H = L L' by Cholesky, held fixed): a second-order tangent (jet) pass along u_c and its reverse, exact up to rounding
+    /// (it needs the activation's third derivative). A point whose Hessian is not numerically positive definite adds NaN to
+    /// column P and to column 0, so the gradient's norm is NaN and the optimiser leaves the parameters unchanged.
+    /// Writes x_i = grad w(y_i) to <paramref name="encoded"/>. Scratch: <see cref="IcnnDims.LikelihoodScratchPerSlot"/> floats per slot.
+    /// </summary>
+    /// <typeparam name="TAct">Activation.</typeparam>
+    /// <param name="slot">Slot index.</param>
+    /// <param name="eff">Effective parameters.</param>
+    /// <param name="lay">Layer table.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="y">Data points [n, d].</param>
+    /// <param name="encoded">Output [n, d]: grad w(y_i) (also read back as the points where w is evaluated).</param>
+    /// <param name="ws">Workspace.</param>
+    /// <param name="partial">Partials [G, P + 1].</param>
+    public static void LikelihoodParameterGradient<TAct>(Index1D slot, ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm,
+        ArrayView<float> y, ArrayView<float> encoded, ArrayView<float> ws, ArrayView<float> partial)
+        where TAct : struct, IIcnnActivation =>
+        LikelihoodGradientSlot<TAct, ViewFloats>(slot, new ViewFloats(eff), lay, dm, new ViewFloats(y), new ViewFloats(encoded), new ViewFloats(ws), new ViewFloats(partial));
+
+    internal static void LikelihoodGradientSlot<TAct, TF>(int slot, TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF y, TF encoded, TF ws, TF partial)
+        where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
+    {
+        var row = new StridedRow<TF>(ws, slot * dm.ScratchSlotStride, dm.ScratchElemStride);
+        var prt = ClearedPartialRow(partial, slot, dm);
+
+        for (int i = slot; i < dm.Count; i += dm.Slots)
+        {
+            AccumulateLikelihoodGradient<TAct, TF>(eff, lay, dm, y, encoded, (long)i * dm.Dim, row, prt);
         }
     }
 
@@ -751,16 +820,7 @@ public static class IcnnKernels
     {
         var act = default(TAct);
         int d = dm.Dim, r = dm.Rank;
-        for (int m = 0; m < r; m++)
-        {
-            float q = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
-            }
-
-            ws.Set(dm.RQ + r + m, q);
-        }
+        LowRankOfDirection(eff, dm, ws);
 
         for (int k = 0; k < d; k++)
         {
@@ -886,8 +946,7 @@ public static class IcnnKernels
         where TAct : struct, IIcnnActivation
         where TF : struct, IFloats
     {
-        var act = default(TAct);
-        int d = dm.Dim, r = dm.Rank, L = dm.Layers;
+        int d = dm.Dim;
         Forward<TAct, TF>(eff, lay, dm, y, yb, ws);
         Backward<TAct, TF>(eff, lay, dm, y, yb, ws);
         float loss = 0f;
@@ -899,6 +958,20 @@ public static class IcnnKernels
         }
 
         prt.Add(dm.ParamCount, loss);
+        AccumulateMixedGradient<TAct, TF>(eff, lay, dm, y, yb, ws, prt);
+    }
+
+    /// <summary>
+    /// Adds d/d theta [v' grad w(y)] with v (region V) held fixed to the partial row: a tangent forward pass along v, then
+    /// the reverse pass over primal and tangent together. Call after <see cref="Forward{TAct, TF}"/> at y.
+    /// </summary>
+    internal static void AccumulateMixedGradient<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF y, long yb, StridedRow<TF> ws, StridedRow<TF> prt)
+        where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
+    {
+        var act = default(TAct);
+        int d = dm.Dim, r = dm.Rank, L = dm.Layers;
         Tangent<TAct, TF>(eff, lay, dm, ws);
 
         // Adjoints: zbar (primal activations) in A, zdbar (tangent activations) in B.
@@ -954,16 +1027,7 @@ public static class IcnnKernels
             (bCur, bNxt) = (bNxt, bCur);
         }
 
-        for (int m = 0; m < r; m++)
-        {
-            float q = 0f;
-            for (int k = 0; k < d; k++)
-            {
-                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
-            }
-
-            ws.Set(dm.RQ + r + m, q);
-        }
+        LowRankOfDirection(eff, dm, ws);
 
         for (int k = 0; k < d; k++)
         {
@@ -975,6 +1039,208 @@ public static class IcnnKernels
             {
                 prt.Add(dm.OffLowRank + k * r + m, vk * ws.Get(dm.RQ + m) + yk * ws.Get(dm.RQ + r + m));
             }
+        }
+    }
+
+    /// <summary>
+    /// For one data point y (at <paramref name="yb"/>): adds l = w(x) - log det Hess w(y), x = grad w(y), to column P and
+    /// d l / d theta to the partial row (see <see cref="LikelihoodParameterGradient{TAct}"/>); writes x to
+    /// <paramref name="encoded"/>. The scratch row must hold <see cref="IcnnDims.LikelihoodScratchPerSlot"/> floats.
+    /// </summary>
+    internal static void AccumulateLikelihoodGradient<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF y, TF encoded, long yb, StridedRow<TF> ws, StridedRow<TF> prt)
+        where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
+    {
+        int d = dm.Dim;
+        Forward<TAct, TF>(eff, lay, dm, y, yb, ws);
+        Backward<TAct, TF>(eff, lay, dm, y, yb, ws);
+        for (int k = 0; k < d; k++)
+        {
+            encoded[yb + k] = ws.Get(dm.RG + k);
+        }
+
+        // -log det H: H = Hess w(y) = L L' in region M; -d/dtheta log det H = -sum_c d/dtheta [u_c' H u_c], u_c = L^-T e_c fixed.
+        HessianColumns<TAct, TF, StridedRow<TF>>(eff, lay, dm, ws, ws, dm.RM);
+        float logDet = float.NaN;
+        if (DeviceCholesky.Factor(ws, dm.RM, d))
+        {
+            logDet = DeviceCholesky.LogDeterminant(ws, dm.RM, d);
+            for (int c = 0; c < d; c++)
+            {
+                for (int k = 0; k < d; k++)
+                {
+                    ws.Set(dm.RV + k, k == c ? 1f : 0f);
+                }
+
+                DeviceCholesky.SolveTransposed(ws, dm.RM, d, ws, dm.RV);
+                SubtractCurvatureGradient<TAct, TF>(eff, lay, dm, y, yb, ws, prt);
+            }
+        }
+        else
+        {
+            prt.Add(0, float.NaN);
+        }
+
+        // w(x) and (d_theta w)(x), then v' d/dtheta grad w(y) with v = grad w(x): the path of w(grad w(y)) through grad w.
+        float wx = Forward<TAct, TF>(eff, lay, dm, encoded, yb, ws);
+        AccumulateValueGradient<TAct, TF>(eff, lay, dm, encoded, yb, ws, prt, wx);
+        Backward<TAct, TF>(eff, lay, dm, encoded, yb, ws);
+        for (int k = 0; k < d; k++)
+        {
+            ws.Set(dm.RV + k, ws.Get(dm.RG + k));
+        }
+
+        Forward<TAct, TF>(eff, lay, dm, y, yb, ws);
+        AccumulateMixedGradient<TAct, TF>(eff, lay, dm, y, yb, ws, prt);
+        prt.Add(dm.ParamCount, -logDet);
+    }
+
+    /// <summary>
+    /// Subtracts d/d theta [u' Hess w(y) u] with u (region V) held fixed from the partial row. u' Hess w u is the second
+    /// derivative of w along the line y + t u: a jet forward pass carries s, s' = W u + P z' and s'' = P z''
+    /// (z' = act'(s) s', z'' = act''(s) s'^2 + act'(s) s''), output p' z''_L + u'(alpha I + D + R R')u; its reverse pass
+    /// carries the adjoints of z, z', z'' (regions A, B, C) and needs act'''. Call after <see cref="Forward{TAct, TF}"/> at y.
+    /// </summary>
+    internal static void SubtractCurvatureGradient<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm,
+        TF y, long yb, StridedRow<TF> ws, StridedRow<TF> prt)
+        where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
+    {
+        var act = default(TAct);
+        int d = dm.Dim, r = dm.Rank, L = dm.Layers;
+        Tangent<TAct, TF>(eff, lay, dm, ws);
+
+        // Second-order tangents: s''_l = P_l z''_(l-1) (s''_0 = 0: the line is straight); region F ends with the top layer's z''.
+        int hp = 0;
+        for (int l = 0; l < L; l++)
+        {
+            int h = lay[5 * l], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            for (int j = 0; j < h; j++)
+            {
+                float t = 0f;
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        t += eff[pr + k] * ws.Get(dm.RF + k);
+                    }
+                }
+
+                ws.Set(dm.RSD + so + j, t);
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                float s = ws.Get(so + j), sd = ws.Get(dm.RT + so + j);
+                ws.Set(dm.RF + j, (act.D2(s) * sd * sd) + (act.D1(s) * ws.Get(dm.RSD + so + j)));
+            }
+
+            hp = h;
+        }
+
+        // Reverse: adjoints of z (A), z' (B), z'' (C); at the top 0, 0 and p.
+        int aCur = dm.RA0, aNxt = dm.RA1, bCur = dm.RB0, bNxt = dm.RB1, cCur = dm.RC0, cNxt = dm.RC1;
+        int hTop = lay[5 * (L - 1)];
+        for (int j = 0; j < hTop; j++)
+        {
+            ws.Set(aCur + j, 0f);
+            ws.Set(bCur + j, 0f);
+            ws.Set(cCur + j, eff[dm.OffOut + j]);
+            prt.Add(dm.OffOut + j, -ws.Get(dm.RF + j));
+        }
+
+        for (int l = L - 1; l >= 0; l--)
+        {
+            int h = lay[5 * l], offW = lay[5 * l + 1], offB = lay[5 * l + 2], offP = lay[5 * l + 3], so = lay[5 * l + 4];
+            hp = l > 0 ? lay[5 * (l - 1)] : 0;
+            int soPrev = l > 0 ? lay[5 * (l - 1) + 4] : 0;
+            for (int k = 0; k < hp; k++)
+            {
+                ws.Set(aNxt + k, 0f);
+                ws.Set(bNxt + k, 0f);
+                ws.Set(cNxt + k, 0f);
+                float sp = ws.Get(soPrev + k), sdp = ws.Get(dm.RT + soPrev + k);
+                ws.Set(dm.RE + k, act.D1(sp) * sdp);
+                ws.Set(dm.RF + k, (act.D2(sp) * sdp * sdp) + (act.D1(sp) * ws.Get(dm.RSD + soPrev + k)));
+            }
+
+            for (int j = 0; j < h; j++)
+            {
+                float s = ws.Get(so + j), sd = ws.Get(dm.RT + so + j), sdd = ws.Get(dm.RSD + so + j);
+                float a1 = act.D1(s), a2 = act.D2(s), a3 = act.D3(s);
+                float zb = ws.Get(aCur + j), zdb = ws.Get(bCur + j), zddb = ws.Get(cCur + j);
+                float sddb = zddb * a1;
+                float sdb = (zdb * a1) + (2f * zddb * a2 * sd);
+                float sb = (zb * a1) + (zdb * a2 * sd) + (zddb * ((a3 * sd * sd) + (a2 * sdd)));
+                prt.Add(offB + j, -sb);
+                int wr = offW + j * d;
+                for (int k = 0; k < d; k++)
+                {
+                    prt.Add(wr + k, -((sb * Centred(eff, dm, y, yb, k)) + (sdb * ws.Get(dm.RV + k))));
+                }
+
+                if (l > 0)
+                {
+                    int pr = offP + j * hp;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        float pjk = eff[pr + k];
+                        prt.Add(pr + k, -((sb * ws.Get(dm.RZ + soPrev + k)) + (sdb * ws.Get(dm.RE + k)) + (sddb * ws.Get(dm.RF + k))));
+                        ws.Add(aNxt + k, pjk * sb);
+                        ws.Add(bNxt + k, pjk * sdb);
+                        ws.Add(cNxt + k, pjk * sddb);
+                    }
+                }
+            }
+
+            (aCur, aNxt) = (aNxt, aCur);
+            (bCur, bNxt) = (bNxt, bCur);
+            (cCur, cNxt) = (cNxt, cCur);
+        }
+
+        // u'(alpha I + D + R R')u: d/dD_k = u_k^2, d/dR_km = 2 u_k (R'u)_m.
+        LowRankOfDirection(eff, dm, ws);
+
+        for (int k = 0; k < d; k++)
+        {
+            float uk = ws.Get(dm.RV + k);
+            prt.Add(dm.OffDiag + k, -(uk * uk));
+            for (int m = 0; m < r; m++)
+            {
+                prt.Add(dm.OffLowRank + k * r + m, -(2f * uk * ws.Get(dm.RQ + r + m)));
+            }
+        }
+    }
+
+    /// <summary>The slot's row of the partial-gradient buffer, set to zero (P + 1 columns).</summary>
+    internal static StridedRow<TF> ClearedPartialRow<TF>(TF partial, int slot, IcnnDims dm)
+        where TF : struct, IFloats
+    {
+        var prt = new StridedRow<TF>(partial, slot * dm.PartialSlotStride, dm.PartialParamStride);
+        for (int j = 0; j <= dm.ParamCount; j++)
+        {
+            prt.Set(j, 0f);
+        }
+
+        return prt;
+    }
+
+    /// <summary>Region Q + r = R'v for the direction v in region V.</summary>
+    internal static void LowRankOfDirection<TF>(TF eff, IcnnDims dm, StridedRow<TF> ws)
+        where TF : struct, IFloats
+    {
+        int d = dm.Dim, r = dm.Rank;
+        for (int m = 0; m < r; m++)
+        {
+            float q = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                q += eff[dm.OffLowRank + k * r + m] * ws.Get(dm.RV + k);
+            }
+
+            ws.Set(dm.RQ + r + m, q);
         }
     }
 
@@ -1000,12 +1266,13 @@ public static class IcnnKernels
     internal static float Centred<TF>(TF eff, IcnnDims dm, TF x, long xb, int k)
         where TF : struct, IFloats => x[xb + k] - eff[dm.ParamCount + k];
 
-    /// <summary>The five point kernels of <paramref name="t"/> (this class, or its CPU form <see cref="IcnnCpuKernels"/>, which has the same names) for both activations.</summary>
+    /// <summary>The six point kernels of <paramref name="t"/> (this class, or its CPU form <see cref="IcnnCpuKernels"/>, which has the same names) for both activations.</summary>
     internal static IEnumerable<KernelEntry> PointKernelEntries(Type t)
     {
         foreach (var a in new[] { typeof(SoftplusActivation), typeof(EluActivation) })
         {
-            foreach (var name in new[] { nameof(Evaluate), nameof(Hessian), nameof(HessianVector), nameof(ValueParameterGradient), nameof(LossParameterGradient) })
+            foreach (var name in new[] { nameof(Evaluate), nameof(Hessian), nameof(HessianVector), nameof(ValueParameterGradient), nameof(LossParameterGradient),
+                         nameof(LikelihoodParameterGradient) })
             {
                 yield return KernelCatalog.Entry(t, name, KernelGrouping.Implicit, a);
             }

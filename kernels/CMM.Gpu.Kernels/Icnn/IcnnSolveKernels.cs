@@ -91,20 +91,7 @@ public static class IcnnSolveKernels
                 }
 
                 // Hessian column by column (tangent passes along e_c); the forward and reverse state at y is kept in the row.
-                for (int c = 0; c < d; c++)
-                {
-                    for (int k = 0; k < d; k++)
-                    {
-                        row.Set(dm.RV + k, k == c ? 1f : 0f);
-                    }
-
-                    IcnnKernels.Tangent<TAct, TF>(eff, lay, dm, row);
-                    IcnnKernels.TangentBackward<TAct, TF>(eff, lay, dm, row);
-                    for (int k = 0; k < d; k++)
-                    {
-                        work[h + ((long)c * d) + k] = row.Get(dm.RH + k);
-                    }
-                }
+                IcnnKernels.HessianColumns<TAct, TF, TF>(eff, lay, dm, row, work, h);
 
                 // Newton direction p = -H^-1 (g - x), or steepest descent when H is not numerically positive definite.
                 float slope = 0f;

@@ -8,8 +8,9 @@ namespace CMM.Gpu.Kernels.Linalg;
 /// float buffer, and what it gives: solves with A and log det A. Device code for one thread (no barriers, no scratch
 /// beyond the matrix itself), generic over the buffer accessor (<see cref="IFloats"/>), so per-point kernels of any form
 /// (ArrayView or the CPU accelerator's pointers) share one copy. Costs d^3 / 6 multiply-adds; meant for small d (tens).
-/// Used by the Newton step of the conjugate solve (<see cref="Conjugate.ConjugateKernels.NewtonDirection"/>) and the
-/// batched log-determinant kernel (<see cref="CholeskyKernels.LogDeterminant"/>).
+/// Used by the Newton step of the conjugate solve (<see cref="Conjugate.ConjugateKernels.NewtonDirection"/>), the
+/// batched log-determinant kernel (<see cref="CholeskyKernels.LogDeterminant"/>) and the likelihood gradient of the ICNN
+/// (<see cref="Icnn.IcnnKernels.LikelihoodParameterGradient{TAct}"/>, on a scratch region).
 /// </summary>
 internal static class DeviceCholesky
 {
@@ -84,6 +85,25 @@ internal static class DeviceCholesky
             b[bOffset + r] = t / l[offset + (r * d) + r];
         }
 
+        SolveTransposed(l, offset, d, b, bOffset);
+    }
+
+    /// <summary>
+    /// Solves L' z = b in place (back substitution; b is overwritten by z) with the factor L from <see cref="Factor{TF}"/>.
+    /// With b = e_c, z is column c of L^-T, and sum_c z_c z_c' = A^-1.
+    /// </summary>
+    /// <typeparam name="TL">The accessor of the buffer holding L.</typeparam>
+    /// <typeparam name="TB">The accessor of the buffer holding b.</typeparam>
+    /// <param name="l">The buffer holding L (lower triangle).</param>
+    /// <param name="offset">Index of L[0, 0].</param>
+    /// <param name="d">Dimension.</param>
+    /// <param name="b">The buffer holding b.</param>
+    /// <param name="bOffset">Index of b[0].</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SolveTransposed<TL, TB>(TL l, long offset, int d, TB b, long bOffset)
+        where TL : struct, IFloats
+        where TB : struct, IFloats
+    {
         for (int r = d - 1; r >= 0; r--)
         {
             float t = b[bOffset + r];

@@ -44,7 +44,7 @@ internal static class FitCommand
                 n = data.Length / d,
                 d,
                 method = options.Method == FitMethod.Cmm ? "cmm" : "mm",
-                objective = options.Objective == FitObjective.SemiDual ? "semidual" : "map",
+                objective = options.ObjectiveName,
                 accelerator = ctx.Kind.ToString().ToLowerInvariant(),
                 best_validation = result.BestValidation,
                 best_iteration = result.BestIteration,
@@ -123,7 +123,7 @@ internal static class FitCommand
             try
             {
                 stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.Objective.ToString().ToLowerInvariant()}, {options.Iterations} iterations"));
+                    $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.ObjectiveName}, {options.Iterations} iterations"));
                 return ProgressDisplay.Run(stderr, "fit", options.Iterations, sink =>
                     fitter.Run(new Observer(sink), checkpoint, cts.Token));
             }
@@ -188,7 +188,7 @@ internal sealed class FitCliOptions
 
     public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => Defaults.Method == FitMethod.Cmm ? "cmm" : "mm" };
 
-    public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves) or map (Sinkhorn entropic map).", DefaultValueFactory = _ => Defaults.Objective == FitObjective.SemiDual ? "semidual" : "map" };
+    public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves), map (Sinkhorn entropic map) or likelihood (maximum likelihood; --network w only).", DefaultValueFactory = _ => Defaults.ObjectiveName };
 
     public Option<int> Iterations { get; } = new("--iterations") { Description = "Outer iterations.", DefaultValueFactory = _ => Defaults.Iterations };
 
@@ -318,7 +318,8 @@ internal sealed class FitCliOptions
             {
                 "SEMIDUAL" or "SEMI-DUAL" => FitObjective.SemiDual,
                 "MAP" => FitObjective.Map,
-                var m => throw new CliException($"--objective '{m?.ToLowerInvariant()}': expected semidual or map"),
+                "LIKELIHOOD" => FitObjective.Likelihood,
+                var m => throw new CliException($"--objective '{m?.ToLowerInvariant()}': expected semidual, map or likelihood"),
             },
             Sampler = parse.GetValue(Sampler)?.ToUpperInvariant() switch
             {

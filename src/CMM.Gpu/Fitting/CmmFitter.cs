@@ -43,9 +43,9 @@ public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<d
 
 /// <summary>
 /// The fitting loop of cmm-math.md section 3: persistent Langevin particles on exp(-w), data batches,
-/// and Adam steps on the ICNN potential with either the semi-dual objective (conjugate solves) or the
-/// map objective (Sinkhorn entropic map), for CMM or the moment-measure baseline. Owns all its device
-/// state; dispose it before the context.
+/// and Adam steps on the ICNN potential with the semi-dual objective (conjugate solves), the map objective
+/// (Sinkhorn entropic map) or maximum likelihood (CMM with the network w), for CMM or the moment-measure
+/// baseline. Owns all its device state; dispose it before the context.
 /// </summary>
 public sealed class CmmFitter : IDisposable
 {
@@ -115,9 +115,12 @@ public sealed class CmmFitter : IDisposable
         // MM and the conjugate parametrisation share the roles of the ICNN: it is the generator's potential u (samples
         // grad u(x)), and the data are encoded by u's conjugate. They differ in the latent: exp(-u) for MM, exp(-u*) here.
         generatorNetwork = options.Method == FitMethod.MomentMeasure || Start.Network == FitNetwork.Conjugate;
-        int workCount = options.Objective == FitObjective.SemiDual
-            ? (generatorNetwork ? batchCount : options.Particles)
-            : (generatorNetwork ? options.Particles : batchCount);
+        int workCount = options.Objective switch
+        {
+            FitObjective.SemiDual => generatorNetwork ? batchCount : options.Particles,
+            FitObjective.Map => generatorNetwork ? options.Particles : batchCount,
+            _ => 1, // likelihood: nothing to solve or map (the potential keeps the encoded batch itself)
+        };
         work = DevicePoints.Allocate(context, workCount, dimension);
         gradient = DeviceVector.Allocate(context, potential.ParameterCount);
         scalar = DeviceVector.Allocate(context, 1);
@@ -131,7 +134,7 @@ public sealed class CmmFitter : IDisposable
         {
             conjugate = new ConjugateSolver(context);
         }
-        else
+        else if (options.Objective != FitObjective.Likelihood)
         {
             sinkhorn = new SinkhornSolver(context, new SinkhornOptions { RelativeEpsilon = options.EpsilonRelative, Tolerance = options.SinkhornTolerance, MaxIterations = 2000 });
         }
@@ -522,7 +525,13 @@ public sealed class CmmFitter : IDisposable
         double loss = 0;
         for (int inner = 0; inner < o.InnerSteps; inner++)
         {
-            if (o.Objective == FitObjective.SemiDual && generatorNetwork)
+            if (o.Objective == FitObjective.Likelihood)
+            {
+                // CMM with the ICNN w (the options refuse the rest): minus the batch's mean log q_w, with d log Z_w =
+                // -E_latent[dw] on the particles (the Langevin chains on w); no conjugate solve, no Sinkhorn.
+                potential.LikelihoodParameterGradient(batch, chains.States, gradient, scalar);
+            }
+            else if (o.Objective == FitObjective.SemiDual && generatorNetwork)
             {
                 // The ICNN is the generator's u (MM, or CMM with u = w*): grad = E_particles[du] - E_data[du(grad u*(y))]
                 // (for u = w*, the envelope theorem turns E_data[dw] - E_model[dw(grad u(x))] into exactly this).

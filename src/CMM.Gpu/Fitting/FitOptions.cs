@@ -33,6 +33,11 @@ public enum FitObjective
 
     /// <summary>Map regression: grad w(y_i) onto the Sinkhorn entropic map from data to the particles.</summary>
     Map,
+
+    /// <summary>Maximum likelihood: Adam on minus the data's mean log q_w(y) = -w(grad w(y)) + log det Hess w(y) - log Z_w, with
+    /// d log Z_w = -E_latent[d w] on the particles; no conjugate solve, no Sinkhorn (docs/fitting.md, "Maximum likelihood").
+    /// CMM with the network w only (<see cref="FitNetwork.Potential"/>).</summary>
+    Likelihood,
 }
 
 /// <summary>
@@ -44,8 +49,17 @@ public sealed record FitOptions
     /// <summary>CMM (default) or the moment-measure baseline.</summary>
     public FitMethod Method { get; init; } = FitMethod.Cmm;
 
-    /// <summary>Semi-dual (default; measured more accurate, see docs/fitting.md) or map regression.</summary>
+    /// <summary>Semi-dual (default; measured more accurate, see docs/fitting.md), map regression, or maximum likelihood
+    /// (CMM with the network w only).</summary>
     public FitObjective Objective { get; init; } = FitObjective.SemiDual;
+
+    /// <summary>The objective's name on the command line and in model files: semidual, map or likelihood.</summary>
+    public string ObjectiveName => Objective switch
+    {
+        FitObjective.SemiDual => "semidual",
+        FitObjective.Map => "map",
+        _ => "likelihood",
+    };
 
     /// <summary>Outer iterations (1200: moons reached 1.7x its Sinkhorn noise floor, 400 left it at 4.8x; docs/experiments.md).</summary>
     public int Iterations { get; init; } = 1200;
@@ -184,9 +198,16 @@ public sealed record FitOptions
             p.Add(string.Create(CultureInfo.InvariantCulture, $"activation sharpness must be a positive finite number (got {Sharpness}); 1 is the plain activation"));
         }
 
-        if (!Enum.IsDefined(Activation) || !Enum.IsDefined(Network))
+        if (!Enum.IsDefined(Activation) || !Enum.IsDefined(Network) || !Enum.IsDefined(Objective))
         {
-            p.Add("activation must be softplus or elu, and the network w or conjugate");
+            p.Add("activation must be softplus or elu, the network w or conjugate, and the objective semidual, map or likelihood");
+        }
+
+        if (Objective == FitObjective.Likelihood && (Method != FitMethod.Cmm || Network != FitNetwork.Potential))
+        {
+            // With u = w* the likelihood's gradient needs implicit differentiation through two conjugate solves; MM has another density.
+            p.Add($"--objective likelihood works only with --method cmm --network w (got --method {(Method == FitMethod.Cmm ? "cmm" : "mm")} --network {(Network == FitNetwork.Conjugate ? "conjugate" : "w")}); " +
+                  "with --network conjugate or --method mm use --objective semidual or map");
         }
 
         if (HiddenWidths is null || HiddenWidths.Count == 0 || HiddenWidths.Any(w => w <= 0))
@@ -242,7 +263,7 @@ public sealed record FitOptions
         List<KeyValuePair<string, string>> pairs =
         [
             new("method", Method == FitMethod.Cmm ? "cmm" : "mm"),
-            new("objective", Objective == FitObjective.SemiDual ? "semidual" : "map"),
+            new("objective", ObjectiveName),
             new("particles", Particles.ToString(CultureInfo.InvariantCulture)),
             new("batch", BatchSize.ToString(CultureInfo.InvariantCulture)),
             new("langevin_steps", LangevinSteps.ToString(CultureInfo.InvariantCulture)),

@@ -7,13 +7,15 @@ namespace CMM.Gpu.Icnn;
 
 /// <summary>
 /// The ICNN kernels of one activation, loaded once per context. The point kernels (Evaluate, Hessian,
-/// HessianVector and the two parameter gradients) come in two forms with the same signatures and bit-identical
+/// HessianVector and the three parameter gradients) come in two forms with the same signatures and bit-identical
 /// results: <see cref="IcnnKernels"/> (ArrayView accesses; the GPU form) and <see cref="IcnnCpuKernels"/> (pointer
 /// accesses; 3-5x faster on ILGPU's CPU accelerator, where they are the default). The staged kernels exist in
 /// the ArrayView form only.
 /// </summary>
 internal sealed class IcnnActivationKernels
 {
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>> likelihood;
+
     private IcnnActivationKernels(Accelerator acc, bool pointerForm, Type activation)
     {
         var point = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnKernels);
@@ -22,6 +24,8 @@ internal sealed class IcnnActivationKernels
         HessianVector = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.HessianVector), activation));
         ValueParameterGradient = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.ValueParameterGradient), activation));
         LossParameterGradient = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LossParameterGradient), activation));
+        // Compiled on first use: only the likelihood objective needs it (on GPUs it is the largest ICNN kernel to compile).
+        likelihood = new(() => acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LikelihoodParameterGradient), activation)));
         var solve = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnSolveKernels);
         SolveNewton = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation));
         EvaluateStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(typeof(IcnnKernels), nameof(IcnnKernels.EvaluateStaged), activation));
@@ -57,6 +61,8 @@ internal sealed class IcnnActivationKernels
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>> ValueParameterGradient { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LossParameterGradient { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LikelihoodParameterGradient => likelihood.Value;
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings> SolveNewton { get; }
 

@@ -61,6 +61,21 @@ public sealed class FitOptionDefaultsTests
         Assert.Contains("sharpness", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void LikelihoodObjectiveParsesWithTheNetworkWAndIsRefusedWithOneLineOtherwise()
+    {
+        Assert.Equal(FitObjective.Likelihood, Build("--out", "m.cmm", "--dataset", "moons", "--objective", "likelihood", "--network", "w").Objective);
+        foreach (var extra in new[] { Array.Empty<string>(), ["--network", "conjugate"], ["--network", "w", "--method", "mm"] })
+        {
+            var (code, stdout, stderr) = CliTests.Run(["fit", "--dataset", "moons", "--n", "50", "--out", "x.cmm", "--objective", "likelihood", .. extra]);
+            Assert.Equal(2, code);
+            Assert.Empty(stdout);
+            var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains("--objective likelihood works only with --method cmm --network w", line, StringComparison.Ordinal);
+            Assert.Contains("use --objective semidual or map", line, StringComparison.Ordinal);
+        }
+    }
+
     private static FitOptions Build(params string[] args)
     {
         var cli = new FitCliOptions();

@@ -66,7 +66,87 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
         { FitObjective.Map, FitMethod.Cmm, FitNetwork.Conjugate },
         { FitObjective.SemiDual, FitMethod.MomentMeasure, FitNetwork.Potential },
         { FitObjective.Map, FitMethod.MomentMeasure, FitNetwork.Potential },
+        { FitObjective.Likelihood, FitMethod.Cmm, FitNetwork.Potential },
     };
+
+    [Fact]
+    public void LikelihoodObjectiveIsRefusedWhereItIsNotImplemented()
+    {
+        // The default network is u = w*, so `--objective likelihood` alone is refused, naming what works.
+        foreach (var bad in new[]
+                 {
+                     new FitOptions { Objective = FitObjective.Likelihood },
+                     new FitOptions { Objective = FitObjective.Likelihood, Network = FitNetwork.Conjugate },
+                     new FitOptions { Objective = FitObjective.Likelihood, Method = FitMethod.MomentMeasure, Network = FitNetwork.Potential },
+                 })
+        {
+            var problem = Assert.Single(bad.Validate());
+            Assert.Contains("--objective likelihood works only with --method cmm --network w", problem, StringComparison.Ordinal);
+            Assert.Contains("use --objective semidual or map", problem, StringComparison.Ordinal);
+            Assert.DoesNotContain('\n', problem);
+            Assert.Throws<ArgumentException>(() => CmmFitter.Create(fixture.Context, Datasets.Create("moons", 20, 1).Points, 2, bad));
+        }
+
+        var good = new FitOptions { Objective = FitObjective.Likelihood, Network = FitNetwork.Potential };
+        Assert.Empty(good.Validate());
+        Assert.Contains("objective=likelihood", good.Describe(), StringComparison.Ordinal);
+        Assert.Equal("likelihood", good.ObjectiveName);
+    }
+
+    [Fact]
+    public void LikelihoodFitMovesAPerturbedGaussianStartTowardsTheClosedForm()
+    {
+        // rho = N(m, S): the fit starts from the closed form of the sample's Gaussian with its quadratic term's factor R
+        // scaled by 1.15 (Hessian about 30 % too curved); maximum likelihood must bring the Hessian of w back towards
+        // S^(-1/3) and the held-out log-likelihood up, to no worse than the unperturbed Gaussian start's.
+        double[] mean = [0.5, -0.25];
+        double[] cov = [2.0, 0.3, 0.3, 0.5];
+        var truth = GaussianClosedForm.Cmm(mean, cov);
+        var gaussian = new DatasetOptions { Mean = mean, Covariance = cov };
+        var data = Datasets.Create("gaussian", 2000, 11, gaussian).Points;
+        var heldOut = Datasets.Create("gaussian", 2000, 12, gaussian).Points;
+        var options = new FitOptions
+        {
+            Objective = FitObjective.Likelihood, Network = FitNetwork.Potential, Iterations = 150, HiddenWidths = [8], Particles = 256, BatchSize = 256, Seed = 3,
+        };
+        using var f = CmmFitter.Create(fixture.Context, data, 2, options);
+        var gaussianStart = f.ToModel();
+        var theta = f.Potential.GetParameters();
+        var layout = f.Potential.Layout;
+        for (int i = layout.LowRankOffset; i < layout.LinearOffset; i++)
+        {
+            theta[i] *= 1.15f;
+        }
+
+        f.Potential.SetParameters(theta);
+        var perturbed = f.ToModel();
+        var r = f.Run();
+        Assert.Equal(FitStatus.Completed, r.Status);
+        Assert.All(r.LossHistory, l => Assert.True(double.IsFinite(l)));
+        var (hStart, llStart) = Assess(perturbed);
+        var (hGaussian, llGaussian) = Assess(gaussianStart);
+        var (hEnd, llEnd) = Assess(r.Model);
+        string report = $"Hessian error {hStart:P1} -> {hEnd:P1} (Gaussian start {hGaussian:P1}); held-out log-likelihood {llStart:F4} -> {llEnd:F4} (Gaussian start {llGaussian:F4})";
+        // Measured: 19.4 % -> 1.7 % (Gaussian start 0.6 %); -2.9848 -> -2.8249 (Gaussian start -2.8254). The 0.01 nats allow for the
+        // two log Z estimates (standard errors about 0.001-0.002 each) and the fit's small network following its 2,000 points.
+        Assert.True(hEnd < 0.04 && hEnd < hStart / 4, report);
+        Assert.True(llEnd > llStart && llEnd > llGaussian - 0.01, report);
+
+        (double HessianError, double LogLikelihood) Assess(CMM.Gpu.Icnn.IcnnModel model)
+        {
+            using var fitted = new FittedModel(fixture.Context, model);
+            var probe = TestData.Normal(64 * 2, 5);
+            using var p = DevicePoints.Upload(fixture.Context, probe, 2);
+            using var h = DeviceVector.Allocate(fixture.Context, 64 * 4);
+            fitted.Potential.Hessian(p, h);
+            var errors = CMM.Gpu.Metrics.SampleMetrics.HessianRelativeErrors(h.ToArray(), SymmetricMatrix.ToRowMajor(truth.A), 2);
+            var (_, latents, _) = ModelEvaluation.Generate(fitted, 2000, 17);
+            var ll = CMM.Gpu.Density.HeldOutLikelihood.Evaluate(fitted, heldOut, latents, 19);
+            Assert.NotNull(ll);
+            Assert.Equal(0, ll.Undefined);
+            return (errors.Average(), ll.Mean);
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Combinations))]

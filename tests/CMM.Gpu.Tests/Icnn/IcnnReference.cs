@@ -2,7 +2,8 @@ namespace CMM.Gpu.Tests.Icnn;
 
 /// <summary>
 /// Independent double-precision ICNN, written from docs/icnn.md (own layout parsing, own softplus),
-/// sharing no code with the kernels. Derivatives other than the input gradient are by central differences.
+/// sharing no code with the kernels. The input gradient and the Hessian (<see cref="AnalyticHessian"/>) are analytic, other
+/// derivatives are by central differences.
 /// A preconditioner enters by its definition, w(y) = kappa v((y - m) / s) + sqrt(kappa) c'((y - m) / s) + alpha/2 |y - m|^2
 /// with v the network without its linear term (and alpha 0) on the free parameters, not by the per-parameter scales the
 /// library derives from it.
@@ -50,6 +51,18 @@ public sealed class IcnnReference
     private double Act(double s) => (elu ? (beta * s > 0 ? beta * s : Math.Exp(beta * s) - 1) : Softplus(beta * s)) / beta;
 
     private double Act1(double s) => elu ? (s > 0 ? 1 : Math.Exp(beta * s)) : Sigmoid(beta * s);
+
+    /// <summary>d^2/ds^2 of act(beta s) / beta (ELU: the one-sided value, 0 for s &gt; 0).</summary>
+    private double Act2(double s)
+    {
+        if (elu)
+        {
+            return s > 0 ? 0 : beta * Math.Exp(beta * s);
+        }
+
+        double g = Sigmoid(beta * s);
+        return beta * g * (1 - g);
+    }
 
     /// <summary>The blocks of theta, read in the documented order; positive blocks through softplus.</summary>
     private sealed class Blocks
@@ -289,6 +302,115 @@ public sealed class IcnnReference
 
         return hess;
     }
+
+    /// <summary>
+    /// Analytic Hessian of w at y (forward propagation of the Jacobian J_l and second derivatives T_l of every pre-activation:
+    /// J_l = W_l + P_l diag(act'(s_(l-1))) J_(l-1), T_l = sum_k P_l[., k] (act''(s_(l-1),k) J_k J_k' + act'(s_(l-1),k) T_k)),
+    /// through the preconditioner's definition: kappa diag(1/s) Hess v diag(1/s) + alpha I.
+    /// </summary>
+    public double[,] AnalyticHessian(double[] theta, double[] y)
+    {
+        var x = Normalised(y);
+        var b = Read(theta);
+        var s = Pre(b, x);
+        int L = widths.Length;
+        var jac = new double[widths[0]][];
+        var sec = new double[widths[0]][,];
+        for (int j = 0; j < widths[0]; j++)
+        {
+            jac[j] = Enumerable.Range(0, d).Select(k => b.W[0][j, k]).ToArray();
+            sec[j] = new double[d, d];
+        }
+
+        for (int l = 1; l < L; l++)
+        {
+            var nj = new double[widths[l]][];
+            var ns = new double[widths[l]][,];
+            for (int j = 0; j < widths[l]; j++)
+            {
+                nj[j] = Enumerable.Range(0, d).Select(k => b.W[l][j, k]).ToArray();
+                ns[j] = new double[d, d];
+                for (int k = 0; k < widths[l - 1]; k++)
+                {
+                    double a1 = Act1(s[l - 1][k]), a2 = Act2(s[l - 1][k]), pjk = b.P[l][j, k];
+                    for (int r = 0; r < d; r++)
+                    {
+                        nj[j][r] += pjk * a1 * jac[k][r];
+                        for (int c = 0; c < d; c++)
+                        {
+                            ns[j][r, c] += pjk * ((a2 * jac[k][r] * jac[k][c]) + (a1 * sec[k][r, c]));
+                        }
+                    }
+                }
+            }
+
+            jac = nj;
+            sec = ns;
+        }
+
+        var h = NetworkQuadratic(theta);
+        for (int j = 0; j < widths[^1]; j++)
+        {
+            double a1 = Act1(s[^1][j]), a2 = Act2(s[^1][j]);
+            for (int r = 0; r < d; r++)
+            {
+                for (int c = 0; c < d; c++)
+                {
+                    h[r, c] += b.Out[j] * ((a2 * jac[j][r] * jac[j][c]) + (a1 * sec[j][r, c]));
+                }
+            }
+        }
+
+        for (int r = 0; r < d; r++)
+        {
+            for (int c = 0; c < d; c++)
+            {
+                h[r, c] = (kappa * h[r, c] / (scale[r] * scale[c])) + (r == c ? alpha : 0);
+            }
+        }
+
+        return h;
+    }
+
+    /// <summary>log det of a symmetric positive-definite matrix by a double Cholesky factorisation (NaN when not positive definite).</summary>
+    public static double LogDeterminant(double[,] a)
+    {
+        int n = a.GetLength(0);
+        var l = new double[n, n];
+        double logDet = 0;
+        for (int c = 0; c < n; c++)
+        {
+            double diag = a[c, c];
+            for (int k = 0; k < c; k++)
+            {
+                diag -= l[c, k] * l[c, k];
+            }
+
+            if (!(diag > 0))
+            {
+                return double.NaN;
+            }
+
+            l[c, c] = Math.Sqrt(diag);
+            logDet += 2 * Math.Log(l[c, c]);
+            for (int r = c + 1; r < n; r++)
+            {
+                double t = a[r, c];
+                for (int k = 0; k < c; k++)
+                {
+                    t -= l[r, k] * l[c, k];
+                }
+
+                l[r, c] = t / l[c, c];
+            }
+        }
+
+        return logDet;
+    }
+
+    /// <summary>w(grad w(y)) - log det Hess w(y): minus the model's log-density at y, up to log Z_w (cmm-math.md section 7).</summary>
+    public double NegativeLogDensityTerm(double[] theta, double[] y) =>
+        Value(theta, Gradient(theta, y)) - LogDeterminant(AnalyticHessian(theta, y));
 
     public double MeanValue(double[] theta, double[][] xs) => xs.Average(x => Value(theta, x));
 
