@@ -241,7 +241,7 @@ public sealed class CmmFitter : IDisposable
             Rank = options.QuadraticRankFor(d),
             Preconditioner = start.Preconditioner,
             Activation = options.Activation,
-            Sharpness = (float)options.Sharpness,
+            Sharpness = (float)options.EffectiveSharpness,
         };
     }
 

@@ -105,9 +105,19 @@ public sealed record FitOptions
     public IcnnActivation Activation { get; init; } = IcnnActivation.Softplus;
 
     /// <summary>The activation's sharpness beta: units compute act(beta s) / beta (ELU with beta is CELU with alpha 1/beta).
-    /// Default 8: the generator grad u then bends within an eighth of a unit, sharp enough to jump between modes (with the
-    /// network w, or with beta 1, the modes stayed bridged; docs/experiments.md).</summary>
-    public double Sharpness { get; init; } = 8;
+    /// Null (the default) takes <see cref="DefaultSharpness"/> of the network: 8 for u = w* (the generator grad u then bends
+    /// within an eighth of a unit, sharp enough to jump between modes; with beta 1 the modes stayed bridged), 1 for the network w
+    /// (sharpness did not separate modes there and cost recall; docs/experiments.md). <see cref="EffectiveSharpness"/> is the value used.</summary>
+    public double? Sharpness { get; init; }
+
+    /// <summary>The sharpness a network gets when <see cref="Sharpness"/> is null: 8 for <see cref="FitNetwork.Conjugate"/>, 1 for
+    /// <see cref="FitNetwork.Potential"/>.</summary>
+    /// <param name="network">The parametrisation.</param>
+    /// <returns>The default sharpness.</returns>
+    public static double DefaultSharpness(FitNetwork network) => network == FitNetwork.Conjugate ? 8 : 1;
+
+    /// <summary>The sharpness the fit uses: <see cref="Sharpness"/>, or the network's <see cref="DefaultSharpness"/>.</summary>
+    public double EffectiveSharpness => Sharpness ?? DefaultSharpness(Network);
 
     /// <summary>
     /// Rank r of the ICNN's low-rank quadratic term 1/2 x'RR'x, capped at d; null (the default) takes min(d, 16).
@@ -193,7 +203,7 @@ public sealed record FitOptions
             p.Add($"gradient clipping threshold must be 0 (off) or positive (got {MaxGradientNorm})");
         }
 
-        if (!(Sharpness > 0) || double.IsInfinity(Sharpness))
+        if (Sharpness is double beta && (!(beta > 0) || double.IsInfinity(beta)))
         {
             p.Add(string.Create(CultureInfo.InvariantCulture, $"activation sharpness must be a positive finite number (got {Sharpness}); 1 is the plain activation"));
         }
@@ -278,7 +288,7 @@ public sealed record FitOptions
             new("hidden", string.Join(",", HiddenWidths)),
             new("network", Network == FitNetwork.Conjugate ? "conjugate" : "w"),
             new("activation", Activation.ToString().ToLowerInvariant()),
-            new("sharpness", F(Sharpness)),
+            new("sharpness", F(EffectiveSharpness)),
             new("alpha", F(StrongConvexity)),
             new("rank", QuadraticRank?.ToString(CultureInfo.InvariantCulture) ?? "auto"),
             // The fit is in data coordinates from the Gaussian start (2026-12-04); older checkpoints fingerprint differently.

@@ -19,6 +19,19 @@ public sealed class FitOptionDefaultsTests
     }
 
     [Fact]
+    public void SharpnessDefaultsToTheNetworksOwnUnlessGiven()
+    {
+        // u = w* needs a sharp activation to separate modes; the network w does not gain from one and loses recall.
+        Assert.Equal(8, Build("--out", "m.cmm", "--dataset", "gaussian").EffectiveSharpness);
+        var w = Build("--out", "m.cmm", "--dataset", "gaussian", "--network", "w");
+        Assert.Null(w.Sharpness);
+        Assert.Equal(1, w.EffectiveSharpness);
+        Same(new FitOptions { Network = FitNetwork.Potential }, w);
+        Assert.Equal(3, Build("--out", "m.cmm", "--dataset", "gaussian", "--network", "w", "--sharpness", "3").EffectiveSharpness);
+        Assert.Contains("sharpness=1", new FitOptions { Network = FitNetwork.Potential }.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void EveryFittingOptionReachesFitOptions()
     {
         var built = Build("--out", "m.cmm", "--dataset", "gaussian", "--sampler", "ula", "--method", "mm", "--objective", "map",
