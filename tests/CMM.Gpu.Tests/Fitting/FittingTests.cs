@@ -107,7 +107,7 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
         var heldOut = Datasets.Create("gaussian", 2000, 12, gaussian).Points;
         var options = new FitOptions
         {
-            Objective = FitObjective.Likelihood, Network = FitNetwork.Potential, Iterations = 150, HiddenWidths = [8], Particles = 256, BatchSize = 256, Seed = 3,
+            Objective = FitObjective.Likelihood, Network = FitNetwork.Potential, Sharpness = 8, Iterations = 150, HiddenWidths = [8], Particles = 256, BatchSize = 256, Seed = 3,
         };
         using var f = CmmFitter.Create(fixture.Context, data, 2, options);
         var gaussianStart = f.ToModel();
