@@ -57,7 +57,13 @@ public sealed class GaussianStart
                 // w around the data's mean m: Hess A, gradient A (m - x0) there.
                 hessian = latentHessian;
                 linear = latentHessian * (m - x0);
-                Preconditioner = IcnnPreconditioner.Isotropic(mean, rms, Math.Pow(rms, 4.0 / 3.0), q);
+                // The linear term, grad w at m, places the latent: one parameter unit moves it by rms^(-1/3) (the
+                // preconditioner's sqrt(kappa)/s), capped at the latent's RMS standard deviation (LinearStep).
+                double latentRms = Math.Sqrt(SymmetricMatrix.Power(latentHessian, -1.0).Diagonal().Average());
+                Preconditioner = IcnnPreconditioner.Isotropic(mean, rms, Math.Pow(rms, 4.0 / 3.0), q) with
+                {
+                    LinearScale = LinearStep(latentRms, Math.Pow(rms, -1.0 / 3.0)),
+                };
             }
             else
             {
@@ -66,7 +72,12 @@ public sealed class GaussianStart
                 hessian = SymmetricMatrix.Power(latentHessian, -1.0);
                 linear = m;
                 double latentRms = Math.Sqrt(hessian.Diagonal().Average());
-                Preconditioner = IcnnPreconditioner.Isotropic(LatentMean, latentRms, rms * latentRms, q);
+                // The linear term, grad u at x0, places the data: one parameter unit moves it by sqrt(rms / latentRms)
+                // (sqrt(kappa)/s_x), capped at the data's RMS standard deviation (LinearStep).
+                Preconditioner = IcnnPreconditioner.Isotropic(LatentMean, latentRms, rms * latentRms, q) with
+                {
+                    LinearScale = LinearStep(rms, Math.Sqrt(rms / latentRms)),
+                };
             }
         }
         else
@@ -87,6 +98,19 @@ public sealed class GaussianStart
         Alpha = alpha * hessian.Evd(Symmetricity.Symmetric).EigenValues.Select(e => e.Real).Min();
         LatentCovariance = SymmetricMatrix.Power(latentHessian, -1.0);
     }
+
+    /// <summary>
+    /// The preconditioner's linear scale l = min(1, spread / unitStep): the linear term positions the latent (network w) or the
+    /// data (network u), and one unit of its parameters, which Adam moves by up to its learning rate per step, must move that
+    /// position by at most the RMS standard deviation of what it positions. Without the cap a unit moved the data's mean by
+    /// sqrt(s / s_x), which for data of scale 0.001 is 35 data standard deviations: the first Adam steps threw the latent off by
+    /// a fifth of its spread and the fit of a Gaussian ended 15-32 % off its closed-form Hessian (docs/experiments.md). For
+    /// data of unit scale the cap is inactive (l = 1).
+    /// </summary>
+    /// <param name="spread">RMS standard deviation of the positioned quantity.</param>
+    /// <param name="unitStep">How far one parameter unit moves it without the cap.</param>
+    /// <returns>l in (0, 1].</returns>
+    internal static float LinearStep(double spread, double unitStep) => (float)Math.Min(1.0, spread / unitStep);
 
     /// <summary>What the ICNN represents (always <see cref="FitNetwork.Potential"/> for MM, whose ICNN is u).</summary>
     public FitNetwork Network { get; }

@@ -65,10 +65,13 @@ public sealed class DataCoordinatesTests(AcceleratorFixture fixture)
     }
 
     [Theory]
-    [InlineData(FitMethod.Cmm)]
-    [InlineData(FitMethod.MomentMeasure)]
-    public void AShortFitStaysAtTheClosedFormInDataCoordinates(FitMethod method)
+    [InlineData(FitMethod.Cmm, 1.0)]
+    [InlineData(FitMethod.Cmm, 0.001)]
+    [InlineData(FitMethod.MomentMeasure, 1.0)]
+    public void AShortFitStaysAtTheClosedFormInDataCoordinates(FitMethod method, double scale)
     {
+        // At scale 0.001 the linear term's parameter unit once moved the data's mean by 35 data standard deviations: the first
+        // Adam steps threw the latent off and the encoder was 9 % off after one iteration (GaussianStart.LinearStep).
         // The fit starts at the closed form and must stay there. A small network, 250 iterations and a learning rate of
         // 0.03 keep the test to seconds and its noise to about a percent: tolerances 2 % for the encoder (relative L2)
         // and the Hessian (6 % for MM), 0.1 latent standard deviation for the latent mean, 6 % for the latent covariance (4,000 latents:
@@ -76,7 +79,7 @@ public sealed class DataCoordinatesTests(AcceleratorFixture fixture)
         // 1 % / 2 % / 5 %. The MM baseline gets a milder covariance (eigenvalues 0.5, 1, 2): its latent N(0, S^-1) would have a
         // condition number of 10^4 with 0.01 and 100, which no Langevin chain mixes over in a short fit (docs/experiments.md).
         double[]? eig = method == FitMethod.Cmm ? null : [0.5, 1, 2];
-        var (mean, cov, data) = Target(1.0, 20000, 5, eig);
+        var (mean, cov, data) = Target(scale, 20000, 5, eig);
         var options = new FitOptions
         {
             Method = method, Iterations = 250, HiddenWidths = [8], Particles = 256, BatchSize = 256, LearningRate = 0.03, Seed = 3,
@@ -85,7 +88,7 @@ public sealed class DataCoordinatesTests(AcceleratorFixture fixture)
         var r = f.Run();
         Assert.Equal(FitStatus.Completed, r.Status);
         using var model = new FittedModel(fixture.Context, r.Model);
-        var (_, _, heldOut) = Target(1.0, 2000, 6, eig);
+        var (_, _, heldOut) = Target(scale, 2000, 6, eig);
         using var p = DevicePoints.Upload(fixture.Context, heldOut.AsSpan(0, 256 * 3), 3);
         using var h = DeviceVector.Allocate(fixture.Context, 256 * 9);
         model.Potential.Hessian(p, h);
@@ -124,7 +127,11 @@ public sealed class DataCoordinatesTests(AcceleratorFixture fixture)
         string all = $"encoder {encoderError:P2}, Hessian {hessianError:P2}, latent mean {meanError:G3} sd, latent covariance {covError:P2}";
         // The MM baseline drifts more from its start in a short fit (3-5 % measured): 6 % for it.
         double tolerance = method == FitMethod.Cmm ? 0.02 : 0.06;
-        Assert.True(encoderError < tolerance, all);
+        // The encoder's relative L2 error divides by |grad w(y)|: at scale 1 that includes the latent's mean (|x0| ~ 2.4 against
+        // a spread of 1.4), at scale 0.001 it is the spread alone (|x0| ~ 0.005 against 0.14), so the same error in latent
+        // standard deviations reads about twice as large there (2.6 % measured after this short fit, 1,200-iteration fits in
+        // docs/experiments.md): 3 %.
+        Assert.True(encoderError < (scale < 0.01 ? 0.03 : tolerance), all);
         Assert.True(hessianError < tolerance, all);
         Assert.True(meanError < 0.1, all);
         Assert.True(covError < 0.06, all);
