@@ -222,7 +222,7 @@ internal sealed class FitCliOptions
 
     public Option<string> Activation { get; } = new("--activation") { Description = "ICNN activation: softplus or elu.", DefaultValueFactory = _ => Defaults.Activation.ToString().ToLowerInvariant() };
 
-    public Option<double?> Sharpness { get; } = new("--sharpness") { Description = "Activation sharpness beta: units compute act(beta s) / beta (elu with beta is CELU with alpha 1/beta). Default: 8 with --network conjugate, 1 with --network w." };
+    public Option<double?> Sharpness { get; } = new("--sharpness") { Description = "Activation sharpness beta: units compute act(beta s) / beta (elu with beta is CELU with alpha 1/beta). Default: 4 with --network conjugate, 1 with --network w." };
 
 
     public Option<int> Seed { get; } = new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => Defaults.Seed };

@@ -105,16 +105,17 @@ public sealed record FitOptions
     public IcnnActivation Activation { get; init; } = IcnnActivation.Softplus;
 
     /// <summary>The activation's sharpness beta: units compute act(beta s) / beta (ELU with beta is CELU with alpha 1/beta).
-    /// Null (the default) takes <see cref="DefaultSharpness"/> of the network: 8 for u = w* (the generator grad u then bends
-    /// within an eighth of a unit, sharp enough to jump between modes; with beta 1 the modes stayed bridged), 1 for the network w
-    /// (sharpness did not separate modes there and cost recall; docs/experiments.md). <see cref="EffectiveSharpness"/> is the value used.</summary>
+    /// Null (the default) takes <see cref="DefaultSharpness"/> of the network: 4 for u = w* (the generator grad u then bends
+    /// within a quarter of a unit, sharp enough to jump between modes, where with beta 1 they stayed bridged; beta 8 separated
+    /// eight-gaussians no better and put the samples of thin targets in clumps), 1 for the network w (sharpness did not
+    /// separate modes there and cost recall; docs/experiments.md). <see cref="EffectiveSharpness"/> is the value used.</summary>
     public double? Sharpness { get; init; }
 
-    /// <summary>The sharpness a network gets when <see cref="Sharpness"/> is null: 8 for <see cref="FitNetwork.Conjugate"/>, 1 for
+    /// <summary>The sharpness a network gets when <see cref="Sharpness"/> is null: 4 for <see cref="FitNetwork.Conjugate"/>, 1 for
     /// <see cref="FitNetwork.Potential"/>.</summary>
     /// <param name="network">The parametrisation.</param>
     /// <returns>The default sharpness.</returns>
-    public static double DefaultSharpness(FitNetwork network) => network == FitNetwork.Conjugate ? 8 : 1;
+    public static double DefaultSharpness(FitNetwork network) => network == FitNetwork.Conjugate ? 4 : 1;
 
     /// <summary>The sharpness the fit uses: <see cref="Sharpness"/>, or the network's <see cref="DefaultSharpness"/>.</summary>
     public double EffectiveSharpness => Sharpness ?? DefaultSharpness(Network);

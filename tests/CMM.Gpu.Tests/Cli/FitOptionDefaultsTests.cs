@@ -22,7 +22,7 @@ public sealed class FitOptionDefaultsTests
     public void SharpnessDefaultsToTheNetworksOwnUnlessGiven()
     {
         // u = w* needs a sharp activation to separate modes; the network w does not gain from one and loses recall.
-        Assert.Equal(8, Build("--out", "m.cmm", "--dataset", "gaussian").EffectiveSharpness);
+        Assert.Equal(4, Build("--out", "m.cmm", "--dataset", "gaussian").EffectiveSharpness);
         var w = Build("--out", "m.cmm", "--dataset", "gaussian", "--network", "w");
         Assert.Null(w.Sharpness);
         Assert.Equal(1, w.EffectiveSharpness);
