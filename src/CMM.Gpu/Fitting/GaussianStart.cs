@@ -43,9 +43,12 @@ public sealed class GaussianStart
         var identity = Matrix<double>.Build.DenseIdentity(d);
         double rms = Math.Sqrt(covariance.Diagonal().Average());
         Matrix<double> latentHessian;
+        Matrix<double> latentCovariance;
         if (method == FitMethod.Cmm)
         {
             latentHessian = SymmetricMatrix.Power(covariance, -1.0 / 3.0);
+            latentCovariance = SymmetricMatrix.Power(latentHessian, -1.0);
+            double latentRms = Math.Sqrt(latentCovariance.Diagonal().Average());
             var x0 = (identity + latentHessian).Solve(latentHessian * m);
             LatentMean = x0.ToArray();
             // |m - x0| in latent standard deviations: sqrt((m - x0)' A (m - x0)).
@@ -59,7 +62,6 @@ public sealed class GaussianStart
                 linear = latentHessian * (m - x0);
                 // The linear term, grad w at m, places the latent: one parameter unit moves it by rms^(-1/3) (the
                 // preconditioner's sqrt(kappa)/s), capped at the latent's RMS standard deviation (LinearStep).
-                double latentRms = Math.Sqrt(SymmetricMatrix.Power(latentHessian, -1.0).Diagonal().Average());
                 Preconditioner = IcnnPreconditioner.Isotropic(mean, rms, Math.Pow(rms, 4.0 / 3.0), q) with
                 {
                     LinearScale = LinearStep(latentRms, Math.Pow(rms, -1.0 / 3.0)),
@@ -69,9 +71,8 @@ public sealed class GaussianStart
             {
                 // u = w* around the latent's mean x0: Hess A^-1, gradient m there (the latent's mean maps to the data's);
                 // inputs of the latent's scale s_x, values of the size s s_x.
-                hessian = SymmetricMatrix.Power(latentHessian, -1.0);
+                hessian = latentCovariance;
                 linear = m;
-                double latentRms = Math.Sqrt(hessian.Diagonal().Average());
                 // The linear term, grad u at x0, places the data: one parameter unit moves it by sqrt(rms / latentRms)
                 // (sqrt(kappa)/s_x), capped at the data's RMS standard deviation (LinearStep).
                 Preconditioner = IcnnPreconditioner.Isotropic(LatentMean, latentRms, rms * latentRms, q) with
@@ -84,6 +85,7 @@ public sealed class GaussianStart
         {
             // The moment measure exists only for centred data: the model is fitted to the data minus m and adds m back.
             latentHessian = covariance.Clone();
+            latentCovariance = SymmetricMatrix.Power(latentHessian, -1.0);
             hessian = latentHessian;
             linear = Vector<double>.Build.Dense(d);
             LatentMean = new double[d];
@@ -96,7 +98,7 @@ public sealed class GaussianStart
         SmallestCurvature = eig.Min();
         LargestCurvature = eig.Max();
         Alpha = alpha * hessian.Evd(Symmetricity.Symmetric).EigenValues.Select(e => e.Real).Min();
-        LatentCovariance = SymmetricMatrix.Power(latentHessian, -1.0);
+        LatentCovariance = latentCovariance;
     }
 
     /// <summary>
@@ -104,7 +106,7 @@ public sealed class GaussianStart
     /// data (network u), and one unit of its parameters, which Adam moves by up to its learning rate per step, must move that
     /// position by at most the RMS standard deviation of what it positions. Without the cap a unit moved the data's mean by
     /// sqrt(s / s_x), which for data of scale 0.001 is 35 data standard deviations: the first Adam steps threw the latent off by
-    /// a fifth of its spread and the fit of a Gaussian ended 15-32 % off its closed-form Hessian (docs/experiments.md). For
+    /// a fifth of its spread and the fit of a Gaussian ended 15-38 % off its closed-form Hessian (docs/experiments.md). For
     /// data of unit scale the cap is inactive (l = 1).
     /// </summary>
     /// <param name="spread">RMS standard deviation of the positioned quantity.</param>
