@@ -94,7 +94,7 @@ internal static class DensityCommand
                 {
                     points = input.Count,
                     @out = outPath,
-                    method = fitted.Method == FitMethod.Cmm ? "cmm" : "mm",
+                    method = FitOptions.NameOf(fitted.Method),
                     log_normalizer = logZ.LogZ,
                     log_normalizer_se = logZ.StandardError,
                     effective_sample_size = logZ.EffectiveSampleSize,

@@ -43,7 +43,7 @@ internal static class FitCommand
                 data = name,
                 n = data.Length / d,
                 d,
-                method = options.Method == FitMethod.Cmm ? "cmm" : "mm",
+                method = FitOptions.NameOf(options.Method),
                 objective = options.ObjectiveName,
                 accelerator = ctx.Kind.ToString().ToLowerInvariant(),
                 best_validation = result.BestValidation,
@@ -186,7 +186,7 @@ internal sealed class FitCliOptions
 
     public Option<int?> Dimension { get; } = new("--dim") { Description = "Dimension of --dataset gaussian (default 2; mean and covariance as in docs/datasets.md)." };
 
-    public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => Defaults.Method == FitMethod.Cmm ? "cmm" : "mm" };
+    public Option<string> Method { get; } = new("--method") { Description = "cmm (conjugate moment measure) or mm (moment measure baseline).", DefaultValueFactory = _ => FitOptions.NameOf(Defaults.Method) };
 
     public Option<string> Objective { get; } = new("--objective") { Description = "semidual (conjugate solves), map (Sinkhorn entropic map) or likelihood (maximum likelihood; --network w only).", DefaultValueFactory = _ => Defaults.ObjectiveName };
 
@@ -218,7 +218,7 @@ internal sealed class FitCliOptions
 
     public Option<int?> Rank { get; } = new("--rank") { Description = "Rank of the ICNN's low-rank quadratic term (default: min(d, 16))." };
 
-    public Option<string> Network { get; } = new("--network") { Description = "What the ICNN represents for CMM: w (the latent's energy; samples by a conjugate solve) or conjugate (u = w*: samples grad u(x), the latent's energy by a conjugate solve).", DefaultValueFactory = _ => Defaults.Network == FitNetwork.Conjugate ? "conjugate" : "w" };
+    public Option<string> Network { get; } = new("--network") { Description = "What the ICNN represents for CMM: w (the latent's energy; samples by a conjugate solve) or conjugate (u = w*: samples grad u(x), the latent's energy by a conjugate solve).", DefaultValueFactory = _ => FitOptions.NameOf(Defaults.Network) };
 
     public Option<string> Activation { get; } = new("--activation") { Description = "ICNN activation: softplus or elu.", DefaultValueFactory = _ => Defaults.Activation.ToString().ToLowerInvariant() };
 

@@ -402,8 +402,8 @@ public sealed class CmmFitter : IDisposable
             // Empty for CMM (data coordinates); the centring translation for MM.
             NormalizationMean = Options.Method == FitMethod.Cmm ? [] : Normalization.Mean.ToArray(),
             NormalizationScale = Options.Method == FitMethod.Cmm ? [] : Enumerable.Repeat(1f, dimension).ToArray(),
-            Method = Options.Method == FitMethod.Cmm ? "cmm" : "mm",
-            Network = Start.Network == FitNetwork.Conjugate ? "conjugate" : "w",
+            Method = FitOptions.NameOf(Options.Method),
+            Network = FitOptions.NameOf(Start.Network),
             Options = Options.ToKeyValues(),
             Iterations = iterations,
             Seed = Options.Seed,

@@ -53,6 +53,16 @@ public sealed record FitOptions
     /// (CMM with the network w only).</summary>
     public FitObjective Objective { get; init; } = FitObjective.SemiDual;
 
+    /// <summary>A method's name on the command line and in model files: cmm or mm.</summary>
+    /// <param name="method">The method.</param>
+    /// <returns>Its name.</returns>
+    public static string NameOf(FitMethod method) => method == FitMethod.Cmm ? "cmm" : "mm";
+
+    /// <summary>A network's name on the command line and in model files: w or conjugate.</summary>
+    /// <param name="network">The parametrisation.</param>
+    /// <returns>Its name.</returns>
+    public static string NameOf(FitNetwork network) => network == FitNetwork.Conjugate ? "conjugate" : "w";
+
     /// <summary>The objective's name on the command line and in model files: semidual, map or likelihood.</summary>
     public string ObjectiveName => Objective switch
     {
@@ -217,7 +227,7 @@ public sealed record FitOptions
         if (Objective == FitObjective.Likelihood && (Method != FitMethod.Cmm || Network != FitNetwork.Potential))
         {
             // With u = w* the likelihood's gradient needs implicit differentiation through two conjugate solves; MM has another density.
-            p.Add($"--objective likelihood works only with --method cmm --network w (got --method {(Method == FitMethod.Cmm ? "cmm" : "mm")} --network {(Network == FitNetwork.Conjugate ? "conjugate" : "w")}); " +
+            p.Add($"--objective likelihood works only with --method cmm --network w (got --method {NameOf(Method)} --network {NameOf(Network)}); " +
                   "with --network conjugate or --method mm use --objective semidual or map");
         }
 
@@ -273,7 +283,7 @@ public sealed record FitOptions
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         List<KeyValuePair<string, string>> pairs =
         [
-            new("method", Method == FitMethod.Cmm ? "cmm" : "mm"),
+            new("method", NameOf(Method)),
             new("objective", ObjectiveName),
             new("particles", Particles.ToString(CultureInfo.InvariantCulture)),
             new("batch", BatchSize.ToString(CultureInfo.InvariantCulture)),
@@ -287,7 +297,7 @@ public sealed record FitOptions
             new("final_learning_rate", F(FinalLearningRate)),
             new("max_gradient_norm", F(MaxGradientNorm)),
             new("hidden", string.Join(",", HiddenWidths)),
-            new("network", Network == FitNetwork.Conjugate ? "conjugate" : "w"),
+            new("network", NameOf(Network)),
             new("activation", Activation.ToString().ToLowerInvariant()),
             new("sharpness", F(EffectiveSharpness)),
             new("alpha", F(StrongConvexity)),
