@@ -42,7 +42,7 @@ public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<d
 }
 
 /// <summary>
-/// The fitting loop of cmm-math.md section 3: persistent Langevin particles on exp(-w), data batches,
+/// The fitting loop of docs/maths.md section 3: persistent Langevin particles on exp(-w), data batches,
 /// and Adam steps on the ICNN potential with the semi-dual objective (conjugate solves), the map objective
 /// (Sinkhorn entropic map) or maximum likelihood (CMM with the network w), for CMM or the moment-measure
 /// baseline. Owns all its device state; dispose it before the context.

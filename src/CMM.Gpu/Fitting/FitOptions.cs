@@ -25,7 +25,7 @@ public enum FitNetwork
     Conjugate,
 }
 
-/// <summary>The training objective of the outer loop (cmm-math.md section 3).</summary>
+/// <summary>The training objective of the outer loop (docs/maths.md section 3).</summary>
 public enum FitObjective
 {
     /// <summary>Semi-dual: Adam on E_data[w] - E_model[w(grad w*(x))], conjugate solves instead of Sinkhorn.</summary>

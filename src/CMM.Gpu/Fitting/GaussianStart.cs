@@ -7,7 +7,7 @@ namespace CMM.Gpu.Fitting;
 
 /// <summary>
 /// Where a fit starts and the scales it runs at, from the data's Gaussian approximation N(m, S) (docs/fitting.md,
-/// "The start and the scales"). The potential starts at the closed form of docs/cmm-math.md section 2 for N(m, S):
+/// "The start and the scales"). The potential starts at the closed form of docs/maths.md section 2 for N(m, S):
 /// CMM: w(y) = 1/2 (y - m)'A(y - m) + c'(y - m) + const with A = S^(-1/3) and c = A (m - x0), x0 = (I + A)^(-1) A m
 /// the latent's mean (the closed form rewritten around m); MM: u(x) = 1/2 x'Sx on the centred data. So a Gaussian target
 /// is right at iteration 0 and every other target starts at its own scale. The ICNN is centred at m; a relative change e

@@ -8,7 +8,7 @@ using CMM.Gpu.Sinkhorn;
 namespace CMM.Gpu.Fitting;
 
 /// <summary>
-/// Evaluates a fitted model against held-out data (cmm-math.md section 6): debiased Sinkhorn divergence
+/// Evaluates a fitted model against held-out data (docs/maths.md section 6): debiased Sinkhorn divergence
 /// and energy distance with their noise floors, 1-D W1, k-NN precision and recall, the off-support share, moment
 /// errors, the mode coverage of data with known modes, for Gaussian targets the closed-form errors of the Hessian and
 /// of the gradient of the potential, and the held-out log-likelihood beside a Gaussian baseline

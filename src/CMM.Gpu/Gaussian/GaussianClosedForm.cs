@@ -3,7 +3,7 @@ using MathNet.Numerics.LinearAlgebra;
 namespace CMM.Gpu.Gaussian;
 
 /// <summary>
-/// The conjugate moment measure of a Gaussian target rho = N(m, S) (docs/cmm-math.md section 2):
+/// The conjugate moment measure of a Gaussian target rho = N(m, S) (docs/maths.md section 2):
 /// w(x) = 1/2 x'Ax + b'x with A = S^(-1/3), b = -(I + A)^(-1) A^2 m; latent N((I + S^(1/3))^(-1) m, S^(1/3));
 /// decode map grad w*(z) = S^(1/3) z + (I + S^(1/3))^(-1) m, encode map grad w(y) = A y + b.
 /// </summary>
@@ -73,7 +73,7 @@ public sealed class CmmGaussian
 
 /// <summary>
 /// The moment measure (MM baseline) of a centred Gaussian rho = N(0, S): u(x) = 1/2 x'Sx, latent
-/// N(0, S^(-1)), map grad u(x) = S x (docs/cmm-math.md section 2).
+/// N(0, S^(-1)), map grad u(x) = S x (docs/maths.md section 2).
 /// </summary>
 public sealed class MmGaussian
 {
@@ -116,7 +116,7 @@ public sealed class MmGaussian
     public float[] SampleLatent(int n, int seed) => Affine.SampleNormal(Vector<double>.Build.Dense(Dimension), LatentCovariance, n, seed);
 }
 
-/// <summary>Builds the closed forms of section 2 of docs/cmm-math.md.</summary>
+/// <summary>Builds the closed forms of section 2 of docs/maths.md.</summary>
 public static class GaussianClosedForm
 {
     /// <summary>The CMM solution for N(m, S).</summary>

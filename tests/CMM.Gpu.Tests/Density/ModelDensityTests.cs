@@ -315,7 +315,7 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
         Assert.Throws<ArgumentException>(() => LogNormalizer.Estimate(w, [1f, 2f, 3f], new LogNormalizerOptions { Samples = 3 }));
     }
 
-    /// <summary>A random target N(m, S) (seeded) and its closed-form CMM potential w = 1/2 x'Ax + b'x (cmm-math.md section 2).</summary>
+    /// <summary>A random target N(m, S) (seeded) and its closed-form CMM potential w = 1/2 x'Ax + b'x (docs/maths.md section 2).</summary>
     private static (double[,] S, double[] M, CmmGaussian Cmm, double[,] A, double[] B) ClosedFormCmm(int d, int seed)
     {
         var s = ClosedFormPotentialTests.SpdMatrix(d, seed);

@@ -11,7 +11,7 @@ namespace CMM.Gpu.Tests.Fitting;
 
 /// <summary>
 /// A fit is the conjugate moment measure of the data as given (docs/fitting.md): on a Gaussian N(m, S) the potential,
-/// encoder, latents and samples match the closed forms of docs/cmm-math.md section 2 in the data's own coordinates, for
+/// encoder, latents and samples match the closed forms of docs/maths.md section 2 in the data's own coordinates, for
 /// a mean of norm 5, covariance eigenvalues from 0.01 to 100, and the same data multiplied by 1,000.
 /// </summary>
 [Collection(AcceleratorTestGroup.Name)]

@@ -363,7 +363,7 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
     public void GaussianFitRecoversTheClosedFormHessian(FitNetwork network)
     {
         // rho = N(m, S) with S anisotropic, fitted in the data's coordinates: the Hessian of w must approach S^(-1/3)
-        // (cmm-math.md section 2), whether the ICNN is w or u = w* (then Hess w = Hess u^-1). A small network and few
+        // (docs/maths.md section 2), whether the ICNN is w or u = w* (then Hess w = Hess u^-1). A small network and few
         // iterations keep this under a few seconds here; it measured 1.2 % with the defaults of 2026-11-29 (issue 6's target
         // is 5 %; 1/2|x|^2 would be 24.8 % off).
         double[] mean = [0.5, -0.25];

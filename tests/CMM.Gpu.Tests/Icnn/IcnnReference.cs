@@ -408,7 +408,7 @@ public sealed class IcnnReference
         return logDet;
     }
 
-    /// <summary>w(grad w(y)) - log det Hess w(y): minus the model's log-density at y, up to log Z_w (cmm-math.md section 7).</summary>
+    /// <summary>w(grad w(y)) - log det Hess w(y): minus the model's log-density at y, up to log Z_w (docs/maths.md section 7).</summary>
     public double NegativeLogDensityTerm(double[] theta, double[] y) =>
         Value(theta, Gradient(theta, y)) - LogDeterminant(AnalyticHessian(theta, y));
 
