@@ -58,10 +58,10 @@ public static class CliApp
             stderr.WriteLine("cmm: error: " + e.Message);
             return e.ExitCode;
         }
-        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or Compute.AcceleratorUnavailableException)
+        catch (Exception e) when (e is ArgumentException or IOException or UnauthorizedAccessException or InvalidDataException or AcceleratorUnavailableException)
         {
             stderr.WriteLine("cmm: error: " + FirstLine(e.Message));
-            return e is Compute.AcceleratorUnavailableException or IOException ? ExitCodes.Failed : ExitCodes.BadInput;
+            return e is AcceleratorUnavailableException or IOException ? ExitCodes.Failed : ExitCodes.BadInput;
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("CMM_DEBUG") is null)
         {

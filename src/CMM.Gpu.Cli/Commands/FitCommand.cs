@@ -73,7 +73,7 @@ internal static class FitCommand
     }
 
     /// <summary>Runs (or resumes) a fit with a progress display and Ctrl+C handling.</summary>
-    public static FitResult Fit(CMM.Gpu.Compute.CmmContext ctx, float[] data, int d, string name, FitOptions options,
+    public static FitResult Fit(CmmContext ctx, float[] data, int d, string name, FitOptions options,
         string checkpoint, bool resume, TextWriter stderr)
     {
         CmmFitter fitter;

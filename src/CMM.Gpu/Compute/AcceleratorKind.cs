@@ -1,4 +1,4 @@
-namespace CMM.Gpu.Compute;
+namespace CMM.Gpu;
 
 /// <summary>Which ILGPU backend to run on.</summary>
 public enum AcceleratorKind

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CMM.Gpu.Compute;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
@@ -6,7 +7,7 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
 
-namespace CMM.Gpu.Compute;
+namespace CMM.Gpu;
 
 /// <summary>
 /// The one owner of an ILGPU context and accelerator. Create it once per process (it compiles and

@@ -18,7 +18,7 @@ public static class Datasets
 
     /// <summary>
     /// Points <c>cmm fit</c> and <c>cmm demo</c> draw from a built-in dataset unless told otherwise (20,000). The fit's cost
-    /// per iteration does not depend on it (batches of <see cref="Fitting.FitOptions.BatchSize"/>), but its quality does: with
+    /// per iteration does not depend on it (batches of <see cref="FitOptions.BatchSize"/>), but its quality does: with
     /// 2,000 points and the default 1,200 iterations the fit follows the sample's own fluctuations, and the d = 5 Gaussian
     /// ended 8.6 % (mean) and 34 % (worst point) off its closed-form Hessian; with 20,000, 1.3 % and 2.9 % (docs/experiments.md).
     /// </summary>

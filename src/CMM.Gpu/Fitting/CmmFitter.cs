@@ -9,38 +9,6 @@ using CMM.Gpu.Sinkhorn;
 
 namespace CMM.Gpu.Fitting;
 
-/// <summary>How a fit ended.</summary>
-public enum FitStatus
-{
-    /// <summary>All iterations ran.</summary>
-    Completed,
-
-    /// <summary>Stopped by the caller (Ctrl+C); the state was checkpointed when a path was given.</summary>
-    Cancelled,
-
-    /// <summary>Non-finite losses kept coming back after the learning rate was lowered; the last good model is kept.</summary>
-    Diverged,
-
-    /// <summary>Early stopping: <see cref="FitOptions.Patience"/> validations passed without a new best; the best model is kept.</summary>
-    EarlyStopped,
-}
-
-/// <summary>The outcome of <see cref="CmmFitter.Run"/>.</summary>
-/// <param name="Status">How it ended.</param>
-/// <param name="Iterations">Outer iterations completed (including those before a resume).</param>
-/// <param name="LossHistory">The objective per iteration of this run.</param>
-/// <param name="Recoveries">Non-finite steps that were rolled back.</param>
-/// <param name="Elapsed">Wall time of this run.</param>
-/// <param name="Model">The fitted model (architecture, parameters, metadata).</param>
-public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<double> LossHistory, int Recoveries, TimeSpan Elapsed, IcnnModel Model)
-{
-    /// <summary>Early stopping: the best validation energy distance (null when early stopping is off or nothing was validated).</summary>
-    public double? BestValidation { get; init; }
-
-    /// <summary>Early stopping: the iteration whose parameters <see cref="Model"/> holds (null when off).</summary>
-    public int? BestIteration { get; init; }
-}
-
 /// <summary>
 /// The fitting loop of docs/maths.md section 3: persistent Langevin particles on exp(-w), data batches,
 /// and Adam steps on the ICNN potential with the semi-dual objective (conjugate solves), the map objective

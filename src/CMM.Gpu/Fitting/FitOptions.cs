@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using CMM.Gpu.Icnn;
 
-namespace CMM.Gpu.Fitting;
+namespace CMM.Gpu;
 
 /// <summary>Which generative model to fit.</summary>
 public enum FitMethod
@@ -147,7 +147,7 @@ public sealed record FitOptions
     public double StrongConvexity { get; init; } = 0.1;
 
     /// <summary>Langevin sampler for the particles.</summary>
-    public Sampling.LangevinSampler Sampler { get; init; } = Sampling.LangevinSampler.Mala;
+    public LangevinSampler Sampler { get; init; } = LangevinSampler.Mala;
 
     /// <summary>Gradient-norm clipping threshold of Adam (0: off).</summary>
     public double MaxGradientNorm { get; init; } = 10;

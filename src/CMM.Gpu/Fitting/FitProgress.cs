@@ -1,4 +1,4 @@
-namespace CMM.Gpu.Fitting;
+namespace CMM.Gpu;
 
 /// <summary>One outer iteration of the fitting loop, as reported to observers.</summary>
 /// <param name="Iteration">1-based iteration just finished.</param>

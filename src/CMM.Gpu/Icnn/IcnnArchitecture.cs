@@ -2,16 +2,6 @@ using System.Globalization;
 
 namespace CMM.Gpu.Icnn;
 
-/// <summary>The convex, non-decreasing activation of the ICNN's hidden layers (used as act(beta s) / beta, beta = <see cref="IcnnArchitecture.Sharpness"/>).</summary>
-public enum IcnnActivation
-{
-    /// <summary>softplus(s) = log(1 + e^s) (default; smooth).</summary>
-    Softplus = 0,
-
-    /// <summary>ELU(s) = s for s &gt; 0, e^s - 1 otherwise (C^1; second derivative jumps at 0).</summary>
-    Elu = 1,
-}
-
 /// <summary>
 /// Shape of an input-convex neural network potential (docs/icnn.md):
 /// z_1 = act(W_0 x + b_0); z_(k+1) = act(P_k z_k + W_k x + b_k), P_k &gt;= 0;

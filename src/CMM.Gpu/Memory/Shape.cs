@@ -19,7 +19,7 @@ internal static class Shape
         }
     }
 
-    public static void RequireSameContext(Compute.CmmContext expected, Compute.CmmContext actual, string paramName)
+    public static void RequireSameContext(CmmContext expected, CmmContext actual, string paramName)
     {
         if (!ReferenceEquals(expected, actual))
         {

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
+using CMM.Gpu.Sampling;
 
-namespace CMM.Gpu.Sampling;
+namespace CMM.Gpu;
 
 /// <summary>The Langevin sampler.</summary>
 public enum LangevinSampler

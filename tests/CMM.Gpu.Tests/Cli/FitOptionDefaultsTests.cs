@@ -41,10 +41,10 @@ public sealed class FitOptionDefaultsTests
             "--checkpoint-every", "3");
         var expected = new FitOptions
         {
-            Sampler = CMM.Gpu.Sampling.LangevinSampler.Ula, Method = FitMethod.MomentMeasure, Objective = FitObjective.Map, Iterations = 7,
+            Sampler = LangevinSampler.Ula, Method = FitMethod.MomentMeasure, Objective = FitObjective.Map, Iterations = 7,
             Particles = 33, BatchSize = 44, LangevinSteps = 3, LangevinStepSize = 0.05, EpsilonRelative = 0.02,
             SinkhornTolerance = 0.005, InnerSteps = 2, LearningRate = 0.004, FinalLearningRate = 0.0004, HiddenWidths = [5, 6],
-            StrongConvexity = 0.2, QuadraticRank = 1, Network = FitNetwork.Potential, Activation = CMM.Gpu.Icnn.IcnnActivation.Elu, Sharpness = 3, Seed = 9, CheckpointEvery = 3,
+            StrongConvexity = 0.2, QuadraticRank = 1, Network = FitNetwork.Potential, Activation = IcnnActivation.Elu, Sharpness = 3, Seed = 9, CheckpointEvery = 3,
         };
         Same(expected, built);
     }

@@ -139,7 +139,7 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         var arch = new CMM.Gpu.Icnn.IcnnArchitecture(d)
         {
             HiddenWidths = [7, 6], Rank = Math.Min(d, 2), Alpha = 0.2f, Sharpness = sharpness,
-            Activation = elu ? CMM.Gpu.Icnn.IcnnActivation.Elu : CMM.Gpu.Icnn.IcnnActivation.Softplus,
+            Activation = elu ? IcnnActivation.Elu : IcnnActivation.Softplus,
             Preconditioner = new CMM.Gpu.Icnn.IcnnPreconditioner
             {
                 Centre = Enumerable.Range(0, d).Select(k => 0.3f * k).ToArray(), InputScale = Enumerable.Repeat(1.3f, d).ToArray(), OutputScale = 1.7f,

@@ -330,7 +330,7 @@ public sealed class ModelDensityTests(AcceleratorFixture fixture)
     /// valid parameters whose network part bends w by order one (the Hessian varies by more than 30 % where the mass is).
     /// As a fitted CMM model, optionally with a normalisation y = (0.5, -1) + 1.7 z.
     /// </summary>
-    internal static FittedModel NonGaussianModel(CMM.Gpu.Compute.CmmContext ctx, bool normalised)
+    internal static FittedModel NonGaussianModel(CmmContext ctx, bool normalised)
     {
         var arch = new IcnnArchitecture(2) { HiddenWidths = [8, 8], Rank = 1, Alpha = 0.1f };
         var layout = new IcnnLayout(arch);

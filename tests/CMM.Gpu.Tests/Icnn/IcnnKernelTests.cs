@@ -350,7 +350,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
 
     // CA1859 suggests the concrete type; the point of this helper is to call through the interface.
 #pragma warning disable CA1859
-    private static float[] GradientThroughInterface(CMM.Gpu.Potentials.IPotential p, CMM.Gpu.Compute.CmmContext ctx)
+    private static float[] GradientThroughInterface(CMM.Gpu.Potentials.IPotential p, CmmContext ctx)
 #pragma warning restore CA1859
     {
         Assert.Equal(2, p.Dimension);

@@ -91,7 +91,7 @@ public sealed class BatchedCholeskyTests(AcceleratorFixture fixture)
         return flat;
     }
 
-    internal static (float[] LogDet, int Failures, float[] Factors) Run(CMM.Gpu.Compute.CmmContext ctx, float[] matrices, int d)
+    internal static (float[] LogDet, int Failures, float[] Factors) Run(CmmContext ctx, float[] matrices, int d)
     {
         using var m = DeviceVector.Upload(ctx, matrices);
         using var ld = DeviceVector.Allocate(ctx, matrices.Length / (d * d));
