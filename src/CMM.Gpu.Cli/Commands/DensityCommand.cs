@@ -59,7 +59,7 @@ internal static class DensityCommand
 
             using var density = ModelDensity.For(fitted);
             stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"cmm density: drawing {latentCount} latents (MALA, burn-in {ModelEvaluation.SamplingLangevin.BurnIn}) to fit the log Z proposal"));
+                $"cmm density: drawing {latentCount} latents (MALA, burn-in {GenerationOptions.DefaultLangevin.BurnIn}) to fit the log Z proposal"));
             var (_, lat, generation) = ModelEvaluation.Generate(fitted, latentCount, (ulong)parse.GetValue(seed));
             if (generation.Status == SamplingStatus.Diverged)
             {

@@ -16,16 +16,6 @@ namespace CMM.Gpu.Fitting;
 /// </summary>
 public static class ModelEvaluation
 {
-    /// <summary>Langevin settings used to draw evaluation samples: MALA, adapted step, long burn-in.</summary>
-    public static LangevinOptions SamplingLangevin { get; } = new()
-    {
-        Sampler = LangevinSampler.Mala,
-        StepSize = 0.1,
-        AdaptStepSize = true,
-        BurnIn = 300,
-        Samples = 1,
-    };
-
     /// <summary>Draws <paramref name="count"/> samples (data coordinates) and their latents (fitting coordinates).</summary>
     /// <param name="model">The model.</param>
     /// <param name="count">Number of samples.</param>
@@ -37,7 +27,7 @@ public static class ModelEvaluation
         int d = model.Dimension;
         var samples = new float[(long)count * d];
         var latents = new float[(long)count * d];
-        var result = model.Sample(new GenerationOptions { Count = count, Seed = seed, Langevin = SamplingLangevin, ChunkSize = Math.Max(1, count), TuningChains = Math.Clamp(count, 1, 1024) }, chunk =>
+        var result = model.Sample(new GenerationOptions { Count = count, Seed = seed, ChunkSize = Math.Max(1, count), TuningChains = Math.Clamp(count, 1, 1024) }, chunk =>
         {
             chunk.Samples.AsSpan(0, chunk.Count * d).CopyTo(samples.AsSpan((int)chunk.FirstIndex * d));
             chunk.Latents.AsSpan(0, chunk.Count * d).CopyTo(latents.AsSpan((int)chunk.FirstIndex * d));

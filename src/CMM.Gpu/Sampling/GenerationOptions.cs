@@ -72,8 +72,22 @@ public sealed record GenerationOptions
     /// <summary>The seed of every random number.</summary>
     public ulong Seed { get; init; }
 
-    /// <summary>The sampler; Samples and Thin set draws per chain. DiagnosticChains applies per chunk.</summary>
-    public LangevinOptions Langevin { get; init; } = new();
+    /// <summary>
+    /// The sampling defaults of the library and of <c>cmm sample</c> alike: MALA with its step adapted (by a separate tuning
+    /// run) to acceptance 0.574 from 0.1, 300 burn-in steps, one draw per chain. The step is read relative to the model's
+    /// curvature by <see cref="Fitting.FittedModel.Relative"/>.
+    /// </summary>
+    public static LangevinOptions DefaultLangevin { get; } = new()
+    {
+        Sampler = LangevinSampler.Mala,
+        StepSize = 0.1,
+        AdaptStepSize = true,
+        BurnIn = 300,
+        Samples = 1,
+    };
+
+    /// <summary>The sampler (default <see cref="DefaultLangevin"/>); Samples and Thin set draws per chain. DiagnosticChains applies per chunk.</summary>
+    public LangevinOptions Langevin { get; init; } = DefaultLangevin;
 
     /// <summary>Samples per chunk (bounds device memory independently of N).</summary>
     public int ChunkSize { get; init; } = 1 << 16;
