@@ -55,17 +55,17 @@ internal static class DemoCommand
             var train = Datasets.Create(name, count, options.Seed);
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             string modelPath = Path.Combine(dir, "model.cmm");
-            var result = FitCommand.Fit(ctx, train.Points, train.Dimension, name, options, modelPath + ".ckpt", resume: false, stderr);
+            using var model = FitCommand.Fit(ctx, train.Points, train.Dimension, name, options, modelPath + ".ckpt", resume: false, stderr);
+            var result = model.FitResult!;
             if (result.Status is not (FitStatus.Completed or FitStatus.EarlyStopped))
             {
                 throw new CliException($"the fit ended with status {result.Status} after {result.Iterations} iterations; see {modelPath}.ckpt", ExitCodes.Failed);
             }
 
-            IcnnModelFile.Save(modelPath, result.Model);
-            File.Delete(modelPath + ".ckpt");
+            model.Save(modelPath);
             stderr.WriteLine("cmm demo: evaluating against fresh held-out data...");
             var heldOut = Datasets.Create(name, Math.Min(count, 1000), unchecked(options.Seed + 1_000_003));
-            using var fitted = new FittedModel(ctx, result.Model);
+            var fitted = model.Fitted;
             var (report, samples, latents) = ModelEvaluation.Evaluate(fitted, heldOut.Points, name, Datasets.Truth(name), options.Seed, modes: DatasetModes.For(name));
             string samplesPath = Path.Combine(dir, "samples.csv");
             string latentsPath = Path.Combine(dir, "latents.csv");

@@ -29,8 +29,9 @@ internal static class FitCommand
             string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
             CliIO.CheckOutputPath(checkpoint, "--checkpoint");
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
-            var result = Fit(ctx, data, d, name, options, checkpoint, parse.GetValue(o.Resume), stderr);
-            IcnnModelFile.Save(outPath, result.Model);
+            using var model = Fit(ctx, data, d, name, options, checkpoint, parse.GetValue(o.Resume), stderr, parse.GetValue(o.KeepCheckpoint));
+            var result = model.FitResult!;
+            model.Save(outPath);
             var summary = new
             {
                 status = result.Status.ToString(),
@@ -39,7 +40,7 @@ internal static class FitCommand
                 recoveries = result.Recoveries,
                 seconds = result.Elapsed.TotalSeconds,
                 model = outPath,
-                checkpoint,
+                checkpoint = File.Exists(checkpoint) ? checkpoint : null,
                 data = name,
                 n = data.Length / d,
                 d,
@@ -72,70 +73,51 @@ internal static class FitCommand
         return cmd;
     }
 
-    /// <summary>Runs (or resumes) a fit with a progress display and Ctrl+C handling.</summary>
-    public static FitResult Fit(CmmContext ctx, float[] data, int d, string name, FitOptions options,
-        string checkpoint, bool resume, TextWriter stderr)
+    /// <summary>Runs (or resumes) a fit through the library's facade (<see cref="CmmModel.Fit(ReadOnlySpan{float}, int, FitOptions?, FitRun)"/>)
+    /// with a progress display and Ctrl+C handling. The checkpoint is removed once the fit has completed.</summary>
+    public static CmmModel Fit(CmmContext ctx, float[] data, int d, string name, FitOptions options,
+        string checkpoint, bool resume, TextWriter stderr, bool keepCheckpoint = false)
     {
-        CmmFitter fitter;
-        if (resume)
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
         {
-            if (!File.Exists(checkpoint))
+            e.Cancel = true;
+            cts.Cancel();
+            stderr.WriteLine("cmm fit: stopping after this iteration and writing a checkpoint (Ctrl+C again to abort)...");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.ObjectiveName}, {options.Iterations} iterations"));
+            return ProgressDisplay.Run(stderr, "fit", options.Iterations, sink =>
             {
-                throw new CliException($"--resume: checkpoint '{checkpoint}' does not exist");
-            }
-
-            FitCheckpoint c;
-            try
-            {
-                c = FitCheckpoint.Load(checkpoint);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new CliException(e.Message);
-            }
-
-            try
-            {
-                fitter = CmmFitter.Resume(ctx, data, d, options, c);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new CliException($"--resume {checkpoint}: {e.Message}");
-            }
-
-            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cmm fit: resuming from {checkpoint} at iteration {fitter.Iteration}"));
+                var run = new FitRun { Device = ctx, CheckpointPath = checkpoint, Resume = resume, KeepCheckpoint = keepCheckpoint, Observer = new Observer(sink, stderr, checkpoint), CancellationToken = cts.Token };
+                try
+                {
+                    return CmmModel.Fit(data, d, options, run);
+                }
+                catch (FileNotFoundException)
+                {
+                    throw new CliException($"--resume: checkpoint '{checkpoint}' does not exist");
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new CliException($"--resume {checkpoint}: {e.Message}");
+                }
+            });
         }
-        else
+        finally
         {
-            fitter = CmmFitter.Create(ctx, data, d, options);
-        }
-
-        using (fitter)
-        using (var cts = new CancellationTokenSource())
-        {
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true;
-                cts.Cancel();
-                stderr.WriteLine("cmm fit: stopping after this iteration and writing a checkpoint (Ctrl+C again to abort)...");
-            };
-            Console.CancelKeyPress += onCancel;
-            try
-            {
-                stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.ObjectiveName}, {options.Iterations} iterations"));
-                return ProgressDisplay.Run(stderr, "fit", options.Iterations, sink =>
-                    fitter.Run(new Observer(sink), checkpoint, cts.Token));
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
+            Console.CancelKeyPress -= onCancel;
         }
     }
 
-    private sealed class Observer(IProgressSink sink) : IFitObserver
+    private sealed class Observer(IProgressSink sink, TextWriter stderr, string checkpoint) : IFitObserver
     {
+        public void OnResumed(int iteration) =>
+            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture, $"cmm fit: resuming from {checkpoint} at iteration {iteration}"));
+
         public void OnIteration(FitProgress p)
         {
             var status = string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:G4}");
@@ -233,6 +215,8 @@ internal sealed class FitCliOptions
 
     public Option<bool> Resume { get; } = new("--resume") { Description = "Continue from the checkpoint." };
 
+    public Option<bool> KeepCheckpoint { get; } = new("--keep-checkpoint") { Description = "Keep the checkpoint after the fit completes (it is removed otherwise), to extend the fit later with --resume and more --iterations." };
+
     public Option<double> ValidationFraction { get; } = new("--validation-fraction") { Description = "Early stopping: share of the data (at most 0.5) held out to validate on; 0 (default) turns it off.", DefaultValueFactory = _ => Defaults.ValidationFraction };
 
     public Option<int> ValidateEvery { get; } = new("--validate-every") { Description = "Early stopping: iterations between validations.", DefaultValueFactory = _ => Defaults.ValidateEvery };
@@ -245,7 +229,7 @@ internal sealed class FitCliOptions
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
                      SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Sharpness, Seed, Checkpoint,
-                     CheckpointEvery, Resume, ValidationFraction, ValidateEvery, Patience,
+                     CheckpointEvery, Resume, KeepCheckpoint, ValidationFraction, ValidateEvery, Patience,
                  })
         {
             cmd.Options.Add(opt);

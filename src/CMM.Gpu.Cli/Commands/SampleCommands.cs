@@ -20,9 +20,9 @@ internal static class SampleCommands
         var latentOut = new Option<string?>("--latent-out") { Description = "Also write the latents x (fitting coordinates)." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the chains.", DefaultValueFactory = _ => 0UL };
         var sampler = new Option<string>("--sampler") { Description = "ula or mala.", DefaultValueFactory = _ => "mala" };
-        var step = new Option<double>("--step-size") { Description = "Langevin step size (MALA adapts it).", DefaultValueFactory = _ => ModelEvaluation.SamplingLangevin.StepSize };
-        var burnIn = new Option<int>("--burn-in") { Description = "Langevin steps before the first draw.", DefaultValueFactory = _ => ModelEvaluation.SamplingLangevin.BurnIn };
-        var chunk = new Option<int>("--chunk") { Description = "Chains per chunk (device memory bound).", DefaultValueFactory = _ => 1 << 16 };
+        var step = new Option<double>("--step-size") { Description = "Langevin step size (MALA adapts it).", DefaultValueFactory = _ => GenerationOptions.DefaultLangevin.StepSize };
+        var burnIn = new Option<int>("--burn-in") { Description = "Langevin steps before the first draw.", DefaultValueFactory = _ => GenerationOptions.DefaultLangevin.BurnIn };
+        var chunk = new Option<int>("--chunk") { Description = "Chains per chunk (device memory bound).", DefaultValueFactory = _ => new GenerationOptions().ChunkSize };
         var shard = new Option<string>("--shard") { Description = "K/N: write only the K-th (0-based) of N disjoint slices of the same stream.", DefaultValueFactory = _ => "0/1" };
         var devices = new Option<string?>("--devices")
         {
@@ -53,7 +53,8 @@ internal static class SampleCommands
                 throw new CliException("--shard: " + e.Message);
             }
 
-            var lang = ModelEvaluation.SamplingLangevin with
+            var defaults = CmmModel.DefaultSampling(count, parse.GetValue(seed));
+            var lang = defaults.Langevin with
             {
                 Sampler = parse.GetValue(sampler)?.ToUpperInvariant() switch
                 {
@@ -65,7 +66,7 @@ internal static class SampleCommands
                 BurnIn = parse.GetValue(burnIn),
             };
             lang = lang with { AdaptStepSize = lang.Sampler == LangevinSampler.Mala };
-            var options = new GenerationOptions { Count = count, Seed = parse.GetValue(seed), Langevin = lang, ChunkSize = parse.GetValue(chunk), Shard = sh };
+            var options = defaults with { Langevin = lang, ChunkSize = parse.GetValue(chunk), Shard = sh };
             var problems = options.Validate();
             if (problems.Count > 0)
             {
@@ -78,24 +79,15 @@ internal static class SampleCommands
             CliIO.CheckWritable(outPath, "--out");
             CliIO.CheckWritable(latentPath, "--latent-out");
             using var deviceSet = CliIO.OpenDevices(parse.GetValue(acc), wanted, stderr);
-            using var fitted = ModelCommands.LoadModel(deviceSet.Primary, parse.GetValue(model)!);
-            int d = fitted.Dimension;
-            using var writer = PointFileWriter.Create(outPath, d);
-            using var latentWriter = latentPath is null ? null : PointFileWriter.Create(latentPath, d);
+            using var fitted = ModelCommands.Load(deviceSet.Primary, parse.GetValue(model)!);
             var (start, end) = sh.Range(count);
             var result = ProgressDisplay.Run(stderr, "sample", end - start, sink =>
-                fitted.Sample(options, deviceSet.Devices, c =>
-                {
-                    writer.Append(c.Samples.AsSpan(0, c.Count * d));
-                    latentWriter?.Append(c.Latents.AsSpan(0, c.Count * d));
-                }, new Progress(sink)));
+                fitted.SampleToFile(outPath, options, latentPath, deviceSet.Devices, new Progress(sink)));
             if (result.Status == SamplingStatus.Diverged)
             {
                 throw new CliException("sampling diverged (non-finite chains even after step-size back-off); nothing written. Try a smaller --step-size.", ExitCodes.Failed);
             }
 
-            writer.Complete();
-            latentWriter?.Complete();
             var summary = new
             {
                 status = result.Status.ToString(),

@@ -160,7 +160,7 @@ public sealed class CmmContext : IDisposable
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 
     /// <summary>True once <see cref="Dispose"/> has run.</summary>
-    internal bool IsDisposed => disposed;
+    public bool IsDisposed => disposed;
 
     /// <summary>
     /// Makes this accelerator the current one of the calling thread (a CUDA context is current per thread). ILGPU

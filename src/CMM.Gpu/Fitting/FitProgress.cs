@@ -39,6 +39,12 @@ public interface IFitObserver
     /// <param name="iteration">The iteration it holds.</param>
     void OnCheckpoint(string path, int iteration);
 
+    /// <summary>Called once before the first iteration when the fit continues from a checkpoint.</summary>
+    /// <param name="iteration">The iteration the checkpoint holds (the fit goes on from the next one).</param>
+    void OnResumed(int iteration)
+    {
+    }
+
     /// <summary>Called after each early-stopping validation (<see cref="FitOptions.ValidationFraction"/> &gt; 0).</summary>
     /// <param name="iteration">The iteration just validated.</param>
     /// <param name="energyDistance">Energy distance between the mapped particles and the validation points.</param>

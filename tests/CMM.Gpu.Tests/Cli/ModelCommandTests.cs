@@ -25,26 +25,29 @@ public sealed class ModelCommandTests : IDisposable
     [Fact]
     public void FitWritesAModelAndJsonSummary()
     {
-        var (code, stdout, _) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("a.cmm"), "--json", .. TinyFit]);
+        var (code, stdout, _) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("a.cmm"), "--json", "--checkpoint-every", "2", .. TinyFit]);
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal("Completed", doc.RootElement.GetProperty("status").GetString());
         Assert.Equal(4, doc.RootElement.GetProperty("iterations").GetInt32());
         Assert.True(File.Exists(P("a.cmm")));
-        Assert.Equal(P("a.cmm") + ".ckpt", doc.RootElement.GetProperty("checkpoint").GetString());
+        // A completed fit removes its checkpoint (the model holds everything) and reports none.
+        Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("checkpoint").ValueKind);
+        Assert.False(File.Exists(P("a.cmm") + ".ckpt"));
     }
 
     [Fact]
     public void ResumeContinuesFromTheCheckpoint()
     {
-        // A 2-iteration fit leaves a checkpoint at iteration 2; resuming with --iterations 4 runs iterations 3 and 4.
-        // (Bit-identical resumption under unchanged options is tested on the library in FittingTests.)
-        var (c2, _, e2) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("half.cmm"), "--checkpoint-every", "2", .. TinyFit[..1], "2", .. TinyFit[2..]]);
+        // A 2-iteration fit kept with --keep-checkpoint leaves a checkpoint at iteration 2; resuming with --iterations 4 runs
+        // iterations 3 and 4. (Bit-identical resumption under unchanged options is tested on the library in FittingTests.)
+        var (c2, _, e2) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("half.cmm"), "--checkpoint-every", "2", "--keep-checkpoint", .. TinyFit[..1], "2", .. TinyFit[2..]]);
         Assert.True(c2 == 0, e2);
         var (c3, _, e3) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("half.cmm"), "--checkpoint-every", "2", "--resume", .. TinyFit]);
         Assert.True(c3 == 0, e3);
         Assert.Contains("at iteration 2", e3, StringComparison.Ordinal);
         Assert.Equal(4, CMM.Gpu.Icnn.IcnnModelFile.Load(P("half.cmm")).Metadata.Iterations);
+        Assert.False(File.Exists(P("half.cmm") + ".ckpt"));
     }
 
     [Fact]
