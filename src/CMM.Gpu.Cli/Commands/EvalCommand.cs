@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using CMM.Gpu.Data;
 using CMM.Gpu.Fitting;
 using CMM.Gpu.Metrics;
@@ -43,7 +44,8 @@ internal static class EvalCommand
             // Built-in datasets with known modes get the mode coverage; files have no known modes.
             var modes = parse.GetValue(dataset) is { } ds ? DatasetModes.For(ds) : null;
             var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed), parse.GetValue(splits), modes);
-            stdout.WriteLine(parse.GetValue(json) ? report.ToJson() : report.ToTable());
+            // CliIO.Json, not report.ToJson(): that one writes a NaN as the string "NaN" (for its round trip); --json writes null.
+            stdout.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(report, CliIO.Json) : report.ToTable());
             return ExitCodes.Ok;
         });
         return cmd;
