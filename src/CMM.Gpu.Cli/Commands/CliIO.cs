@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using CMM.Gpu.Compute;
 using CMM.Gpu.IO;
 
@@ -7,7 +8,17 @@ namespace CMM.Gpu.Cli.Commands;
 /// <summary>File and device plumbing shared by the commands: every failure becomes a one-line <see cref="CliException"/>.</summary>
 internal static class CliIO
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    /// <summary>
+    /// The options of every <c>--json</c> output: indented snake_case, and a value that was not computed (NaN or
+    /// +-infinity, double or float, nullable or not, alone or in an array) written as JSON <c>null</c>, which
+    /// System.Text.Json would otherwise refuse to write (it is not valid JSON).
+    /// </summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new NonFiniteDoubleAsNull(), new NonFiniteSingleAsNull() },
+    };
 
     /// <summary>Reads a point file; bad files are exit code 2 with the reader's one-line message.</summary>
     public static PointCloud ReadPoints(string? path, string option)
@@ -232,6 +243,48 @@ internal sealed class DeviceSet(IReadOnlyList<CmmContext> devices) : IDisposable
         foreach (var d in devices)
         {
             d.Dispose();
+        }
+    }
+}
+
+/// <summary>Writes a non-finite double (not computed) as JSON null and reads null back as NaN; finite values are plain numbers.</summary>
+internal sealed class NonFiniteDoubleAsNull : JsonConverter<double>
+{
+    public override bool HandleNull => true;
+
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.Null ? double.NaN : reader.GetDouble();
+
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+    {
+        if (double.IsFinite(value))
+        {
+            writer.WriteNumberValue(value);
+        }
+        else
+        {
+            writer.WriteNullValue();
+        }
+    }
+}
+
+/// <summary>Writes a non-finite float (not computed) as JSON null and reads null back as NaN; finite values are plain numbers.</summary>
+internal sealed class NonFiniteSingleAsNull : JsonConverter<float>
+{
+    public override bool HandleNull => true;
+
+    public override float Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType == JsonTokenType.Null ? float.NaN : reader.GetSingle();
+
+    public override void Write(Utf8JsonWriter writer, float value, JsonSerializerOptions options)
+    {
+        if (float.IsFinite(value))
+        {
+            writer.WriteNumberValue(value);
+        }
+        else
+        {
+            writer.WriteNullValue();
         }
     }
 }

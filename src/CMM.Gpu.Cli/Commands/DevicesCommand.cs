@@ -7,8 +7,6 @@ namespace CMM.Gpu.Cli.Commands;
 /// <summary><c>cmm devices</c>: every device found, the <c>auto</c> choice, and why unusable backends are unusable.</summary>
 internal static class DevicesCommand
 {
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var json = CommonOptions.Json();
@@ -25,7 +23,7 @@ internal static class DevicesCommand
                     unusable_backends = report.Problems,
                     environment_variable = AcceleratorChoice.EnvironmentVariable,
                     environment_value = Environment.GetEnvironmentVariable(AcceleratorChoice.EnvironmentVariable),
-                }, JsonOptions));
+                }, CliIO.Json));
                 return ExitCodes.Ok;
             }
 

@@ -152,19 +152,7 @@ public sealed class CmmFitter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(context);
         Shape.RequirePositive(dimension, nameof(dimension), "dimension");
-        if (data.Length % dimension != 0 || data.Length / dimension < 2)
-        {
-            throw new ArgumentException($"training data must hold at least 2 points of dimension {dimension} (got {data.Length} values)", nameof(data));
-        }
-
-        foreach (var v in data)
-        {
-            if (!float.IsFinite(v))
-            {
-                throw new ArgumentException("training data contain NaN or infinite values", nameof(data));
-            }
-        }
-
+        PointChecks.Require(data, dimension, "training data", nameof(data), minPoints: 2);
         return new CmmFitter(context, data, dimension, options ?? new FitOptions());
     }
 

@@ -167,6 +167,7 @@ public sealed class FittedModel : IDisposable
     /// <param name="data">Row-major points in data coordinates.</param>
     /// <param name="result">The conjugate solve's result (MM, and CMM whose network is u = w*), or null.</param>
     /// <returns>Latents, row-major.</returns>
+    /// <exception cref="ArgumentException">No points, a length that is not a multiple of d, or a non-finite value (the message names the first).</exception>
     public float[] Encode(ReadOnlySpan<float> data, out ConjugateResult? result)
     {
         var z = Normalized(data);
@@ -186,8 +187,10 @@ public sealed class FittedModel : IDisposable
     /// <param name="latents">Row-major latents.</param>
     /// <param name="result">The conjugate solve's result (CMM whose network is w), or null.</param>
     /// <returns>Samples, row-major, data coordinates.</returns>
+    /// <exception cref="ArgumentException">No points, a length that is not a multiple of d, or a non-finite value (the message names the first).</exception>
     public float[] Decode(ReadOnlySpan<float> latents, out ConjugateResult? result)
     {
+        PointChecks.Require(latents, Dimension, "latents", nameof(latents));
         float[] y;
         if (Method == FitMethod.Cmm && conjugate is null)
         {
@@ -208,6 +211,7 @@ public sealed class FittedModel : IDisposable
     /// <summary>The potential at data points: w(z) (CMM) or u(z) (MM), z the normalised points.</summary>
     /// <param name="data">Row-major points in data coordinates.</param>
     /// <returns>One value per point.</returns>
+    /// <exception cref="ArgumentException">No points, a length that is not a multiple of d, or a non-finite value (the message names the first).</exception>
     public float[] PotentialValues(ReadOnlySpan<float> data)
     {
         var z = Normalized(data);
@@ -227,11 +231,7 @@ public sealed class FittedModel : IDisposable
 
     private float[] Normalized(ReadOnlySpan<float> data)
     {
-        if (data.Length == 0 || data.Length % Dimension != 0)
-        {
-            throw new ArgumentException($"points must be a positive multiple of the model's dimension {Dimension} (got {data.Length} values)", nameof(data));
-        }
-
+        PointChecks.Require(data, Dimension, "points", nameof(data));
         var z = data.ToArray();
         Normalization.Forward(z);
         return z;
