@@ -603,7 +603,7 @@ internal static class Rows
 
         var flat = new float[n * d];
         Buffer.BlockCopy(data, 0, flat, 0, flat.Length * sizeof(float));
-        CheckFinite(flat, d, parameter);
+        PointChecks.Require(flat, d, parameter == "latents" ? "latents" : "points", parameter);
         return (flat, d);
     }
 
@@ -628,7 +628,7 @@ internal static class Rows
             row.CopyTo(flat, i * d);
         }
 
-        CheckFinite(flat, d, parameter);
+        PointChecks.Require(flat, d, parameter == "latents" ? "latents" : "points", parameter);
         return (flat, d);
     }
 
@@ -637,15 +637,5 @@ internal static class Rows
         var rows = new float[flat.Length / d, d];
         Buffer.BlockCopy(flat, 0, rows, 0, flat.Length * sizeof(float));
         return rows;
-    }
-
-    private static void CheckFinite(float[] flat, int d, string parameter)
-    {
-        int bad = Array.FindIndex(flat, v => !float.IsFinite(v));
-        if (bad >= 0)
-        {
-            throw new ArgumentException(FormattableString.Invariant(
-                $"non-finite value {flat[bad]} at point {bad / d}, coordinate {bad % d} (0-based)"), parameter);
-        }
     }
 }
