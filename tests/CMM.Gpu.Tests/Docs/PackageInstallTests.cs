@@ -31,7 +31,8 @@ public sealed class PackageInstallTests : IDisposable
         Assert.True(File.Exists(Path.Combine(packages, $"CMM.Gpu.Cli.{version}.nupkg")), "the tool package");
         Assert.False(File.Exists(Path.Combine(packages, $"CMM.Gpu.Kernels.{version}.nupkg")), "the kernels travel inside CMM.Gpu");
 
-        // Restores go to a private folder; the machine's package cache is a read-only local feed beside the packed packages.
+        // Restores go to a private folder; the machine's package cache is a read-only local feed beside the packed packages, and
+        // CMM.Gpu* come only from the packages just packed (source mapping), never from a copy of the same version cached earlier.
         string globalPackages = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         File.WriteAllText(Path.Combine(dir, "nuget.config"), $"""
@@ -43,6 +44,11 @@ public sealed class PackageInstallTests : IDisposable
                 <add key="machine-cache" value="{globalPackages}" />
                 <add key="nuget.org" value="https://api.nuget.org/v3/index.json" />
               </packageSources>
+              <packageSourceMapping>
+                <packageSource key="local"><package pattern="CMM.Gpu" /><package pattern="CMM.Gpu.*" /></packageSource>
+                <packageSource key="machine-cache"><package pattern="*" /></packageSource>
+                <packageSource key="nuget.org"><package pattern="*" /></packageSource>
+              </packageSourceMapping>
             </configuration>
             """);
         var env = new Dictionary<string, string> { ["NUGET_PACKAGES"] = Path.Combine(dir, "restored"), ["CMM_ACCELERATOR"] = "cpu" };
