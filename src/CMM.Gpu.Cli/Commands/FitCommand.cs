@@ -49,7 +49,13 @@ internal static class FitCommand
                 accelerator = ctx.Kind.ToString().ToLowerInvariant(),
                 best_validation = result.BestValidation,
                 best_iteration = result.BestIteration,
+                data_treatment = result.DataTreatment,
             };
+            foreach (var line in result.DataTreatment)
+            {
+                stderr.WriteLine("cmm fit: " + line);
+            }
+
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(summary, CliIO.Json));
@@ -202,6 +208,8 @@ internal sealed class FitCliOptions
 
     public Option<string> Network { get; } = new("--network") { Description = "What the ICNN represents for CMM: w (the latent's energy; samples by a conjugate solve) or conjugate (u = w*: samples grad u(x), the latent's energy by a conjugate solve).", DefaultValueFactory = _ => FitOptions.NameOf(Defaults.Network) };
 
+    public Option<string> Dequantize { get; } = new("--dequantize") { Description = "Quantised data: auto (default: add U[0, 1) noise to data whose values are all integers, such as pixels or counts), off, or uniform (always).", DefaultValueFactory = _ => Defaults.Dequantization.ToString().ToLowerInvariant() };
+
     public Option<string> Activation { get; } = new("--activation") { Description = "ICNN activation: softplus or elu.", DefaultValueFactory = _ => Defaults.Activation.ToString().ToLowerInvariant() };
 
     public Option<double?> Sharpness { get; } = new("--sharpness") { Description = "Activation sharpness beta: units compute act(beta s) / beta (elu with beta is CELU with alpha 1/beta). Default: 4 with --network conjugate, 1 with --network w." };
@@ -228,7 +236,7 @@ internal sealed class FitCliOptions
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
-                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Sharpness, Seed, Checkpoint,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Dequantize, Sharpness, Seed, Checkpoint,
                      CheckpointEvery, Resume, KeepCheckpoint, ValidationFraction, ValidateEvery, Patience,
                  })
         {
@@ -335,6 +343,13 @@ internal sealed class FitCliOptions
                 var m => throw new CliException($"--activation '{m?.ToLowerInvariant()}': expected softplus or elu"),
             },
             Sharpness = parse.GetValue(Sharpness),
+            Dequantization = parse.GetValue(Dequantize)?.ToUpperInvariant() switch
+            {
+                "AUTO" => Dequantization.Auto,
+                "OFF" => Dequantization.Off,
+                "UNIFORM" => Dequantization.Uniform,
+                var m => throw new CliException($"--dequantize '{m?.ToLowerInvariant()}': expected auto, off or uniform"),
+            },
             StrongConvexity = parse.GetValue(Alpha),
             QuadraticRank = parse.GetValue(Rank),
             Seed = parse.GetValue(Seed),

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
 using CMM.Gpu.Icnn;
@@ -62,13 +63,32 @@ public sealed class CmmFitter : IDisposable
         this.dimension = dimension;
         (data, validation) = SplitValidation(rawData, dimension, options);
         count = data.Length / dimension;
-        // The fit is the CMM of the data as given; only the moment-measure baseline translates them (it needs centred data).
-        Start = GaussianStart.Estimate(data, dimension, options.Method, options.StrongConvexity, options.Network);
+        DequantizationWidth = options.Dequantization switch
+        {
+            Dequantization.Uniform => 1.0,
+            Dequantization.Auto when AllIntegers(rawData) => 1.0,
+            _ => 0.0,
+        };
+        // The fit is the CMM of the data as given (dequantised when quantised: the start sees one draw of the noise, every
+        // batch a fresh one, the validation points a fixed one); only the moment-measure baseline translates them.
+        if (DequantizationWidth > 0)
+        {
+            AddUniformNoise(validation, new Random(unchecked((options.Seed * 31) ^ 0x0DE0)));
+        }
+
+        var startData = DequantizationWidth > 0 ? data.ToArray() : data;
+        if (DequantizationWidth > 0)
+        {
+            AddUniformNoise(startData, new Random(unchecked((options.Seed * 37) ^ 0x57A7)));
+        }
+
+        Start = GaussianStart.Estimate(startData, dimension, options.Method, options.StrongConvexity, options.Network);
         Normalization = new Normalization(Start.Translation.Select(m => (float)m).ToArray(), 1f);
         Normalization.Forward(data);
         Normalization.Forward(validation);
         dataFingerprint = FitCheckpoint.Fingerprint(data);
-        optionsFingerprint = FitCheckpoint.Fingerprint(options.Describe());
+        // Dequantisation joins the fingerprint only when it acts, so fits of other data keep the fingerprints they had.
+        optionsFingerprint = FitCheckpoint.Fingerprint(options.Describe() + (DequantizationWidth > 0 ? ";dequantization_width=1" : ""));
         var arch = Architecture(options, Start);
         var theta = IcnnPotential.InitialParameters(arch, options.Seed);
         Start.WriteInto(theta, arch);
@@ -113,6 +133,34 @@ public sealed class CmmFitter : IDisposable
 
     /// <summary>The options the fit runs with.</summary>
     public FitOptions Options { get; }
+
+    /// <summary>The width of the uniform noise added to every training value (1 when the data were dequantised, else 0;
+    /// <see cref="FitOptions.Dequantization"/>).</summary>
+    public double DequantizationWidth { get; }
+
+    /// <summary>What the fit did to the data on purpose, one line each (dequantisation, directions of zero variance); empty when
+    /// nothing. Stored in the model's metadata (key "data_treatment") and printed by <c>cmm fit</c>.</summary>
+    public IReadOnlyList<string> DataTreatment
+    {
+        get
+        {
+            var lines = new List<string>();
+            if (DequantizationWidth > 0)
+            {
+                lines.Add(Options.Dequantization == Dequantization.Uniform
+                    ? "dequantised: uniform noise U[0, 1) added to every value, drawn afresh for every batch (--dequantize uniform)"
+                    : "the data are integer-valued: fitted as y + U[0, 1) noise drawn afresh for every batch (floor the samples for integers; --dequantize off to fit them as given)");
+            }
+
+            if (Start.RegularizedDirections > 0)
+            {
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{Start.RegularizedDirections} direction(s) of (near) zero variance: their variance raised to {Start.Regularization:G3} ({GaussianStart.RelativeRegularization:G1} of the largest) in the Gaussian start"));
+            }
+
+            return lines;
+        }
+    }
 
     /// <summary>The data's Gaussian approximation: the start of the potential and particles, and the scales of the fit.</summary>
     public GaussianStart Start { get; }
@@ -269,10 +317,10 @@ public sealed class CmmFitter : IDisposable
         {
             // The best validated parameters, not the last ones; the fitter itself keeps its training state.
             var best = new IcnnModel(potential.Architecture, bestParameters.ToArray(), Metadata(bestIteration));
-            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best) { BestValidation = bestValidation, BestIteration = bestIteration };
+            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best) { BestValidation = bestValidation, BestIteration = bestIteration, DataTreatment = DataTreatment };
         }
 
-        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel());
+        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel()) { DataTreatment = DataTreatment };
     }
 
     /// <summary>
@@ -360,7 +408,9 @@ public sealed class CmmFitter : IDisposable
             NormalizationScale = Options.Method == FitMethod.Cmm ? [] : Enumerable.Repeat(1f, dimension).ToArray(),
             Method = FitOptions.NameOf(Options.Method),
             Network = FitOptions.NameOf(Start.Network),
-            Options = Options.ToKeyValues(),
+            Options = DataTreatment.Count == 0
+                ? Options.ToKeyValues()
+                : [.. Options.ToKeyValues(), new("dequantization_width", DequantizationWidth.ToString("R", CultureInfo.InvariantCulture)), new("data_treatment", string.Join(" | ", DataTreatment))],
             Iterations = iterations,
             Seed = Options.Seed,
         };
@@ -530,7 +580,8 @@ public sealed class CmmFitter : IDisposable
     private void FillBatch(int iteration)
     {
         int b = batch.Count;
-        if (b == count)
+        bool dequantize = DequantizationWidth > 0;
+        if (b == count && !dequantize)
         {
             if (!fullBatchLoaded)
             {
@@ -541,15 +592,56 @@ public sealed class CmmFitter : IDisposable
             return;
         }
 
-        // Counter-based choice: the batch of iteration t depends only on (seed, t), so a resumed fit sees the same batches.
+        // Counter-based choice: the batch of iteration t depends only on (seed, t), so a resumed fit sees the same batches
+        // (and the same dequantisation noise).
         var rng = new Random(unchecked((Options.Seed * 1_000_003) ^ (iteration * 7_919) ^ 0x5EED)); // not HashCode: it is randomised per process
-        for (int i = 0; i < b; i++)
+        if (b == count)
         {
-            int j = rng.Next(count);
-            Array.Copy(data, (long)j * dimension, batchHost, (long)i * dimension, dimension);
+            Array.Copy(data, batchHost, data.Length);
+        }
+        else
+        {
+            for (int i = 0; i < b; i++)
+            {
+                int j = rng.Next(count);
+                Array.Copy(data, (long)j * dimension, batchHost, (long)i * dimension, dimension);
+            }
+        }
+
+        if (dequantize)
+        {
+            AddUniformNoise(batchHost, rng);
         }
 
         batch.CopyFrom(batchHost);
+    }
+
+    /// <summary>Whether every value is an integer (quantised data such as pixels or counts); false for an empty span.</summary>
+    private static bool AllIntegers(ReadOnlySpan<float> values)
+    {
+        if (values.IsEmpty)
+        {
+            return false;
+        }
+
+        foreach (var v in values)
+        {
+            if (v != MathF.Round(v))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Adds u ~ U[0, 1) to every value (dequantisation of integer data).</summary>
+    private static void AddUniformNoise(float[] values, Random rng)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] += (float)rng.NextDouble();
+        }
     }
 
     private static bool AllFinite(float[] values)

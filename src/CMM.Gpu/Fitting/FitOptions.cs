@@ -40,6 +40,19 @@ public enum FitObjective
     Likelihood,
 }
 
+/// <summary>What a fit does with quantised data (every value an integer: pixel intensities, counts).</summary>
+public enum Dequantization
+{
+    /// <summary>Dequantise when every training value is an integer (default); leave other data as they are.</summary>
+    Auto,
+
+    /// <summary>Never: fit the data as given (a density on a lattice has no smooth CMM; expect a stiff latent).</summary>
+    Off,
+
+    /// <summary>Always add uniform noise of width 1, whatever the values.</summary>
+    Uniform,
+}
+
 /// <summary>
 /// Every hyper-parameter of the fitting loop, with defaults meant to work on all built-in datasets
 /// without tuning. Immutable; <see cref="Validate"/> reports every problem at once.
@@ -52,6 +65,14 @@ public sealed record FitOptions
     /// <summary>Semi-dual (default; measured more accurate, see docs/fitting.md), map regression, or maximum likelihood
     /// (CMM with the network w only).</summary>
     public FitObjective Objective { get; init; } = FitObjective.SemiDual;
+
+    /// <summary>
+    /// Quantised data (docs/fitting.md, "Quantised data"): with <see cref="Dequantization.Auto"/> (default) data whose values
+    /// are all integers are fitted as y + u, u ~ U[0, 1)^d drawn afresh for every batch, so the model is a continuous density
+    /// (flooring its samples gives integers back). A lattice has no smooth CMM: fitted as given, the latent becomes stiff
+    /// and its Langevin chains stop moving.
+    /// </summary>
+    public Dequantization Dequantization { get; init; } = Dequantization.Auto;
 
     /// <summary>A method's name on the command line and in model files: cmm or mm.</summary>
     /// <param name="method">The method.</param>
@@ -222,6 +243,11 @@ public sealed record FitOptions
         if (!Enum.IsDefined(Activation) || !Enum.IsDefined(Network) || !Enum.IsDefined(Objective))
         {
             p.Add("activation must be softplus or elu, the network w or conjugate, and the objective semidual, map or likelihood");
+        }
+
+        if (!Enum.IsDefined(Dequantization))
+        {
+            p.Add("dequantization must be auto, off or uniform");
         }
 
         if (Objective == FitObjective.Likelihood && (Method != FitMethod.Cmm || Network != FitNetwork.Potential))

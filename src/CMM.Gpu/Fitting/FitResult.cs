@@ -33,4 +33,7 @@ public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<d
 
     /// <summary>Early stopping: the iteration whose parameters <see cref="Model"/> holds (null when off).</summary>
     public int? BestIteration { get; init; }
+
+    /// <summary>What the fit did to the data on purpose (<see cref="CmmFitter.DataTreatment"/>), one line each; empty when nothing.</summary>
+    public IReadOnlyList<string> DataTreatment { get; init; } = [];
 }
