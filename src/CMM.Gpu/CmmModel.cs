@@ -303,7 +303,7 @@ public sealed class CmmModel : IDisposable
                 }
             }
         }, null, progress, cancellationToken);
-        ThrowIfFailed(result, cancellationToken);
+        ThrowIfFailed(result.Status, cancellationToken);
         return samples;
     }
 
@@ -422,6 +422,33 @@ public sealed class CmmModel : IDisposable
     }
 
     /// <summary>
+    /// Conditional sampling (inpainting, docs/sampling.md "Conditional sampling"): <paramref name="completions"/> draws of every
+    /// row of <paramref name="data"/> from the model given its observed coordinates (<paramref name="observed"/>[k] true:
+    /// coordinate k is observed in every row). Needs a CMM with the network u = w* (the default) or an MM model.
+    /// </summary>
+    /// <param name="data">Points [n, d]; values at free coordinates are ignored.</param>
+    /// <param name="observed">Which coordinates are observed (length d; at least one true and one false).</param>
+    /// <param name="completions">Draws per row.</param>
+    /// <param name="seed">Seed of the chains.</param>
+    /// <param name="noise">Observation noise s in data units; null for 0.05 times the rows' spread.</param>
+    /// <param name="cancellationToken">Stops the chains; the call then throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>[n * completions, d], grouped by row, observed coordinates as given.</returns>
+    /// <exception cref="CmmNumericalException">The chains diverged.</exception>
+    public float[,] Inpaint(float[,] data, bool[] observed, int completions = 4, ulong seed = 0, double? noise = null,
+        CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(observed);
+        var (flat, d) = Rows.Flatten(data, nameof(data));
+        RequireDimension(d, nameof(data));
+        var mask = observed.Select(o => o ? 1f : 0f).ToArray();
+        var result = Sampling.Inpainting.Run(Fitted, flat, mask,
+            new Sampling.InpaintOptions { Completions = completions, Seed = seed, Noise = noise }, cancellationToken);
+        ThrowIfFailed(result.Status, cancellationToken);
+        return Rows.Unflatten(result.Samples, d);
+    }
+
+    /// <summary>
     /// The normalising constant log Z of the latent exp(-w), estimated once (importance sampling from 1,024 MALA latents, seed 0,
     /// the defaults of <c>cmm density</c>) and kept; its standard error and effective sample size say how far to trust it
     /// (docs/density.md).
@@ -489,14 +516,14 @@ public sealed class CmmModel : IDisposable
         return CmmFitter.Resume(device, data, dimension, options, FitCheckpoint.Load(run.CheckpointPath));
     }
 
-    private static void ThrowIfFailed(GenerationResult result, CancellationToken cancellationToken)
+    private static void ThrowIfFailed(SamplingStatus status, CancellationToken cancellationToken)
     {
-        if (result.Status == SamplingStatus.Cancelled)
+        if (status == SamplingStatus.Cancelled)
         {
             throw new OperationCanceledException("sampling was cancelled", cancellationToken);
         }
 
-        if (result.Status == SamplingStatus.Diverged)
+        if (status == SamplingStatus.Diverged)
         {
             throw new CmmNumericalException("sampling diverged: the Langevin chains became non-finite even after step-size back-off");
         }

@@ -79,6 +79,12 @@ public sealed class JsonOutputTests : IDisposable
     [Fact]
     public void EveryCommandWithJsonWritesValidJson()
     {
+        string Mask(string name)
+        {
+            File.WriteAllText(P(name), "1,0\n");
+            return P(name);
+        }
+
         // The commands that have --json, found from the help (so a new one cannot be missed here).
         var (helpCode, help, _) = CliTests.Run("--help");
         Assert.Equal(0, helpCode);
@@ -100,6 +106,7 @@ public sealed class JsonOutputTests : IDisposable
             ["eval"] = ["eval", "--model", model, "--data", Points("held.csv", 32, 2, 3), "--splits", "1", "--json", "--accelerator", "cpu"],
             ["sample"] = ["sample", "--model", model, "--n", "8", "--burn-in", "2", "--out", P("s.csv"), "--json", "--accelerator", "cpu"],
             ["density"] = ["density", "--model", model, "--data", x, "--out", P("q.csv"), "--latents", "64", "--proposal-samples", "500", "--json", "--accelerator", "cpu"],
+            ["inpaint"] = ["inpaint", "--model", model, "--data", x, "--mask", Mask("mask.csv"), "--completions", "2", "--steps", "20", "--out", P("i.csv"), "--json", "--accelerator", "cpu"],
         };
         Assert.Equal(withJson, runs.Keys.Order().ToList());
 

@@ -115,6 +115,22 @@ public sealed class CmmModelTests(AcceleratorFixture fixture) : IDisposable
     }
 
     [Fact]
+    public void InpaintKeepsTheObservedCoordinatesAndGroupsByRow()
+    {
+        using var model = CmmModel.Fit(Points(), Tiny, fixture.Context);
+        var rows = new float[,] { { 0.5f, 0f }, { -0.5f, 0f } };
+        var completions = model.Inpaint(rows, [true, false], completions: 3, seed: 2);
+        Assert.Equal(6, completions.GetLength(0));
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal(rows[i / 3, 0], completions[i, 0]);
+            Assert.True(float.IsFinite(completions[i, 1]));
+        }
+
+        Assert.Throws<ArgumentException>(() => model.Inpaint(rows, [true, true]));
+    }
+
+    [Fact]
     public void BadInputNamesTheProblem()
     {
         var rows = Points(8);

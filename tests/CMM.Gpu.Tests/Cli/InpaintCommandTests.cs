@@ -1,0 +1,55 @@
+using System.Text.Json;
+using CMM.Gpu.IO;
+
+namespace CMM.Gpu.Tests.Cli;
+
+/// <summary><c>cmm inpaint</c>: completions keep the observed values, come grouped by row, and bad masks are one-line errors
+/// with no output file.</summary>
+public sealed class InpaintCommandTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("cmm-inpaint-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private string P(string name) => Path.Combine(dir, name);
+
+    [Fact]
+    public void CompletesRowsAndRefusesBadMasks()
+    {
+        var (code, _, stderr) = CliTests.Run(["fit", "--dataset", "moons", "--out", P("m.cmm"), .. ModelCommandTests.TinyFit]);
+        Assert.True(code == 0, stderr);
+        File.WriteAllText(P("rows.csv"), "0.5,9\n-0.25,9\n1.0,9\n");
+        File.WriteAllText(P("mask.csv"), "1,0\n");
+        (code, var stdout, stderr) = CliTests.Run("inpaint", "--model", P("m.cmm"), "--data", P("rows.csv"), "--mask", P("mask.csv"),
+            "--completions", "3", "--steps", "30", "--out", P("c.csv"), "--json", "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(3, doc.RootElement.GetProperty("rows").GetInt32());
+            Assert.Equal(3, doc.RootElement.GetProperty("completions_per_row").GetInt32());
+        }
+
+        var completions = PointFile.Read(P("c.csv"));
+        Assert.Equal(9, completions.Count);
+        var values = completions.Data.ToArray();
+        float[] observed = [0.5f, -0.25f, 1.0f];
+        for (int i = 0; i < 9; i++)
+        {
+            Assert.Equal(observed[i / 3], values[2 * i]);
+            Assert.True(float.IsFinite(values[(2 * i) + 1]));
+        }
+
+        File.WriteAllText(P("all.csv"), "1,1\n");
+        File.WriteAllText(P("wide.csv"), "1,0,1\n");
+        File.WriteAllText(P("two.csv"), "1,0\n0,1\n");
+        foreach (var (file, expected) in new[] { ("all.csv", "observes everything"), ("wide.csv", "1 x 3 values"), ("two.csv", "2 x 2 values") })
+        {
+            (code, _, stderr) = CliTests.Run("inpaint", "--model", P("m.cmm"), "--data", P("rows.csv"), "--mask", P(file), "--out", P("bad.csv"), "--accelerator", "cpu");
+            Assert.Equal(2, code);
+            Assert.Contains(expected, stderr, StringComparison.Ordinal);
+            Assert.Single(stderr.Trim().Split('\n'), line => line.Contains("error", StringComparison.Ordinal));
+            Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+            Assert.False(File.Exists(P("bad.csv")));
+        }
+    }
+}
