@@ -53,6 +53,8 @@ public static class MetricsEvaluator
         var recall = new SplitMean(splits);
         var w1 = new SplitMean(splits);
         var offSupport = new SplitMean(splits);
+        var classifier = new SplitMean(splits);
+        bool hasClassifier = h >= 8;
         for (int r = 0; r < splits; r++)
         {
             // Split r uses seeds Seed + 2r (held-out halves) and Seed + 2r + 1 (generated subsample): split 0 is the
@@ -76,6 +78,11 @@ public static class MetricsEvaluator
             {
                 precision.Add(SampleMetrics.ManifoldCoverage(gp, bp, d, PrecisionRecallK), SampleMetrics.ManifoldCoverage(ap, bp, d, PrecisionRecallK));
                 recall.Add(SampleMetrics.ManifoldCoverage(bp, gp, d, PrecisionRecallK), SampleMetrics.ManifoldCoverage(bp, ap, d, PrecisionRecallK));
+            }
+
+            if (hasClassifier)
+            {
+                classifier.Add(ClassifierTwoSampleTest.Accuracy(g, b, d, unchecked(seed + 7)), ClassifierTwoSampleTest.Accuracy(a, b, d, unchecked(seed + 7)));
             }
 
             if (hasW1)
@@ -107,6 +114,8 @@ public static class MetricsEvaluator
             Wasserstein1NoiseFloor = hasW1 ? w1.Floor : null,
             OffSupportShare = offSupport.Model,
             OffSupportShareNoiseFloor = offSupport.Floor,
+            ClassifierAccuracy = hasClassifier ? classifier.Model : null,
+            ClassifierAccuracyNoiseFloor = hasClassifier ? classifier.Floor : null,
             ModeCoverage = options.Modes is { } m ? Metrics.ModeCoverage.Evaluate(m, generated, heldOut, d) : null,
             MeanError = SampleMetrics.MeanError(generated, d, refMean),
             CovarianceError = SampleMetrics.CovarianceError(generated, d, refCov),

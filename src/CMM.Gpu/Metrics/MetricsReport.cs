@@ -79,6 +79,13 @@ public sealed record MetricsReport
     /// <summary>Share of generated and held-out points per known mode and in the gap (built-in datasets with modes), else null.</summary>
     public ModeCoverageReport? ModeCoverage { get; init; }
 
+    /// <summary>Classifier two-sample test (<see cref="ClassifierTwoSampleTest"/>): held-out accuracy of a quadratic logistic
+    /// regression telling generated from held-out points; 0.5 = indistinguishable, 1 = separated (null below 8 points).</summary>
+    public double? ClassifierAccuracy { get; init; }
+
+    /// <summary>The same between the two held-out halves (about 0.5 plus its sampling noise).</summary>
+    public double? ClassifierAccuracyNoiseFloor { get; init; }
+
     /// <summary>||mean(generated) - reference mean||_2.</summary>
     public double MeanError { get; init; }
 
@@ -164,6 +171,11 @@ public sealed record MetricsReport
         if (OffSupportShare is { } os)
         {
             rows.Add(("off-support share (NN beyond held-out 99th pct)", os, OffSupportShareNoiseFloor));
+        }
+
+        if (ClassifierAccuracy is { } ca)
+        {
+            rows.Add(("classifier two-sample accuracy (0.5 best)", ca, ClassifierAccuracyNoiseFloor));
         }
 
         rows.Add(($"mean error (vs {MomentsReference.Replace('_', '-')})", MeanError, null));
