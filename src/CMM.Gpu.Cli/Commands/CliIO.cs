@@ -59,7 +59,7 @@ internal static class CliIO
         CheckOutputPath(path, option);
         try
         {
-            _ = PointFile.FormatOf(path); // unknown extension: fail before the work
+            _ = PointFile.OutputFormatOf(path); // unknown extension or a read-only format: fail before the work
         }
         catch (PointFileException e)
         {
@@ -111,6 +111,34 @@ internal static class CliIO
         }
 
         return new Data.DatasetOptions { Dimension = dimension };
+    }
+
+    /// <summary>
+    /// Parses an <c>--image-shape HxW</c> option (null when not given) and checks it against the points' dimension:
+    /// <c>--image-shape 8x9: 64 values per point are not 8 x 9</c>. Bad text or a mismatch is a one-line error (exit 2).
+    /// </summary>
+    public static ImageShape? ParseImageShape(string? text, int dimension, string option = "--image-shape")
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (!ImageShape.TryParse(text, out var shape))
+        {
+            throw new CliException($"{option} '{text}': expected HEIGHTxWIDTH with positive integers, e.g. 28x28");
+        }
+
+        try
+        {
+            shape.RequireFits(dimension, option);
+        }
+        catch (PointFileException e)
+        {
+            throw new CliException(e.Message);
+        }
+
+        return shape;
     }
 
     /// <summary>Refuses <c>--dim</c> next to a <c>--data</c> file, whose columns give the dimension.</summary>

@@ -13,7 +13,7 @@ internal static class DensityCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var model = new Option<string>("--model") { Description = "Model file.", Required = true };
-        var data = new Option<string>("--data") { Description = "Points y (.csv or .npy), data coordinates.", Required = true };
+        var data = new Option<string>("--data") { Description = "Points y (.csv, .npy or IDX), data coordinates.", Required = true };
         var outOpt = new Option<string>("--out") { Description = "Output file (.csv or .npy): log q(y), one value per row.", Required = true };
         var latents = new Option<int>("--latents")
         {

@@ -12,7 +12,7 @@ internal static class EvalCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var model = new Option<string>("--model") { Description = "Model file.", Required = true };
-        var data = new Option<string?>("--data") { Description = "Held-out data (.csv or .npy)." };
+        var data = new Option<string?>("--data") { Description = "Held-out data (.csv, .npy or IDX)." };
         var dataset = new Option<string?>("--dataset") { Description = "Draw fresh held-out data from a built-in dataset." };
         var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
         var n = new Option<int?>("--n")

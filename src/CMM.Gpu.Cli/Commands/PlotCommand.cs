@@ -10,7 +10,7 @@ internal static class PlotCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var model = new Option<string>("--model") { Description = "Model file.", Required = true };
-        var data = new Option<string?>("--data") { Description = "Data to show beside the generated samples (.csv or .npy)." };
+        var data = new Option<string?>("--data") { Description = "Data to show beside the generated samples (.csv, .npy or IDX)." };
         var dataset = new Option<string?>("--dataset") { Description = "Show fresh points of a built-in dataset beside the generated samples (as many as --n)." };
         var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
         var outOpt = new Option<string>("--out") { Description = "PNG file to write.", Required = true };

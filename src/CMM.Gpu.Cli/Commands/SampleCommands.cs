@@ -113,7 +113,7 @@ internal static class SampleCommands
     public static Command Map(string name, string description, TextWriter stdout, TextWriter stderr)
     {
         var model = new Option<string>("--model") { Description = "Model file.", Required = true };
-        var data = new Option<string>("--data") { Description = "Input points (.csv or .npy).", Required = true };
+        var data = new Option<string>("--data") { Description = "Input points (.csv, .npy or IDX).", Required = true };
         var outOpt = new Option<string>("--out") { Description = "Output file (.csv or .npy).", Required = true };
         var acc = CommonOptions.Accelerator();
         var cmd = new Command(name, description) { model, data, outOpt, acc };

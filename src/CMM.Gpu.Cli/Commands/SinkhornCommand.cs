@@ -11,8 +11,8 @@ internal static class SinkhornCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var x = new Option<string>("--x") { Description = "Source points (.csv or .npy, [n, d] or [n]).", Required = true };
-        var y = new Option<string>("--y") { Description = "Target points (.csv or .npy, [m, d] or [m]).", Required = true };
+        var x = new Option<string>("--x") { Description = "Source points (.csv, .npy or IDX; [n, d], [n] or [n, h, w] images).", Required = true };
+        var y = new Option<string>("--y") { Description = "Target points (.csv, .npy or IDX; [m, d], [m] or [m, h, w] images).", Required = true };
         var eps = new Option<double?>("--epsilon") { Description = "Absolute epsilon (overrides --epsilon-rel)." };
         var epsRel = new Option<double>("--epsilon-rel") { Description = "Epsilon relative to the mean cost.", DefaultValueFactory = _ => new SinkhornOptions().RelativeEpsilon };
         var tol = new Option<double>("--tolerance") { Description = "L1 marginal error to stop at.", DefaultValueFactory = _ => new SinkhornOptions().Tolerance };

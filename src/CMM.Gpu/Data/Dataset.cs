@@ -9,6 +9,9 @@ namespace CMM.Gpu.Data;
 /// <param name="Dimension">d, at least 1.</param>
 public sealed record Dataset(string Name, float[] Points, int Dimension)
 {
+    /// <summary>The (height, width) of the images the points are (8 x 8 for <c>digits</c>), or null for points that are not images.</summary>
+    public CMM.Gpu.IO.ImageShape? ImageShape { get; init; }
+
     /// <summary>Number of points.</summary>
     public int Count => Dimension > 0 ? Points.Length / Dimension : 0;
 

@@ -1,3 +1,4 @@
+using CMM.Gpu.IO;
 using MathNet.Numerics.LinearAlgebra;
 
 namespace CMM.Gpu.Data;
@@ -5,8 +6,9 @@ namespace CMM.Gpu.Data;
 /// <summary>
 /// The built-in seeded datasets. Every dataset is a pure function of (name, n, seed, options): the same
 /// arguments give bit-identical points on every machine (the generator is <see cref="Random"/> with a
-/// seed, whose seeded sequence .NET keeps stable). Definitions and scales follow the normalizing-flow
-/// literature (FFJORD's toy data); docs/datasets.md lists them.
+/// seed, whose seeded sequence .NET keeps stable). Definitions and scales of the generated ones follow the
+/// normalizing-flow literature (FFJORD's toy data); <c>digits</c> draws rows of a fixed set of 8 x 8 images
+/// (<see cref="DigitsData"/>). docs/datasets.md lists them.
 /// </summary>
 public static class Datasets
 {
@@ -14,6 +16,7 @@ public static class Datasets
     [
         "gaussian", "bimodal", "exponential", "uniform",
         "moons", "circles", "eight-gaussians", "checkerboard", "swiss-roll", "pinwheel",
+        "digits",
     ];
 
     /// <summary>
@@ -44,18 +47,43 @@ public static class Datasets
         {
             "gaussian" => GaussianDimension(options),
             "bimodal" or "exponential" or "uniform" => 1,
+            "digits" => DigitsData.Dimension,
             _ => 2,
         };
     }
 
+    /// <summary>
+    /// The most points <see cref="Create"/> draws from the dataset: the rows of a fixed data set (1,797 for
+    /// <c>digits</c>, drawn without replacement), or null for the generated ones, which have no limit.
+    /// </summary>
+    /// <param name="name">A built-in dataset name.</param>
+    /// <returns>The limit, or null.</returns>
+    public static int? MaxCount(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        RequireKnown(name);
+        return name == "digits" ? DigitsData.Count : null;
+    }
+
+    /// <summary>The image shape of the dataset's points (8 x 8 for <c>digits</c>), or null for datasets that are not images.</summary>
+    /// <param name="name">A built-in dataset name.</param>
+    /// <returns>The shape, or null.</returns>
+    public static ImageShape? ImageShapeOf(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        RequireKnown(name);
+        return name == "digits" ? DigitsData.ImageShape : null;
+    }
+
     /// <summary>Draws <paramref name="n"/> points of a built-in dataset.</summary>
     /// <param name="name">One of <see cref="Names"/>.</param>
-    /// <param name="n">Number of points, at least 1.</param>
-    /// <param name="seed">Seed: same seed, same points; different seeds, independent points.</param>
+    /// <param name="n">Number of points, at least 1 (and at most <see cref="MaxCount"/> where there is one).</param>
+    /// <param name="seed">Seed: same seed, same points; different seeds, independent points (for <c>digits</c>:
+    /// a different subset, in a different order, of the same 1,797 rows).</param>
     /// <param name="options">Dataset parameters; null for the defaults.</param>
-    /// <returns>The points with their dimension.</returns>
-    /// <exception cref="ArgumentException">Unknown name (the message lists the known ones), or options that are
-    /// invalid or do not apply to this dataset (every problem is listed).</exception>
+    /// <returns>The points with their dimension (and, for <c>digits</c>, their <see cref="Dataset.ImageShape"/>).</returns>
+    /// <exception cref="ArgumentException">Unknown name (the message lists the known ones), options that are
+    /// invalid or do not apply to this dataset (every problem is listed), or more points than a fixed data set has.</exception>
     public static Dataset Create(string name, int n, int seed, DatasetOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -64,6 +92,11 @@ public static class Datasets
         options ??= DatasetOptions.Default;
         CheckOptions(name, options);
         var rng = new Random(seed);
+        if (name == "digits")
+        {
+            return new Dataset(name, Digits(rng, n), DigitsData.Dimension) { ImageShape = DigitsData.ImageShape };
+        }
+
         float[] pts = name switch
         {
             "gaussian" => Gaussian(rng, n, options),
@@ -354,6 +387,29 @@ public static class Datasets
         }
 
         return p;
+    }
+
+    private static float[] Digits(Random rng, int n)
+    {
+        if (n > DigitsData.Count)
+        {
+            throw new ArgumentException($"the 'digits' dataset has {DigitsData.Count} images; n = {n} is more than can be drawn without replacement (use at most {DigitsData.Count})", nameof(n));
+        }
+
+        // The first n steps of a Fisher-Yates shuffle: n distinct rows, each subset and order equally likely.
+        var rows = new int[DigitsData.Count];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            rows[i] = i;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            int j = rng.Next(i, rows.Length);
+            (rows[i], rows[j]) = (rows[j], rows[i]);
+        }
+
+        return DigitsData.Select(rows.AsSpan(0, n));
     }
 
     private static float[] Pinwheel(Random rng, int n)

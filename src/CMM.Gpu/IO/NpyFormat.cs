@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace CMM.Gpu.IO;
@@ -18,6 +17,12 @@ internal static class NpyFormat
 
     /// <summary>Total size of the preamble + header <see cref="PointFileWriter"/> reserves, so the row count can be rewritten in place.</summary>
     public const int ReservedHeaderSize = 128;
+
+    /// <summary>The dtypes read, for messages.</summary>
+    private const string DtypesRead = "only little-endian float32 '<f4', float64 '<f8' and integers ('|u1', '|i1', '<u2', '<i2', '<u4', '<i4', '<u8', '<i8')";
+
+    /// <summary>The shapes read, for messages.</summary>
+    private const string ShapesRead = "(n,), (n, d) or (n, h, w) images";
 
     private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
@@ -79,32 +84,33 @@ internal static class NpyFormat
         var text = major == 3 ? new UTF8Encoding(false, false).GetString(headerBytes) : Encoding.Latin1.GetString(headerBytes);
         var header = Header.Parse(text, source);
 
-        int itemSize = header.Descr switch
-        {
-            "<f4" => 4,
-            "<f8" => 8,
-            _ => throw UnsupportedDtype(source, header.Descr),
-        };
+        var type = DtypeOf(header.Descr) ?? throw UnsupportedDtype(source, header.Descr);
+        int itemSize = ElementReader.SizeOf(type);
 
         var shape = header.Shape;
-        if (shape.Length is not (1 or 2))
+        if (shape.Length == 0)
         {
-            throw Fail(source, PointFileError.UnsupportedShape, $"shape {ShapeText(shape)} is not supported; expected (n, d) or (n,)");
+            throw Fail(source, PointFileError.UnsupportedShape, $"shape {ShapeText(shape)} is not supported; expected {ShapesRead}");
+        }
+
+        if (shape.Length > 3)
+        {
+            throw Fail(source, PointFileError.UnsupportedShape, $"shape {ShapeText(shape)} has more than 3 dimensions; expected {ShapesRead}");
         }
 
         long rows = shape[0];
-        long dim = shape.Length == 2 ? shape[1] : 1;
         if (rows == 0)
         {
             throw Fail(source, PointFileError.Empty, $"no data rows (shape {ShapeText(shape)})");
         }
 
-        if (dim == 0)
+        if (shape.Skip(1).Any(s => s == 0))
         {
-            throw Fail(source, PointFileError.UnsupportedShape, $"shape {ShapeText(shape)} has zero columns");
+            var what = shape.Length == 2 ? "zero columns" : "zero values per image";
+            throw Fail(source, PointFileError.UnsupportedShape, $"shape {ShapeText(shape)} has {what}");
         }
 
-        var needed = (System.Numerics.BigInteger)rows * dim * itemSize;
+        var needed = shape.Aggregate(System.Numerics.BigInteger.One, (p, s) => p * s) * itemSize;
         long dataBytes = stream.Length - stream.Position;
         if (needed > dataBytes)
         {
@@ -116,28 +122,23 @@ internal static class NpyFormat
             throw Fail(source, PointFileError.TrailingData, $"{dataBytes - needed} bytes follow the data that shape {ShapeText(shape)} of '{header.Descr}' describes");
         }
 
-        long count = rows * dim; // fits: needed <= file length
+        long count = (long)(needed / itemSize); // fits: needed <= file length
+        long dim = count / rows;
         if (count > Array.MaxLength || dim > int.MaxValue)
         {
             throw Fail(source, PointFileError.TooLarge, $"shape {ShapeText(shape)} holds {count} values; at most {Array.MaxLength} are supported");
         }
 
-        bool fortran = header.FortranOrder && shape.Length == 2 && dim > 1 && rows > 1;
-        var data = new float[count];
+        bool fortran = header.FortranOrder && shape.Length >= 2;
+        float[] data;
         try
         {
-            if (itemSize == 4)
+            (data, long read, _) = ElementReader.Read(
+                stream, count, type, bigEndian: false, initialCapacity: count,
+                (at, v) => Fail(source, PointFileError.OutOfRange, $"element {ElementReader.IndexText(at, shape, fortran)}: value {v.ToString("G6", CultureInfo.InvariantCulture)} is outside the float32 range (|v| <= 3.4e38)"));
+            if (read < count)
             {
-                stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
-                if (!BitConverter.IsLittleEndian)
-                {
-                    var asInts = MemoryMarshal.Cast<float, int>(data.AsSpan());
-                    BinaryPrimitives.ReverseEndianness(asInts, asInts);
-                }
-            }
-            else
-            {
-                ReadFloat64(stream, data, source, rows, (int)dim, shape.Length, fortran);
+                throw new EndOfStreamException();
             }
         }
         catch (EndOfStreamException e)
@@ -147,19 +148,17 @@ internal static class NpyFormat
 
         if (fortran)
         {
-            data = Transpose(data, (int)dim, rows);
+            data = ElementReader.FortranToRowMajor(data, shape);
         }
 
-        for (long i = 0; i < data.Length; i++)
+        if (ElementReader.IsFloat(type) && ElementReader.FirstNonFinite(data) is var bad and >= 0)
         {
-            if (!float.IsFinite(data[i]))
-            {
-                var kind = float.IsNaN(data[i]) ? "NaN value" : "infinite value";
-                throw Fail(source, PointFileError.NonFinite, $"element {ElementText(i, rows, (int)dim, shape.Length, false)}: {kind}");
-            }
+            var kind = float.IsNaN(data[bad]) ? "NaN value" : "infinite value";
+            throw Fail(source, PointFileError.NonFinite, $"element {ElementReader.IndexText(bad, shape, false)}: {kind}");
         }
 
-        return PointCloud.Wrap(data, (int)dim, source);
+        ImageShape? image = shape.Length == 3 ? new ImageShape((int)shape[1], (int)shape[2]) : null;
+        return PointCloud.Wrap(data, (int)dim, source, image);
     }
 
     /// <summary>Writes the preamble and header for float32 data of shape (rows, dimension), padded to exactly <paramref name="totalSize"/> bytes.</summary>
@@ -183,70 +182,35 @@ internal static class NpyFormat
         stream.Write(buffer);
     }
 
-    private static void ReadFloat64(Stream stream, float[] data, string source, long rows, int dim, int rank, bool fortran)
-    {
-        var buffer = new byte[8 * 8192];
-        long done = 0;
-        while (done < data.Length)
-        {
-            int n = (int)Math.Min(8192, data.Length - done);
-            var chunk = buffer.AsSpan(0, n * 8);
-            stream.ReadExactly(chunk);
-            for (int k = 0; k < n; k++)
-            {
-                double v = BinaryPrimitives.ReadDoubleLittleEndian(chunk[(8 * k)..]);
-                if (double.IsFinite(v) && Math.Abs(v) > float.MaxValue)
-                {
-                    var at = ElementText(done + k, rows, dim, rank, fortran);
-                    throw Fail(source, PointFileError.OutOfRange, $"element {at}: value {v.ToString("G6", CultureInfo.InvariantCulture)} is outside the float32 range (|v| <= 3.4e38)");
-                }
-
-                data[done + k] = (float)v;
-            }
-
-            done += n;
-        }
-    }
-
-    private static float[] Transpose(float[] columnMajor, int dim, long rows)
-    {
-        var result = new float[columnMajor.Length];
-        for (long i = 0; i < rows; i++)
-        {
-            for (int j = 0; j < dim; j++)
-            {
-                result[(i * dim) + j] = columnMajor[(j * rows) + i];
-            }
-        }
-
-        return result;
-    }
-
-    private static string ElementText(long flat, long rows, int dim, int rank, bool fortran)
-    {
-        if (rank == 1 || dim == 1)
-        {
-            return rank == 1 ? $"[{flat}]" : $"[{flat}, 0]";
-        }
-
-        long i = fortran ? flat % rows : flat / dim;
-        long j = fortran ? flat / rows : flat % dim;
-        return $"[{i}, {j}]";
-    }
-
     private static string ShapeText(long[] shape) => shape.Length == 1
         ? $"({shape[0]},)"
         : "(" + string.Join(", ", shape.Select(s => s.ToString(CultureInfo.InvariantCulture))) + ")";
 
+    /// <summary>The element type of a dtype this reader knows (little-endian floats and integers; one-byte integers in any byte order), or null.</summary>
+    private static ElementType? DtypeOf(string descr) => descr switch
+    {
+        "<f4" => ElementType.Float32,
+        "<f8" => ElementType.Float64,
+        "|u1" or "<u1" or ">u1" => ElementType.UInt8,
+        "|i1" or "<i1" or ">i1" => ElementType.Int8,
+        "<u2" => ElementType.UInt16,
+        "<i2" => ElementType.Int16,
+        "<u4" => ElementType.UInt32,
+        "<i4" => ElementType.Int32,
+        "<u8" => ElementType.UInt64,
+        "<i8" => ElementType.Int64,
+        _ => null,
+    };
+
     private static PointFileException UnsupportedDtype(string source, string descr)
     {
         var q = Text.Quote(descr);
-        if (descr.Length == 3 && descr[0] == '>' && descr[1] == 'f')
+        if (descr.Length == 3 && descr[0] == '>' && descr[1] is 'f' or 'i' or 'u')
         {
             return Fail(source, PointFileError.UnsupportedDtype, $"big-endian dtype {q} is not supported; save little-endian float32 or float64, e.g. arr.astype('<f4')");
         }
 
-        return Fail(source, PointFileError.UnsupportedDtype, $"unsupported dtype {q}; only little-endian float32 '<f4' and float64 '<f8' are supported (convert with arr.astype('<f4'))");
+        return Fail(source, PointFileError.UnsupportedDtype, $"unsupported dtype {q}; {DtypesRead} are supported (convert with arr.astype('<f4'))");
     }
 
     private static int ReadAtMost(Stream stream, Span<byte> buffer) => stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
@@ -294,7 +258,7 @@ internal static class NpyFormat
                     case "descr":
                         if (Peek() == '[')
                         {
-                            throw Fail(source, PointFileError.UnsupportedDtype, "structured dtypes are not supported; only little-endian float32 '<f4' and float64 '<f8' are");
+                            throw Fail(source, PointFileError.UnsupportedDtype, $"structured dtypes are not supported; {DtypesRead} are");
                         }
 
                         descr = ParseString();
@@ -427,7 +391,7 @@ internal static class NpyFormat
 
                 if (dims.Count >= 32)
                 {
-                    throw Fail(source, PointFileError.UnsupportedShape, "shape has more than 32 dimensions; expected (n, d) or (n,)");
+                    throw Fail(source, PointFileError.UnsupportedShape, $"shape has more than 32 dimensions; expected {ShapesRead}");
                 }
 
                 dims.Add(dim);

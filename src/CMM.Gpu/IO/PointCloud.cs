@@ -6,14 +6,21 @@ public enum PointFileFormat
     /// <summary>Comma-separated text, one point per line (<c>.csv</c>).</summary>
     Csv,
 
-    /// <summary>NumPy array file (<c>.npy</c>), float32 or float64, shape (n, d) or (n,).</summary>
+    /// <summary>NumPy array file (<c>.npy</c>): float or integer values, shape (n,), (n, d) or (n, h, w) images.</summary>
     Npy,
+
+    /// <summary>
+    /// IDX file, the format MNIST is distributed in (<c>.idx</c>, <c>-idx3-ubyte</c>, <c>-idx1-ubyte</c>, optionally
+    /// gzip-compressed with <c>.gz</c>): (n, h, w) images, (n, d) or (n,) labels. Read only.
+    /// </summary>
+    Idx,
 }
 
 /// <summary>
 /// An immutable set of <see cref="Count"/> points in R^<see cref="Dimension"/>, stored row-major
 /// <c>[n, d]</c> float32 (the layout <c>DevicePoints.Upload(context, cloud.Data.Span, cloud.Dimension)</c> takes).
-/// Every value is finite (the readers reject NaN and infinities).
+/// Every value is finite (the readers reject NaN and infinities). Points read from images ((n, h, w) arrays) carry
+/// their <see cref="ImageShape"/>.
 /// </summary>
 public sealed class PointCloud
 {
@@ -29,10 +36,11 @@ public sealed class PointCloud
     {
     }
 
-    private PointCloud(float[] data, int dimension, string source, bool trusted)
+    private PointCloud(float[] data, int dimension, string source, bool trusted, ImageShape? imageShape = null)
     {
         _ = trusted;
         this.data = data;
+        ImageShape = imageShape;
         Dimension = dimension;
         Count = data.Length / dimension;
         Source = source ?? string.Empty;
@@ -56,6 +64,12 @@ public sealed class PointCloud
 
     /// <summary>Where the points came from (file path or stream source name).</summary>
     public string Source { get; }
+
+    /// <summary>
+    /// The (height, width) of the images the points are, row-major (<c>Height * Width == Dimension</c>), or null for
+    /// plain points: set by the readers for (n, h, w) .npy arrays and IDX image files, or by <see cref="WithImageShape"/>.
+    /// </summary>
+    public ImageShape? ImageShape { get; }
 
     /// <summary>The largest |value| in the cloud.</summary>
     public float MaxAbsValue { get; }
@@ -86,8 +100,20 @@ public sealed class PointCloud
     /// <returns>A new array.</returns>
     public float[] ToArray() => (float[])data.Clone();
 
+    /// <summary>The same points, declared to be images of <paramref name="shape"/> (null: plain points). The values are shared, not copied.</summary>
+    /// <param name="shape">The image shape; its pixel count must equal <see cref="Dimension"/>.</param>
+    /// <returns>A cloud with <see cref="ImageShape"/> set.</returns>
+    /// <exception cref="PointFileException"><see cref="PointFileError.ImageShapeMismatch"/>: the shape does not have
+    /// <see cref="Dimension"/> pixels (<c>x.csv: image shape 8x9: 64 values per point are not 8 x 9</c>).</exception>
+    public PointCloud WithImageShape(ImageShape? shape)
+    {
+        shape?.RequireFits(Dimension, source: Source);
+        return new PointCloud(data, Dimension, Source, trusted: true, shape);
+    }
+
     /// <summary>Wraps an array the reader built and validated (no copy).</summary>
-    internal static PointCloud Wrap(float[] data, int dimension, string source) => new(data, dimension, source, trusted: true);
+    internal static PointCloud Wrap(float[] data, int dimension, string source, ImageShape? imageShape = null) =>
+        new(data, dimension, source, trusted: true, imageShape);
 
     private static float[] Validated(ReadOnlySpan<float> data, int dimension)
     {

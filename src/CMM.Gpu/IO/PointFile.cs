@@ -1,17 +1,25 @@
 namespace CMM.Gpu.IO;
 
 /// <summary>
-/// Reads and writes point clouds as <c>.csv</c> or <c>.npy</c> files, chosen by extension. Every problem with an
+/// Reads point clouds from <c>.csv</c>, <c>.npy</c> and IDX files and writes <c>.csv</c> or <c>.npy</c>, chosen by the
+/// file name (<see cref="FormatOf"/>). Every problem with an
 /// input file is a <see cref="PointFileException"/> whose message is one line naming the file, the line or element,
 /// and the problem; see docs/file-formats.md for the rules and messages.
 /// </summary>
 public static class PointFile
 {
-    /// <summary>The extensions this class understands, for messages.</summary>
-    public const string SupportedExtensions = ".csv, .npy";
+    /// <summary>The extensions this class reads, for messages.</summary>
+    public const string SupportedExtensions = ".csv, .npy, .idx, -idx3-ubyte, -idx1-ubyte (IDX also .gz)";
 
-    /// <summary>Reads the points in <paramref name="path"/> (format from the extension, case-insensitive).</summary>
-    /// <param name="path">A <c>.csv</c> or <c>.npy</c> file.</param>
+    /// <summary>The extensions this class writes, for messages.</summary>
+    public const string WritableExtensions = ".csv, .npy";
+
+    private static readonly System.Text.RegularExpressions.Regex IdxName = new(
+        @"(?:\.idx|(?:^|[.-])idx[1-3]-ubyte)(?:\.gz)?$",
+        System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>Reads the points in <paramref name="path"/> (format from the name, case-insensitive; see <see cref="FormatOf"/>).</summary>
+    /// <param name="path">A <c>.csv</c>, <c>.npy</c> or IDX file.</param>
     /// <returns>The points, row-major float32.</returns>
     /// <exception cref="PointFileException">The file is missing, a directory, of unknown extension, unreadable or invalid.</exception>
     public static PointCloud Read(string path)
@@ -63,6 +71,7 @@ public static class PointFile
             {
                 PointFileFormat.Csv => CsvPointReader.Read(stream, sourceName),
                 PointFileFormat.Npy => NpyFormat.Read(stream, sourceName),
+                PointFileFormat.Idx => IdxFormat.Read(stream, sourceName),
                 _ => throw new ArgumentOutOfRangeException(nameof(format), format, "unknown point file format"),
             };
         }
@@ -72,10 +81,12 @@ public static class PointFile
         }
     }
 
-    /// <summary>The format a path's extension names.</summary>
+    /// <summary>The format a path's name gives, case-insensitively.</summary>
     /// <param name="path">A file path.</param>
-    /// <returns><see cref="PointFileFormat.Csv"/> for <c>.csv</c>, <see cref="PointFileFormat.Npy"/> for <c>.npy</c> (any case).</returns>
-    /// <exception cref="PointFileException">Any other extension (<see cref="PointFileError.UnknownFormat"/>).</exception>
+    /// <returns><see cref="PointFileFormat.Csv"/> for <c>.csv</c>, <see cref="PointFileFormat.Npy"/> for <c>.npy</c>,
+    /// <see cref="PointFileFormat.Idx"/> for <c>.idx</c>, <c>-idx3-ubyte</c>, <c>-idx1-ubyte</c> (also <c>.idx3-ubyte</c>,
+    /// <c>idx2</c>), each optionally followed by <c>.gz</c>.</returns>
+    /// <exception cref="PointFileException">Any other name (<see cref="PointFileError.UnknownFormat"/>).</exception>
     public static PointFileFormat FormatOf(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -90,8 +101,33 @@ public static class PointFile
             return PointFileFormat.Npy;
         }
 
+        if (IdxName.IsMatch(Path.GetFileName(path)))
+        {
+            return PointFileFormat.Idx;
+        }
+
+        if (ext.Equals(".gz", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new PointFileException(path, PointFileError.UnknownFormat, $"{path}: only IDX files are read gzip-compressed (.idx.gz, -idx3-ubyte.gz, -idx1-ubyte.gz); decompress it first");
+        }
+
         var what = ext.Length == 0 ? "has no extension" : $"has unknown extension {Text.Quote(ext)}";
         throw new PointFileException(path, PointFileError.UnknownFormat, $"{path}: {what}; point files must be {SupportedExtensions}");
+    }
+
+    /// <summary>The format a point file written to <paramref name="path"/> gets: <see cref="FormatOf"/>, limited to the formats written.</summary>
+    /// <param name="path">A destination path.</param>
+    /// <returns><see cref="PointFileFormat.Csv"/> or <see cref="PointFileFormat.Npy"/>.</returns>
+    /// <exception cref="PointFileException">An unknown name, or an IDX name (IDX files are read, not written), as <see cref="PointFileError.UnknownFormat"/>.</exception>
+    public static PointFileFormat OutputFormatOf(string path)
+    {
+        var format = FormatOf(path);
+        if (format == PointFileFormat.Idx)
+        {
+            throw new PointFileException(path, PointFileError.UnknownFormat, $"{path}: IDX files are read, not written; write {WritableExtensions}");
+        }
+
+        return format;
     }
 
     /// <summary>
@@ -102,7 +138,7 @@ public static class PointFile
     /// <param name="data">The values; finite, at least one row, length a multiple of <paramref name="dimension"/>.</param>
     /// <param name="dimension">Values per point (d &gt;= 1).</param>
     /// <exception cref="ArgumentException">Bad dimension, empty or ragged data, or a non-finite value (named by index).</exception>
-    /// <exception cref="PointFileException">Unknown extension.</exception>
+    /// <exception cref="PointFileException">Unknown extension, or an IDX name (<see cref="OutputFormatOf"/>).</exception>
     /// <exception cref="IOException">The destination directory does not exist or is not writable.</exception>
     public static void Write(string path, ReadOnlySpan<float> data, int dimension)
     {

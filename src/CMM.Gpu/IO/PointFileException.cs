@@ -9,7 +9,7 @@ public enum PointFileError
     /// <summary>The path names a directory, not a file.</summary>
     IsDirectory,
 
-    /// <summary>The extension is neither <c>.csv</c> nor <c>.npy</c>.</summary>
+    /// <summary>The name is not that of a point file (<see cref="PointFile.SupportedExtensions"/>), or names a format that is read but not written (IDX).</summary>
     UnknownFormat,
 
     /// <summary>The file could not be opened or read (permissions, I/O error).</summary>
@@ -30,23 +30,29 @@ public enum PointFileError
     /// <summary>A CSV row has a different number of columns than the first row.</summary>
     Ragged,
 
-    /// <summary>The .npy magic string, version or header dictionary is malformed.</summary>
+    /// <summary>The .npy magic string, version or header dictionary is malformed, or an IDX file does not start with two zero bytes.</summary>
     BadHeader,
 
-    /// <summary>The .npy dtype is not little-endian float32 or float64.</summary>
+    /// <summary>The .npy dtype is not one of the little-endian floats or integers read (docs/file-formats.md), or the IDX data type code is unknown.</summary>
     UnsupportedDtype,
 
-    /// <summary>The .npy shape is not (n, d) or (n,), or has a zero dimension.</summary>
+    /// <summary>The .npy or IDX shape is not (n,), (n, d) or (n, h, w), or has a zero dimension after n.</summary>
     UnsupportedShape,
 
-    /// <summary>The .npy data is shorter than its header says.</summary>
+    /// <summary>The .npy or IDX data (or header) is shorter than its header says.</summary>
     Truncated,
 
-    /// <summary>The .npy file has bytes after the data its header describes.</summary>
+    /// <summary>The .npy or IDX file has bytes after the data its header describes.</summary>
     TrailingData,
 
     /// <summary>The file holds more values than one array can (about 2^31).</summary>
     TooLarge,
+
+    /// <summary>A gzip-compressed file's compressed data is corrupt.</summary>
+    CorruptCompression,
+
+    /// <summary>A declared image shape (<c>HxW</c>) does not match the number of values per point.</summary>
+    ImageShapeMismatch,
 }
 
 /// <summary>

@@ -50,13 +50,13 @@ public sealed class PointFileWriter : IDisposable
     /// <param name="path">Destination ending in <c>.csv</c> or <c>.npy</c>.</param>
     /// <param name="dimension">Values per point (d &gt;= 1).</param>
     /// <returns>The writer; call <see cref="Append"/>, then <see cref="Complete"/>, and dispose it.</returns>
-    /// <exception cref="PointFileException">Unknown extension.</exception>
+    /// <exception cref="PointFileException">Unknown extension, or an IDX name (<see cref="PointFile.OutputFormatOf"/>).</exception>
     /// <exception cref="IOException">The destination directory does not exist, is not writable, or the path is a directory.</exception>
     public static PointFileWriter Create(string path, int dimension)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
-        var format = PointFile.FormatOf(path);
+        var format = PointFile.OutputFormatOf(path);
         var stream = AtomicFile.CreateTemporary(path, out var full, out var temp);
         var writer = new PointFileWriter(path, format, dimension, stream, full, temp);
         try

@@ -127,15 +127,18 @@ public sealed class PointFileNpyTests
     }
 
     [Theory]
-    [InlineData("<i4")]
     [InlineData("<f2")]
+    [InlineData(">i8")]
     [InlineData("|b1")]
     [InlineData("<c8")]
     [InlineData("=f4")]
     public void OtherDtypesAreRejected(string descr)
     {
         var e = NpyError(NpyBytes(Dict(descr, "(1,)"), new byte[8]), PointFileError.UnsupportedDtype);
-        Assert.Contains($"unsupported dtype \"{descr}\"; only little-endian float32 '<f4' and float64 '<f8' are supported", e.Message, StringComparison.Ordinal);
+        var expected = descr[0] == '>'
+            ? $"big-endian dtype \"{descr}\" is not supported"
+            : $"unsupported dtype \"{descr}\"; only little-endian float32 '<f4', float64 '<f8' and integers ('|u1', '|i1', '<u2', '<i2', '<u4', '<i4', '<u8', '<i8') are supported";
+        Assert.Contains(expected, e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -146,9 +149,10 @@ public sealed class PointFileNpyTests
     }
 
     [Theory]
-    [InlineData("()", "shape () is not supported; expected (n, d) or (n,)")]
-    [InlineData("(1, 1, 1)", "shape (1, 1, 1) is not supported; expected (n, d) or (n,)")]
+    [InlineData("()", "shape () is not supported; expected (n,), (n, d) or (n, h, w) images")]
+    [InlineData("(1, 1, 1, 1)", "shape (1, 1, 1, 1) has more than 3 dimensions; expected (n,), (n, d) or (n, h, w) images")]
     [InlineData("(1, 0)", "shape (1, 0) has zero columns")]
+    [InlineData("(1, 2, 0)", "shape (1, 2, 0) has zero values per image")]
     public void UnsupportedShapes(string shape, string expected)
     {
         var e = NpyError(NpyBytes(Dict("<f4", shape), F4(1)), PointFileError.UnsupportedShape);

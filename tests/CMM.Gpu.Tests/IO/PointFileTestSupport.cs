@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Text;
 using CMM.Gpu.IO;
 
@@ -88,6 +89,69 @@ internal static class PointFiles
         }
 
         return b;
+    }
+
+    public static PointCloud Idx(byte[] bytes, string name = "in.idx") =>
+        PointFile.Read(new MemoryStream(bytes), PointFileFormat.Idx, name);
+
+    public static PointFileException IdxError(byte[] bytes, PointFileError expected)
+    {
+        var e = Assert.Throws<PointFileException>(() => Idx(bytes));
+        Assert.Equal(expected, e.Error);
+        AssertOneLine(e, "in.idx");
+        return e;
+    }
+
+    /// <summary>
+    /// An IDX file as LeCun's MNIST page describes it: bytes 0 and 1 zero, byte 2 the type code (0x08 unsigned byte,
+    /// 0x09 signed byte, 0x0B short, 0x0C int, 0x0D float, 0x0E double), byte 3 the number of dimensions, then each
+    /// size as a big-endian 32-bit integer, then the data (already big-endian).
+    /// </summary>
+    public static byte[] IdxBytes(byte type, uint[] sizes, byte[] data)
+    {
+        var b = new byte[4 + (4 * sizes.Length) + data.Length];
+        b[2] = type;
+        b[3] = (byte)sizes.Length;
+        for (int k = 0; k < sizes.Length; k++)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(b.AsSpan(4 + (4 * k)), sizes[k]);
+        }
+
+        data.CopyTo(b, 4 + (4 * sizes.Length));
+        return b;
+    }
+
+    /// <summary>Big-endian bytes of values of the IDX type code.</summary>
+    public static byte[] BigEndian(byte type, params double[] values)
+    {
+        int size = type switch { 0x08 or 0x09 => 1, 0x0B => 2, 0x0C or 0x0D => 4, _ => 8 };
+        var b = new byte[values.Length * size];
+        for (int i = 0; i < values.Length; i++)
+        {
+            var s = b.AsSpan(i * size, size);
+            switch (type)
+            {
+                case 0x08: s[0] = (byte)values[i]; break;
+                case 0x09: s[0] = (byte)(sbyte)values[i]; break;
+                case 0x0B: BinaryPrimitives.WriteInt16BigEndian(s, (short)values[i]); break;
+                case 0x0C: BinaryPrimitives.WriteInt32BigEndian(s, (int)values[i]); break;
+                case 0x0D: BinaryPrimitives.WriteSingleBigEndian(s, (float)values[i]); break;
+                default: BinaryPrimitives.WriteDoubleBigEndian(s, values[i]); break;
+            }
+        }
+
+        return b;
+    }
+
+    public static byte[] Gzip(byte[] bytes)
+    {
+        using var memory = new MemoryStream();
+        using (var gz = new GZipStream(memory, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gz.Write(bytes);
+        }
+
+        return memory.ToArray();
     }
 
     /// <summary>Bitwise equality (so -0 and 0 differ), with the first difference named.</summary>

@@ -49,7 +49,7 @@ public sealed class PointFileTests : IDisposable
         File.WriteAllText(p, "1,2\n");
         var e = Assert.Throws<PointFileException>(() => PointFile.Read(p));
         Assert.Equal(PointFileError.UnknownFormat, e.Error);
-        Assert.Equal($"{p}: {expected}; point files must be .csv, .npy", e.Message);
+        Assert.Equal($"{p}: {expected}; point files must be .csv, .npy, .idx, -idx3-ubyte, -idx1-ubyte (IDX also .gz)", e.Message);
     }
 
     [Fact]
