@@ -52,6 +52,7 @@ internal static class DemoCommand
             }
 
             Directory.CreateDirectory(dir);
+            count = Math.Min(count, Datasets.MaxCount(name) ?? int.MaxValue); // a finite data set (digits): at most all of it
             var train = Datasets.Create(name, count, options.Seed);
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             string modelPath = Path.Combine(dir, "model.cmm");

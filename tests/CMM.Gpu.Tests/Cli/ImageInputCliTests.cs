@@ -53,7 +53,13 @@ public sealed class ImageInputCliTests : IDisposable
 
         var (nc, _, ne) = CliTests.Run("fit", "--dataset", "digits", "--n", "1798", "--out", P("x.cmm"), "--accelerator", "cpu");
         Assert.Equal(2, nc);
-        Assert.Single(ne.Trim().Split('\n'), l => l.StartsWith("cmm: error: the 'digits' dataset has 1797 images; n = 1798 is more than can be drawn", StringComparison.Ordinal));
+        Assert.Equal("cmm: error: --n 1798: the 'digits' dataset has only 1797 points (drawn without replacement)", ne.Trim());
         Assert.False(File.Exists(P("x.cmm")));
+
+        // Without --n, a finite data set is used whole (the default 20,000 would be more than it has).
+        var (ok, stdout, oe) = CliTests.Run("fit", "--dataset", "digits", "--iterations", "1", "--particles", "16", "--batch", "16", "--hidden", "4", "--out", P("all.cmm"), "--json", "--accelerator", "cpu");
+        Assert.True(ok == 0, oe);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal(1797, doc.RootElement.GetProperty("n").GetInt32());
     }
 }
