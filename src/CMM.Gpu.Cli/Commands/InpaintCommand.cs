@@ -19,11 +19,13 @@ internal static class InpaintCommand
         var noise = new Option<double?>("--noise") { Description = "Observation noise s in data units (default: 0.05 times the rows' RMS spread)." };
         var steps = new Option<int>("--steps") { Description = "MALA steps per chain (the step adapts during them).", DefaultValueFactory = _ => defaults.Steps };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the chains.", DefaultValueFactory = _ => 0UL };
+        var figure = new Option<string?>("--figure") { Description = "Also draw a PNG: per row (up to 6) the masked input, completions and the row as given (needs images: --image-shape or a file with its own shape)." };
+        var imageShape = new Option<string?>("--image-shape") { Description = "HxW of the images for --figure (default: the data file's own shape)." };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("inpaint", "Complete partly observed points: draws from the model given the observed coordinates (MALA on the latent; needs an explicit generator).")
         {
-            model, data, mask, outOpt, completions, noise, steps, seed, json, acc,
+            model, data, mask, outOpt, completions, noise, steps, seed, figure, imageShape, json, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -49,6 +51,20 @@ internal static class InpaintCommand
                 throw new CliException($"--mask {maskCloud.Source}: {maskCloud.Count} x {maskCloud.Dimension} values, but the data are {input.Count} x {input.Dimension}: give one row of {input.Dimension} values, or one per data row");
             }
 
+            string? figurePath = parse.GetValue(figure);
+            IO.ImageShape? shape = null;
+            if (figurePath is not null)
+            {
+                if (!figurePath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new CliException($"--figure '{figurePath}': the figure is written as PNG; use a .png file name");
+                }
+
+                CliIO.CheckOutputPath(figurePath, "--figure");
+                shape = CliIO.ParseImageShape(parse.GetValue(imageShape), input.Dimension) ?? input.ImageShape
+                    ?? throw new CliException("--figure needs the image shape: give --image-shape HxW (the data file has none)");
+            }
+
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!, input.Dimension);
             InpaintResult result;
@@ -67,6 +83,10 @@ internal static class InpaintCommand
             }
 
             CliIO.WritePoints(outPath, result.Samples, result.Dimension);
+            if (figurePath is not null)
+            {
+                ImageFigures.WriteInpaintFigure(figurePath, input.ToArray(), maskCloud.ToArray(), input.Dimension, result.Samples, result.PerRow, shape!.Value);
+            }
             if (result.ObservedMismatch > 3)
             {
                 stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CMM.Gpu.Data;
 using CMM.Gpu.Fitting;
 
 namespace CMM.Gpu.Cli.Commands;
@@ -16,10 +17,11 @@ internal static class PlotCommand
         var outOpt = new Option<string>("--out") { Description = "PNG file to write.", Required = true };
         var n = new Option<int>("--n") { Description = "Generated samples to draw.", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the chains.", DefaultValueFactory = _ => 0 };
+        var imageShape = new Option<string?>("--image-shape") { Description = "HxW: the points are images (default: the dataset's or the file's own shape, e.g. 8x8 for digits); draws real and generated images and latent interpolations." };
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("plot", "Draw data (--data or --dataset; without them, generated samples only), generated samples, latents and the fitted potential to a PNG file.")
         {
-            model, data, dataset, dim, outOpt, n, seed, acc,
+            model, data, dataset, dim, outOpt, n, seed, imageShape, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -64,6 +66,16 @@ internal static class PlotCommand
             }
 
             var (samples, latents, _) = ModelEvaluation.Generate(fitted, count, (ulong)parse.GetValue(seed));
+            var shape = parse.GetValue(imageShape) is { } text
+                ? CliIO.ParseImageShape(text, fitted.Dimension)
+                : cloud?.ImageShape ?? (parse.GetValue(dataset) is { } ds ? Datasets.ImageShapeOf(ds) : null);
+            if (shape is { } image)
+            {
+                ImageFigures.WriteModelFigure(outPath, fitted, shown, samples, latents, image);
+                stdout.WriteLine("figure written to " + outPath);
+                return ExitCodes.Ok;
+            }
+
             FigureMaker.Write(outPath, fitted, shown, samples, latents,
                 $"{(fitted.Method == FitMethod.Cmm ? "CMM" : "MM")} model ({fitted.Model.Metadata.Iterations} iterations)");
             stdout.WriteLine("figure written to " + outPath);

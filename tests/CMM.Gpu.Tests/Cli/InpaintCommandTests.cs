@@ -52,4 +52,37 @@ public sealed class InpaintCommandTests : IDisposable
             Assert.False(File.Exists(P("bad.csv")));
         }
     }
+
+    [Fact]
+    public void ImageFiguresForPlotAndInpaint()
+    {
+        // A 4-pixel "image" model (2 x 2): enough to exercise the image figures end to end.
+        var rng = new Random(5);
+        File.WriteAllLines(P("img.csv"), Enumerable.Range(0, 80).Select(_ => string.Join(",", Enumerable.Range(0, 4).Select(_ => (rng.NextDouble() * 2).ToString("F3", System.Globalization.CultureInfo.InvariantCulture)))));
+        var (code, _, stderr) = CliTests.Run("fit", "--data", P("img.csv"), "--iterations", "3", "--particles", "32", "--batch", "32", "--hidden", "6", "--out", P("img.cmm"), "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+
+        (code, _, stderr) = CliTests.Run("plot", "--model", P("img.cmm"), "--data", P("img.csv"), "--image-shape", "2x2", "--n", "40", "--out", P("grid.png"), "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        using (var grid = SkiaSharp.SKBitmap.Decode(P("grid.png")))
+        {
+            Assert.True(grid.Height > grid.Width / 4, "rows of real, generated and interpolated images");
+        }
+
+        (code, _, stderr) = CliTests.Run("plot", "--model", P("img.cmm"), "--image-shape", "3x2", "--out", P("bad.png"), "--accelerator", "cpu");
+        Assert.Equal(2, code);
+        Assert.Contains("--image-shape 3x2", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(P("bad.png")));
+
+        File.WriteAllText(P("top.csv"), "1,1,0,0\n");
+        (code, _, stderr) = CliTests.Run("inpaint", "--model", P("img.cmm"), "--data", P("img.csv"), "--mask", P("top.csv"), "--completions", "2", "--steps", "20",
+            "--out", P("done.csv"), "--figure", P("inpaint.png"), "--image-shape", "2x2", "--accelerator", "cpu");
+        Assert.True(code == 0, stderr);
+        Assert.True(SkiaSharp.SKBitmap.DecodeBounds(P("inpaint.png")).Height > 0);
+
+        (code, _, stderr) = CliTests.Run("inpaint", "--model", P("img.cmm"), "--data", P("img.csv"), "--mask", P("top.csv"), "--out", P("no.csv"), "--figure", P("no.png"), "--accelerator", "cpu");
+        Assert.Equal(2, code);
+        Assert.Contains("--figure needs the image shape", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(P("no.csv")));
+    }
 }
