@@ -90,7 +90,7 @@ internal sealed class FitHealth
         if (!SamplerHealthy(progress.LangevinAcceptance) && acceptance.TrueForAll(SamplerHealthy))
         {
             warnings.Add(string.Create(CultureInfo.InvariantCulture, $"MALA acceptance of the fitting particles fell to {progress.LangevinAcceptance:P1} at iteration {t}, below its floor of {options.MinLangevinAcceptance:P1}; " +
-                              $"if it stays there over {options.HealthWindow} iterations {(StepHalvings < options.MaxStepHalvings ? $"the Langevin step is halved ({options.MaxStepHalvings - StepHalvings} halvings left)" : "the fit stops")}"));
+                              $"if it stays there over {options.HealthWindow} iterations {(StepHalvings < options.MaxStepHalvings ? $"the Langevin step is halved ({Halvings(options.MaxStepHalvings - StepHalvings)} left)" : "the fit stops")}"));
         }
 
         if (!SolverHealthy(progress.ConjugateConvergedFraction) && converged.TrueForAll(SolverHealthy))
@@ -125,18 +125,20 @@ internal sealed class FitHealth
         if (solverLow)
         {
             return new FitHealthVerdict(FitHealthAction.StopSolverFailed, warnings,
-                string.Create(CultureInfo.InvariantCulture, $"conjugate solver failed: {meanConverged:P1} of the solves converged on average over iterations {first}-{t}, below the floor of {options.MinConjugateConverged:P1} (FitOptions.MinConjugateConverged)"));
+                string.Create(CultureInfo.InvariantCulture, $"conjugate solver failed: {meanConverged:P1} of the solves converged on average over iterations {first}-{t}, below the floor of {options.MinConjugateConverged:P1} (FitOptions.MinConjugateConverged, cmm fit --min-converged)"));
         }
 
         if (samplerLow)
         {
             return new FitHealthVerdict(FitHealthAction.StopSamplerFailed, warnings,
-                string.Create(CultureInfo.InvariantCulture, $"sampler failed: MALA acceptance of the fitting particles averaged {meanAcceptance:P1} over iterations {first}-{t}, below its floor of {options.MinLangevinAcceptance:P1} (FitOptions.MinLangevinAcceptance), " +
-                     $"after {StepHalvings} halvings of the Langevin step"));
+                string.Create(CultureInfo.InvariantCulture, $"sampler failed: MALA acceptance of the fitting particles averaged {meanAcceptance:P1} over iterations {first}-{t}, below its floor of {options.MinLangevinAcceptance:P1} (FitOptions.MinLangevinAcceptance, cmm fit --min-acceptance), " +
+                     $"{(StepHalvings == 0 ? "no halving of the Langevin step allowed" : $"after {Halvings(StepHalvings)} of the Langevin step")}"));
         }
 
         return new FitHealthVerdict(FitHealthAction.None, warnings, null);
     }
+
+    private static string Halvings(int n) => n == 1 ? "1 halving" : n.ToString(CultureInfo.InvariantCulture) + " halvings";
 
     // NaN counts as below the floor.
     private bool SamplerHealthy(double acceptanceRate) => acceptanceRate >= options.MinLangevinAcceptance;

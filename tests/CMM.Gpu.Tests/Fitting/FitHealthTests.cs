@@ -76,7 +76,7 @@ public sealed class FitHealthTests(AcceleratorFixture fixture) : IDisposable
         v = h.Observe(Figures(8, 0.03));
         Assert.Equal(FitHealthAction.StopSamplerFailed, v.Action);
         Assert.Equal("sampler failed: MALA acceptance of the fitting particles averaged 2.3 % over iterations 6-8, below its floor of 5.0 % " +
-                     "(FitOptions.MinLangevinAcceptance), after 1 halvings of the Langevin step", v.Reason);
+                     "(FitOptions.MinLangevinAcceptance, cmm fit --min-acceptance), after 1 halving of the Langevin step", v.Reason);
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public sealed class FitHealthTests(AcceleratorFixture fixture) : IDisposable
         Assert.Contains("only 40.0 % of the conjugate solves converged at iteration 1, below the floor of 50.0 %", Assert.Single(v.Warnings), StringComparison.Ordinal);
         v = h.Observe(Figures(2, 0.6, 0.5)); // mean 45 %
         Assert.Equal(FitHealthAction.StopSolverFailed, v.Action);
-        Assert.Equal("conjugate solver failed: 45.0 % of the solves converged on average over iterations 1-2, below the floor of 50.0 % (FitOptions.MinConjugateConverged)", v.Reason);
+        Assert.Equal("conjugate solver failed: 45.0 % of the solves converged on average over iterations 1-2, below the floor of 50.0 % (FitOptions.MinConjugateConverged, cmm fit --min-converged)", v.Reason);
 
         var off = new FitHealth(new FitOptions { HealthWindow = 2, MinLangevinAcceptance = 0, MinConjugateConverged = 0 });
         for (int t = 1; t <= 5; t++)
@@ -190,7 +190,7 @@ public sealed class FitHealthTests(AcceleratorFixture fixture) : IDisposable
         Assert.Equal(FitStatus.SolverFailed, r.Status);
         Assert.Equal(4, r.Iterations);
         // (A few points may meet the tolerance exactly: measured 1.6 % on the CPU.)
-        Assert.Matches(@"^conjugate solver failed: \d\.\d % of the solves converged on average over iterations 1-4, below the floor of 50\.0 % \(FitOptions\.MinConjugateConverged\)$", r.Reason);
+        Assert.Matches(@"^conjugate solver failed: \d\.\d % of the solves converged on average over iterations 1-4, below the floor of 50\.0 % \(FitOptions\.MinConjugateConverged, cmm fit --min-converged\)$", r.Reason);
         var (warnedAt, warning) = Assert.Single(log.Warnings);
         Assert.Equal(1, warnedAt);
         Assert.Matches(@"^only \d\.\d % of the conjugate solves converged at iteration 1, below the floor of 50\.0 %; if it stays there over 4 iterations the fit stops$", warning);
