@@ -253,7 +253,7 @@ public sealed class CmmFitter : IDisposable
                 {
                     status = FitStatus.Diverged;
                     reason = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                        $"diverged: iteration {Iteration + 1} was non-finite again after the {MaxRecoveries} rollbacks allowed (each halved the learning rate); the model is the last good one, iteration {Iteration}");
+                        $"diverged: iteration {Iteration + 1} was non-finite with the {MaxRecoveries} rollbacks a fit allows used up (each halved the learning rate); the model is the last good one, iteration {Iteration}");
                     break;
                 }
 
