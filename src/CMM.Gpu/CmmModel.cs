@@ -86,7 +86,8 @@ public sealed class CmmModel : IDisposable
     /// <param name="progress">Receives every iteration's figures (optional).</param>
     /// <param name="cancellationToken">Stops the fit; the call then throws <see cref="OperationCanceledException"/>.</param>
     /// <param name="device">The device; null opens the best available one, owned by the model.</param>
-    /// <returns>The model; check <see cref="FitResult"/> for a diverged fit (it keeps the last good parameters).</returns>
+    /// <returns>The model; check <see cref="FitResult"/> (<see cref="FitResult.Succeeded"/>, <see cref="FitResult.Reason"/>) for a
+    /// fit that diverged or whose sampler or conjugate solver failed (it keeps the last good parameters and is not a finished fit).</returns>
     /// <exception cref="ArgumentException">Empty, non-finite or too little data, or invalid options.</exception>
     public static CmmModel Fit(float[,] data, FitOptions? options = null, CmmContext? device = null,
         IProgress<FitProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -185,7 +186,10 @@ public sealed class CmmModel : IDisposable
     /// <summary>
     /// Fits with checkpoints, resume and an observer (what <c>cmm fit</c> runs). Unlike the simple overloads it does not throw on
     /// cancellation: the model of the last completed iteration comes back with <see cref="FitStatus.Cancelled"/> in
-    /// <see cref="FitResult"/>, and the checkpoint (when a path is set) lets a later call resume.
+    /// <see cref="FitResult"/>, and the checkpoint (when a path is set) lets a later call resume. A fit that diverges or whose
+    /// sampler or conjugate solver stops working (<see cref="FitStatus.SamplerFailed"/>, <see cref="FitStatus.SolverFailed"/>;
+    /// warnings go to <see cref="IFitObserver.OnHealthWarning"/> as it runs) comes back with that status, the reason in
+    /// <see cref="FitResult.Reason"/> and its last good parameters; its checkpoint is kept. Save such a model only as what it is.
     /// </summary>
     /// <param name="data">The points, row-major.</param>
     /// <param name="dimension">d.</param>
@@ -588,6 +592,8 @@ public sealed class CmmModel : IDisposable
 
         public void OnValidation(int iteration, double energyDistance, double best, bool improved) =>
             inner?.OnValidation(iteration, energyDistance, best, improved);
+
+        public void OnHealthWarning(int iteration, string message) => inner?.OnHealthWarning(iteration, message);
     }
 }
 

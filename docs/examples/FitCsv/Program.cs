@@ -19,11 +19,18 @@ if (args.Length == 3)
 try
 {
     using var model = CmmModel.FitFile(args[0], options, progress: new EveryTenth());
-    model.Save(args[1]);
     var fit = model.FitResult!;
+    if (!fit.Succeeded)
+    {
+        // Diverged, or the sampler or conjugate solver stopped working: the model is only the last good state, not a fit.
+        Console.Error.WriteLine($"FitCsv: the fit failed ({fit.Status}): {fit.Reason}; no model written");
+        return 1;
+    }
+
+    model.Save(args[1]);
     Console.WriteLine(FormattableString.Invariant(
         $"{fit.Status}: {fit.Iterations} iterations in {fit.Elapsed.TotalSeconds:0.0} s on {model.Device.Description}; d = {model.Dimension}; model written to {args[1]}"));
-    return fit.Status is FitStatus.Completed or FitStatus.EarlyStopped ? 0 : 1;
+    return 0;
 }
 catch (Exception e) when (e is CMM.Gpu.IO.PointFileException or ArgumentException)
 {

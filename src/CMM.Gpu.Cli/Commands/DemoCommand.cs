@@ -60,7 +60,9 @@ internal static class DemoCommand
             var result = model.FitResult!;
             if (result.Status is not (FitStatus.Completed or FitStatus.EarlyStopped))
             {
-                throw new CliException($"the fit ended with status {result.Status} after {result.Iterations} iterations; see {modelPath}.ckpt", ExitCodes.Failed);
+                // No model, samples or figure from a fit that did not finish: the checkpoint keeps its state.
+                string why = result.Reason is null ? "" : ": " + result.Reason;
+                throw new CliException($"the fit ended with status {result.Status} after {result.Iterations} iterations{why}; no model written, the fit's state is in {modelPath}.ckpt", ExitCodes.Failed);
             }
 
             model.Save(modelPath);

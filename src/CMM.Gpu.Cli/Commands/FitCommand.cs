@@ -31,15 +31,22 @@ internal static class FitCommand
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             using var model = Fit(ctx, data, d, name, options, checkpoint, parse.GetValue(o.Resume), stderr, parse.GetValue(o.KeepCheckpoint));
             var result = model.FitResult!;
-            model.Save(outPath);
+            // A fit that failed (diverged, sampler or solver failed) never writes --out: its last good model goes to MODEL.failed.cmm.
+            bool failed = result.Status is not (FitStatus.Completed or FitStatus.EarlyStopped or FitStatus.Cancelled);
+            string? failedPath = failed ? FailedModelPath(outPath) : null;
+            model.Save(failedPath ?? outPath);
             var summary = new
             {
                 status = result.Status.ToString(),
+                reason = result.Reason,
                 iterations = result.Iterations,
                 final_loss = result.LossHistory.Count > 0 ? result.LossHistory[^1] : double.NaN,
                 recoveries = result.Recoveries,
+                step_halvings = result.StepHalvings,
                 seconds = result.Elapsed.TotalSeconds,
-                model = outPath,
+                model = failed ? null : outPath,
+                failed_model = failedPath,
+                failed_model_iteration = failed ? model.Parameters.Metadata.Iterations : (long?)null,
                 checkpoint = File.Exists(checkpoint) ? checkpoint : null,
                 data = name,
                 n = data.Length / d,
@@ -56,15 +63,31 @@ internal static class FitCommand
                 stderr.WriteLine("cmm fit: " + line);
             }
 
+            if (failed)
+            {
+                stderr.WriteLine($"cmm: error: the fit failed ({result.Status}): {result.Reason}");
+            }
+
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(summary, CliIO.Json));
+            }
+            else if (failed)
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{summary.status} after {summary.iterations} iterations in {summary.seconds:0.0} s: {result.Reason}. No model written to {outPath}; " +
+                    $"the last good model (iteration {summary.failed_model_iteration}) is in {failedPath} and the fit's state in {summary.checkpoint ?? "no checkpoint"}"));
             }
             else
             {
                 string best = result.BestIteration is { } bi
                     ? string.Create(CultureInfo.InvariantCulture, $"; the model is the best validated one, iteration {bi} (energy distance {result.BestValidation:G4})")
                     : "";
+                if (result.StepHalvings > 0)
+                {
+                    best += string.Create(CultureInfo.InvariantCulture, $"; the Langevin step was halved {result.StepHalvings} time(s) for low MALA acceptance");
+                }
+
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{summary.status}: {summary.iterations} iterations in {summary.seconds:0.0} s, final loss {summary.final_loss:G4}{best}; model written to {outPath}"));
             }
@@ -77,6 +100,15 @@ internal static class FitCommand
             };
         });
         return cmd;
+    }
+
+    /// <summary>Where a failed fit's last good model goes instead of <paramref name="outPath"/>: MODEL.failed.cmm beside it
+    /// (model.cmm gives model.failed.cmm; a name without extension gets .failed.cmm).</summary>
+    public static string FailedModelPath(string outPath)
+    {
+        string ext = Path.GetExtension(outPath);
+        string name = Path.GetFileNameWithoutExtension(outPath) + ".failed" + (ext.Length > 0 ? ext : ".cmm");
+        return Path.Combine(Path.GetDirectoryName(outPath) ?? "", name);
     }
 
     /// <summary>Runs (or resumes) a fit through the library's facade (<see cref="CmmModel.Fit(ReadOnlySpan{float}, int, FitOptions?, FitRun)"/>)
@@ -153,6 +185,8 @@ internal static class FitCommand
         public void OnCheckpoint(string path, int iteration)
         {
         }
+
+        public void OnHealthWarning(int iteration, string message) => sink.Message("cmm fit: warning: " + message);
 
         public void OnValidation(int iteration, double energyDistance, double best, bool improved) =>
             sink.Report(iteration, improved
@@ -231,13 +265,22 @@ internal sealed class FitCliOptions
 
     public Option<int> Patience { get; } = new("--patience") { Description = "Early stopping: validations without a new best before the fit stops (the best model is kept).", DefaultValueFactory = _ => Defaults.Patience };
 
+    public Option<int> HealthWindow { get; } = new("--health-window") { Description = "Health monitoring: iterations over which MALA acceptance and the share of converged conjugate solves are averaged against their floors.", DefaultValueFactory = _ => Defaults.HealthWindow };
+
+    public Option<double> MinAcceptance { get; } = new("--min-acceptance") { Description = "Health monitoring: floor of the fitting particles' MALA acceptance (below it the Langevin step is halved, then the fit fails); 0 turns it off.", DefaultValueFactory = _ => Defaults.MinLangevinAcceptance };
+
+    public Option<double> MinConverged { get; } = new("--min-converged") { Description = "Health monitoring: floor of the share of conjugate solves that converge (below it the fit fails); 0 turns it off.", DefaultValueFactory = _ => Defaults.MinConjugateConverged };
+
+    public Option<int> StepHalvings { get; } = new("--step-halvings") { Description = "Health monitoring: halvings of the Langevin step allowed when MALA acceptance stays below its floor, before the fit fails.", DefaultValueFactory = _ => Defaults.MaxStepHalvings };
+
     public void AddTo(Command cmd)
     {
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
                      SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Dequantize, Sharpness, Seed, Checkpoint,
-                     CheckpointEvery, Resume, KeepCheckpoint, ValidationFraction, ValidateEvery, Patience,
+                     CheckpointEvery, Resume, KeepCheckpoint, ValidationFraction, ValidateEvery, Patience, HealthWindow, MinAcceptance, MinConverged,
+                     StepHalvings,
                  })
         {
             cmd.Options.Add(opt);
@@ -366,6 +409,10 @@ internal sealed class FitCliOptions
             ValidationFraction = parse.GetValue(ValidationFraction),
             ValidateEvery = parse.GetValue(ValidateEvery),
             Patience = parse.GetValue(Patience),
+            HealthWindow = parse.GetValue(HealthWindow),
+            MinLangevinAcceptance = parse.GetValue(MinAcceptance),
+            MinConjugateConverged = parse.GetValue(MinConverged),
+            MaxStepHalvings = parse.GetValue(StepHalvings),
         };
         var problems = options.Validate();
         if (problems.Count > 0)

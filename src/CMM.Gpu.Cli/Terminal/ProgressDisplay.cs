@@ -11,6 +11,10 @@ internal interface IProgressSink
     /// <param name="done">Work done so far, in the units of the total.</param>
     /// <param name="status">A short status (loss, acceptance, ...), plain text.</param>
     void Report(double done, string status);
+
+    /// <summary>Prints a line that must not be lost in the status (a warning), above a live bar or as its own line.</summary>
+    /// <param name="line">Plain text, one line.</param>
+    void Message(string line);
 }
 
 /// <summary>
@@ -41,14 +45,16 @@ internal static class ProgressDisplay
             .Start(ctx =>
             {
                 var task = ctx.AddTask(Markup.Escape(title), autoStart: true, maxValue: Math.Max(total, 1e-9));
-                var result = work(new LiveSink(task, title));
+                var result = work(new LiveSink(console, task, title));
                 task.Value = task.MaxValue;
                 return result;
             });
     }
 
-    private sealed class LiveSink(ProgressTask task, string title) : IProgressSink
+    private sealed class LiveSink(IAnsiConsole console, ProgressTask task, string title) : IProgressSink
     {
+        public void Message(string line) => console.MarkupLine(Markup.Escape(line));
+
         public void Report(double done, string status)
         {
             task.Value = Math.Min(done, task.MaxValue);
@@ -73,6 +79,8 @@ internal static class ProgressDisplay
                 Write();
             }
         }
+
+        public void Message(string line) => stderr.WriteLine(line);
 
         public void Finish()
         {

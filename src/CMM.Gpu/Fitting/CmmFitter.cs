@@ -37,7 +37,8 @@ public sealed class CmmFitter : IDisposable
     private readonly DevicePoints work;
     private readonly DeviceVector gradient;
     private readonly DeviceVector scalar;
-    private readonly ConjugateOptions conjugateOptions;
+    private readonly FitHealth health;
+    private ConjugateOptions conjugateOptions;
     private readonly string optionsFingerprint;
     private readonly string dataFingerprint;
     private readonly float[] batchHost;
@@ -54,6 +55,8 @@ public sealed class CmmFitter : IDisposable
     private int bestIteration;
     private int validationsSinceBest;
     private float[]? bestParameters;
+    private float[] healthyParameters;
+    private int healthyIteration;
 
     private CmmFitter(CmmContext context, ReadOnlySpan<float> rawData, int dimension, FitOptions options)
     {
@@ -129,6 +132,8 @@ public sealed class CmmFitter : IDisposable
 
         langevinStep = options.LangevinStepSize / Start.LargestCurvature;
         lastGood = potential.GetParameters();
+        health = new FitHealth(options);
+        healthyParameters = lastGood;
     }
 
     /// <summary>The options the fit runs with.</summary>
@@ -181,8 +186,22 @@ public sealed class CmmFitter : IDisposable
     /// <summary>Test seam: when it returns true for a 1-based iteration, that step is treated as non-finite.</summary>
     internal Func<int, bool>? InjectNonFiniteStep { get; set; }
 
+    /// <summary>Test seam: the options of the semi-dual objective's conjugate solves with the network w (a test makes them
+    /// unable to converge).</summary>
+    internal ConjugateOptions ConjugateSolveOptions
+    {
+        get => conjugateOptions;
+        set => conjugateOptions = value;
+    }
+
     /// <summary>Non-finite steps rolled back so far.</summary>
     public int Recoveries => recoveries;
+
+    /// <summary>The particles' current Langevin step (in fitting coordinates; lowered by divergence back-offs and the health monitor).</summary>
+    public double LangevinStep => langevinStep;
+
+    /// <summary>Halvings of the Langevin step made so far by the health monitor (docs/fitting.md, "Health monitoring").</summary>
+    public int StepHalvings => health.StepHalvings;
 
     /// <summary>The potential being fitted (w for CMM, u for MM), in fitting coordinates.</summary>
     public IcnnPotential Potential => potential;
@@ -249,7 +268,9 @@ public sealed class CmmFitter : IDisposable
         };
     }
 
-    /// <summary>Runs outer iterations until <see cref="FitOptions.Iterations"/> are done, the token is cancelled, or the fit diverges.</summary>
+    /// <summary>Runs outer iterations until <see cref="FitOptions.Iterations"/> are done, the token is cancelled, the fit diverges,
+    /// or the health monitor stops it (the sampler's acceptance or the conjugate solves' convergence stayed below its floor;
+    /// status <see cref="FitStatus.SamplerFailed"/> or <see cref="FitStatus.SolverFailed"/> with <see cref="FitResult.Reason"/>).</summary>
     /// <param name="observer">Receives progress after every iteration, or null.</param>
     /// <param name="checkpointPath">Where to write checkpoints (every <see cref="FitOptions.CheckpointEvery"/> iterations and on cancellation), or null.</param>
     /// <param name="cancellationToken">Stops the loop cleanly after the current iteration.</param>
@@ -260,6 +281,7 @@ public sealed class CmmFitter : IDisposable
         var clock = Stopwatch.StartNew();
         var losses = new List<double>();
         var status = FitStatus.Completed;
+        string? reason = null;
         while (Iteration < Options.Iterations)
         {
             if (cancellationToken.IsCancellationRequested)
@@ -278,16 +300,43 @@ public sealed class CmmFitter : IDisposable
                 if (!recovered)
                 {
                     status = FitStatus.Diverged;
+                    reason = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"diverged: iteration {Iteration + 1} was non-finite with the {MaxRecoveries} rollbacks a fit allows used up (each halved the learning rate); the model is the last good one, iteration {Iteration}");
                     break;
                 }
 
                 continue;
             }
 
+            // The iteration's figures judge the parameters it started from (its Langevin run and solves used them).
+            if (health.IsHealthy(step))
+            {
+                healthyParameters = lastGood;
+                healthyIteration = Iteration;
+            }
+
             lastGood = parameters;
             Iteration++;
             losses.Add(step.Loss);
-            observer?.OnIteration(step with { Iteration = Iteration, Elapsed = clock.Elapsed });
+            var progress = step with { Iteration = Iteration, Elapsed = clock.Elapsed };
+            observer?.OnIteration(progress);
+            var verdict = health.Observe(progress);
+            foreach (var warning in verdict.Warnings)
+            {
+                observer?.OnHealthWarning(Iteration, warning);
+            }
+
+            if (verdict.Action == FitHealthAction.HalveLangevinStep)
+            {
+                langevinStep *= 0.5;
+            }
+            else if (verdict.Action is FitHealthAction.StopSamplerFailed or FitHealthAction.StopSolverFailed)
+            {
+                status = verdict.Action == FitHealthAction.StopSamplerFailed ? FitStatus.SamplerFailed : FitStatus.SolverFailed;
+                reason = verdict.Reason;
+                break;
+            }
+
             bool stop = false;
             if (Options.EarlyStopping && (Iteration % Options.ValidateEvery == 0 || Iteration == Options.Iterations))
             {
@@ -317,10 +366,20 @@ public sealed class CmmFitter : IDisposable
         {
             // The best validated parameters, not the last ones; the fitter itself keeps its training state.
             var best = new IcnnModel(potential.Architecture, bestParameters.ToArray(), Metadata(bestIteration));
-            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best) { BestValidation = bestValidation, BestIteration = bestIteration, DataTreatment = DataTreatment };
+            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best)
+            {
+                BestValidation = bestValidation, BestIteration = bestIteration, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment,
+            };
         }
 
-        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel()) { DataTreatment = DataTreatment };
+        if (status is FitStatus.SamplerFailed or FitStatus.SolverFailed)
+        {
+            // The last healthy parameters, not the last ones; the fitter (and its checkpoint) keeps its training state.
+            var healthy = new IcnnModel(potential.Architecture, healthyParameters.ToArray(), Metadata(healthyIteration));
+            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, healthy) { Reason = reason, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment };
+        }
+
+        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel()) { Reason = reason, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment };
     }
 
     /// <summary>
@@ -442,6 +501,11 @@ public sealed class CmmFitter : IDisposable
             BestIteration = bestIteration,
             ValidationsSinceBest = validationsSinceBest,
             BestParameters = bestParameters ?? [],
+            HealthAcceptance = health.Acceptance.ToArray(),
+            HealthConverged = health.Converged.ToArray(),
+            StepHalvings = health.StepHalvings,
+            HealthyIteration = healthyIteration,
+            HealthyParameters = healthyParameters,
         };
         checkpoint.Save(path);
     }
@@ -510,6 +574,15 @@ public sealed class CmmFitter : IDisposable
         recoveries = c.Recoveries;
         langevinStep = c.LangevinStepSize;
         lastGood = potential.GetParameters();
+        if (c.HealthyParameters.Length != 0 && c.HealthyParameters.Length != potential.ParameterCount)
+        {
+            throw new InvalidDataException($"the checkpoint's last healthy parameters hold {c.HealthyParameters.Length} values, the network {potential.ParameterCount}");
+        }
+
+        health.Restore(c.HealthAcceptance, c.HealthConverged, c.StepHalvings);
+        // Before version 3 the checkpoint kept no health state: its own model counts as the last healthy one.
+        healthyParameters = c.HealthyParameters.Length > 0 ? c.HealthyParameters : lastGood;
+        healthyIteration = c.HealthyParameters.Length > 0 ? c.HealthyIteration : c.Iteration;
     }
 
     private FitProgress Step()

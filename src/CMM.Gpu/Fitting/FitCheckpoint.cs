@@ -13,7 +13,7 @@ namespace CMM.Gpu.Fitting;
 public sealed record FitCheckpoint
 {
     /// <summary>The format version this build writes and the newest it reads.</summary>
-    public const int CurrentVersion = 2;
+    public const int CurrentVersion = 3;
 
     private static readonly byte[] Magic = "CMMCKPT\0"u8.ToArray();
 
@@ -75,6 +75,22 @@ public sealed record FitCheckpoint
     /// <summary>Early stopping: the parameters at the best validation (empty when none).</summary>
     public float[] BestParameters { get; init; } = [];
 
+    /// <summary>Health monitoring: the MALA acceptance rates of the monitor's window, oldest first (version 3; empty before).</summary>
+    public double[] HealthAcceptance { get; init; } = [];
+
+    /// <summary>Health monitoring: the converged shares of conjugate solves of the monitor's window (as many as <see cref="HealthAcceptance"/>).</summary>
+    public double[] HealthConverged { get; init; } = [];
+
+    /// <summary>Health monitoring: halvings of the Langevin step made so far.</summary>
+    public int StepHalvings { get; init; }
+
+    /// <summary>Health monitoring: the iteration whose parameters <see cref="HealthyParameters"/> hold (the last whose figures met the floors).</summary>
+    public int HealthyIteration { get; init; }
+
+    /// <summary>Health monitoring: the parameters of the last healthy iteration, returned by a fit that stops as failed (empty
+    /// before version 3: the checkpoint's own model is taken).</summary>
+    public float[] HealthyParameters { get; init; } = [];
+
     /// <summary>Serialises to bytes.</summary>
     /// <returns>The file content.</returns>
     public byte[] Serialize()
@@ -106,6 +122,23 @@ public sealed record FitCheckpoint
             w.Write(ValidationsSinceBest);
             w.Write(BestParameters.Length);
             foreach (var v in BestParameters)
+            {
+                w.Write(v);
+            }
+
+            foreach (var a in new[] { HealthAcceptance, HealthConverged })
+            {
+                w.Write(a.Length);
+                foreach (var v in a)
+                {
+                    w.Write(v);
+                }
+            }
+
+            w.Write(StepHalvings);
+            w.Write(HealthyIteration);
+            w.Write(HealthyParameters.Length);
+            foreach (var v in HealthyParameters)
             {
                 w.Write(v);
             }
@@ -212,6 +245,11 @@ public sealed record FitCheckpoint
             c = c with { BestValidation = r.Double(), BestIteration = r.Int(), ValidationsSinceBest = r.Int(), BestParameters = r.Floats() };
         }
 
+        if (version >= 3)
+        {
+            c = c with { HealthAcceptance = r.Doubles(), HealthConverged = r.Doubles(), StepHalvings = r.Int(), HealthyIteration = r.Int(), HealthyParameters = r.Floats() };
+        }
+
         r.End();
         return c;
     }
@@ -249,6 +287,20 @@ public sealed record FitCheckpoint
             var a = new float[n];
             Buffer.BlockCopy(data, pos, a, 0, n * 4);
             pos += n * 4;
+            return a;
+        }
+
+        public double[] Doubles()
+        {
+            int n = Int();
+            if (n < 0 || (long)n * 8 > data.Length - pos)
+            {
+                throw new InvalidDataException($"{name}: corrupted checkpoint (array of {n} doubles does not fit)");
+            }
+
+            var a = new double[n];
+            Buffer.BlockCopy(data, pos, a, 0, n * 8);
+            pos += n * 8;
             return a;
         }
 

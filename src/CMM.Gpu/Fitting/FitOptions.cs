@@ -196,6 +196,29 @@ public sealed record FitOptions
     /// <summary>True when <see cref="ValidationFraction"/> is positive.</summary>
     public bool EarlyStopping => ValidationFraction > 0;
 
+    /// <summary>Health monitoring: iterations over which the fitting particles' MALA acceptance and the share of converged
+    /// conjugate solves are averaged and judged against their floors (docs/fitting.md, "Health monitoring").</summary>
+    public int HealthWindow { get; init; } = 10;
+
+    /// <summary>Health monitoring: the floor of the fitting particles' MALA acceptance, averaged over <see cref="HealthWindow"/>
+    /// iterations (0 turns the check off; ULA reports no acceptance and is never judged). Below it the Langevin step is halved,
+    /// up to <see cref="MaxStepHalvings"/> times, then the fit stops with <see cref="FitStatus.SamplerFailed"/>. At 5 % a
+    /// particle moves about once in four iterations (5 Langevin steps each): the semi-dual gradient then sees stale particles.</summary>
+    public double MinLangevinAcceptance { get; init; } = 0.05;
+
+    /// <summary>Health monitoring: the floor of the share of conjugate solves that converged, averaged over
+    /// <see cref="HealthWindow"/> iterations (0 turns the check off). Below it the fit stops with <see cref="FitStatus.SolverFailed"/>:
+    /// the semi-dual gradient is then built on unconverged solutions (the objectives other than semi-dual solve nothing and report 1).</summary>
+    public double MinConjugateConverged { get; init; } = 0.5;
+
+    /// <summary>Health monitoring: how many times the Langevin step may be halved when MALA acceptance stays below
+    /// <see cref="MinLangevinAcceptance"/> before the fit stops (0: stop at once).</summary>
+    public int MaxStepHalvings { get; init; } = 4;
+
+    /// <summary>True when a health option differs from its default (they then enter <see cref="ToKeyValues"/>).</summary>
+    private bool HealthOptionsChanged =>
+        HealthWindow != 10 || MinLangevinAcceptance != 0.05 || MinConjugateConverged != 0.5 || MaxStepHalvings != 4;
+
     /// <summary>Lists every problem, each with how to fix it; empty when the options are valid.</summary>
     /// <returns>The problems.</returns>
     public IReadOnlyList<string> Validate()
@@ -282,6 +305,26 @@ public sealed record FitOptions
             p.Add($"patience must be at least 1 validation (got {Patience})");
         }
 
+        if (HealthWindow < 1)
+        {
+            p.Add($"health window must be at least 1 iteration (got {HealthWindow})");
+        }
+
+        if (!(MinLangevinAcceptance >= 0 && MinLangevinAcceptance <= 1))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"minimum MALA acceptance must be between 0 (check off) and 1 (got {MinLangevinAcceptance}); default 0.05"));
+        }
+
+        if (!(MinConjugateConverged >= 0 && MinConjugateConverged <= 1))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"minimum converged share of conjugate solves must be between 0 (check off) and 1 (got {MinConjugateConverged}); default 0.5"));
+        }
+
+        if (MaxStepHalvings is < 0 or > 30)
+        {
+            p.Add($"Langevin step halvings must be between 0 and 30 (got {MaxStepHalvings}); default 4");
+        }
+
         if (LangevinStepSize >= 1)
         {
             p.Add($"Langevin step size {LangevinStepSize} is too large: it is relative to the inverse of the start's largest curvature, use a value below 1 (default 0.3)");
@@ -338,6 +381,15 @@ public sealed record FitOptions
             pairs.Add(new("validation_fraction", F(ValidationFraction)));
             pairs.Add(new("validate_every", ValidateEvery.ToString(CultureInfo.InvariantCulture)));
             pairs.Add(new("patience", Patience.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        if (HealthOptionsChanged)
+        {
+            // Only when changed, so that fits with the default monitoring keep the fingerprints they had before it existed.
+            pairs.Add(new("health_window", HealthWindow.ToString(CultureInfo.InvariantCulture)));
+            pairs.Add(new("min_acceptance", F(MinLangevinAcceptance)));
+            pairs.Add(new("min_converged", F(MinConjugateConverged)));
+            pairs.Add(new("step_halvings", MaxStepHalvings.ToString(CultureInfo.InvariantCulture)));
         }
 
         return pairs;

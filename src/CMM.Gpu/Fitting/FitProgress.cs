@@ -53,4 +53,13 @@ public interface IFitObserver
     void OnValidation(int iteration, double energyDistance, double best, bool improved)
     {
     }
+
+    /// <summary>Called when the health monitor (docs/fitting.md, "Health monitoring") sees a figure drop below its floor
+    /// (<see cref="FitOptions.MinLangevinAcceptance"/>, <see cref="FitOptions.MinConjugateConverged"/>) or halves the Langevin
+    /// step; a fit that then stops reports why in <see cref="FitResult.Reason"/>.</summary>
+    /// <param name="iteration">The 1-based iteration just finished.</param>
+    /// <param name="message">One line naming the figure, its value, its floor and what happens next.</param>
+    void OnHealthWarning(int iteration, string message)
+    {
+    }
 }

@@ -17,6 +17,16 @@ public enum FitStatus
 
     /// <summary>Early stopping: <see cref="FitOptions.Patience"/> validations passed without a new best; the best model is kept.</summary>
     EarlyStopped,
+
+    /// <summary>Not a success: the fitting particles' MALA acceptance stayed below <see cref="FitOptions.MinLangevinAcceptance"/>
+    /// after every halving of the Langevin step allowed (<see cref="FitResult.Reason"/> says by how much and when); the model
+    /// holds the parameters of the last iteration whose figures met the floors.</summary>
+    SamplerFailed,
+
+    /// <summary>Not a success: the share of converged conjugate solves stayed below <see cref="FitOptions.MinConjugateConverged"/>
+    /// (<see cref="FitResult.Reason"/> says by how much and when); the model holds the parameters of the last iteration whose
+    /// figures met the floors.</summary>
+    SolverFailed,
 }
 
 /// <summary>The outcome of <see cref="CmmFitter.Run"/>.</summary>
@@ -36,4 +46,17 @@ public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<d
 
     /// <summary>What the fit did to the data on purpose (<see cref="CmmFitter.DataTreatment"/>), one line each; empty when nothing.</summary>
     public IReadOnlyList<string> DataTreatment { get; init; } = [];
+
+    /// <summary>Why the fit did not succeed, in one line naming the figure, its floor and the iterations (null for
+    /// <see cref="FitStatus.Completed"/>, <see cref="FitStatus.EarlyStopped"/> and <see cref="FitStatus.Cancelled"/>).</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>Halvings of the particles' Langevin step made by the health monitor (low MALA acceptance), including those
+    /// before a resume.</summary>
+    public int StepHalvings { get; init; }
+
+    /// <summary>True for <see cref="FitStatus.Completed"/> and <see cref="FitStatus.EarlyStopped"/>: the model is the fit's
+    /// result. Otherwise it is the last good (diverged) or last healthy (sampler or solver failed) state, or where a
+    /// cancelled fit stopped, and must not be used as a finished fit.</summary>
+    public bool Succeeded => Status is FitStatus.Completed or FitStatus.EarlyStopped;
 }

@@ -38,13 +38,14 @@ public sealed class FitOptionDefaultsTests
             "--iterations", "7", "--particles", "33", "--batch", "44", "--langevin-steps", "3", "--step-size", "0.05",
             "--epsilon-rel", "0.02", "--sinkhorn-tolerance", "0.005", "--inner-steps", "2", "--learning-rate", "0.004",
             "--final-learning-rate", "0.0004", "--hidden", "5,6", "--alpha", "0.2", "--rank", "1", "--network", "w", "--activation", "elu", "--sharpness", "3", "--seed", "9",
-            "--checkpoint-every", "3");
+            "--checkpoint-every", "3", "--health-window", "4", "--min-acceptance", "0.1", "--min-converged", "0.25", "--step-halvings", "2");
         var expected = new FitOptions
         {
             Sampler = LangevinSampler.Ula, Method = FitMethod.MomentMeasure, Objective = FitObjective.Map, Iterations = 7,
             Particles = 33, BatchSize = 44, LangevinSteps = 3, LangevinStepSize = 0.05, EpsilonRelative = 0.02,
             SinkhornTolerance = 0.005, InnerSteps = 2, LearningRate = 0.004, FinalLearningRate = 0.0004, HiddenWidths = [5, 6],
             StrongConvexity = 0.2, QuadraticRank = 1, Network = FitNetwork.Potential, Activation = IcnnActivation.Elu, Sharpness = 3, Seed = 9, CheckpointEvery = 3,
+            HealthWindow = 4, MinLangevinAcceptance = 0.1, MinConjugateConverged = 0.25, MaxStepHalvings = 2,
         };
         Same(expected, built);
     }

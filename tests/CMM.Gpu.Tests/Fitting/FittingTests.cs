@@ -338,23 +338,33 @@ public sealed class FittingTests(AcceleratorFixture fixture) : IDisposable
         Assert.Equal(1, back.ValidationsSinceBest);
         Assert.Equal([3f, 4f, 5f], back.BestParameters);
 
-        // A version-1 file is a version-2 payload without its last 20 bytes (double, two ints, an empty float array),
-        // under header version 1 and that payload's own checksum.
-        var v2 = (c with { BestValidation = double.NaN, BestIteration = 0, ValidationsSinceBest = 0, BestParameters = [] }).Serialize();
-        long length = BitConverter.ToInt64(v2, 12);
-        var payload = v2.AsSpan(20, (int)length - 20).ToArray();
-        var v1 = new List<byte>();
-        v1.AddRange(v2.AsSpan(0, 8).ToArray());
-        v1.AddRange(BitConverter.GetBytes(1));
-        v1.AddRange(BitConverter.GetBytes((long)payload.Length));
-        v1.AddRange(payload);
-        v1.AddRange(System.Security.Cryptography.SHA256.HashData(payload));
-        var old = FitCheckpoint.Deserialize(v1.ToArray(), "v1");
+        // A version-2 file is a version-3 payload without its last 20 bytes (the health state: two empty double arrays, two
+        // ints, an empty float array); a version-1 file lacks 20 more (double, two ints, an empty float array) too. Each sits
+        // under its own header version and that payload's own checksum.
+        var v3 = (c with { BestValidation = double.NaN, BestIteration = 0, ValidationsSinceBest = 0, BestParameters = [] }).Serialize();
+        var two = FitCheckpoint.Deserialize(Downgrade(v3, 2, 20), "v2");
+        Assert.Equal(5, two.Iteration);
+        Assert.Empty(two.HealthAcceptance);
+        Assert.Empty(two.HealthyParameters);
+        var old = FitCheckpoint.Deserialize(Downgrade(v3, 1, 40), "v1");
         Assert.Equal(5, old.Iteration);
         Assert.Equal("d", old.DataFingerprint);
         Assert.True(double.IsNaN(old.BestValidation));
         Assert.Empty(old.BestParameters);
         Assert.Equal(0, old.BestIteration);
+
+        static byte[] Downgrade(byte[] current, int version, int cut)
+        {
+            long length = BitConverter.ToInt64(current, 12);
+            var payload = current.AsSpan(20, (int)length - cut).ToArray();
+            var bytes = new List<byte>();
+            bytes.AddRange(current.AsSpan(0, 8).ToArray());
+            bytes.AddRange(BitConverter.GetBytes(version));
+            bytes.AddRange(BitConverter.GetBytes((long)payload.Length));
+            bytes.AddRange(payload);
+            bytes.AddRange(System.Security.Cryptography.SHA256.HashData(payload));
+            return bytes.ToArray();
+        }
     }
 
     [Theory]
