@@ -51,7 +51,7 @@ internal static class ImageFigures
         Figures.Save(path, ImageGrid.Render(rows, shape.Height, shape.Width, low, high));
     }
 
-    /// <summary>Per input row (up to <paramref name="shown"/>): the masked input, its completions, and the row as given.</summary>
+    /// <summary>Per input row (up to <paramref name="shown"/>), left to right: the masked input (free pixels hatched), its completions, and the row as given.</summary>
     public static void WriteInpaintFigure(string path, float[] data, float[] mask, int dimension, float[] completions, int perRow, ImageShape shape, int shown = 6)
     {
         int d = dimension, rowsIn = data.Length / d;
@@ -71,7 +71,7 @@ internal static class ImageFigures
 
             images.Add(input);
             masks.Add(Enumerable.Repeat(1f, d).ToArray());
-            rows.Add(new ImageRow($"row {r}: in, out.., as given", images, masks));
+            rows.Add(new ImageRow($"row {r}", images, masks));
         }
 
         var (low, high) = GreyRange(data);
