@@ -28,6 +28,32 @@ internal static class ElementReader
 {
     private const int ChunkBytes = 1 << 16;
 
+    /// <summary>
+    /// The stream made seekable (a non-seekable one is copied: the copy holds exactly what the stream held, so sizes can
+    /// then be checked before any allocation) and the bytes left in it; an empty stream is a <see cref="PointFileError.Empty"/>.
+    /// </summary>
+    /// <param name="stream">The input, at the start of the file.</param>
+    /// <param name="source">The file name, for the message.</param>
+    /// <returns>A seekable stream at the same position, and the bytes available from there.</returns>
+    public static (Stream Stream, long Available) Seekable(Stream stream, string source)
+    {
+        if (!stream.CanSeek)
+        {
+            var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            copy.Position = 0;
+            stream = copy;
+        }
+
+        long available = stream.Length - stream.Position;
+        if (available <= 0)
+        {
+            throw new PointFileException(source, PointFileError.Empty, $"{source}: the file is empty");
+        }
+
+        return (stream, available);
+    }
+
     public static int SizeOf(ElementType type) => type switch
     {
         ElementType.UInt8 or ElementType.Int8 => 1,

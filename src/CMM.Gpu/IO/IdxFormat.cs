@@ -19,20 +19,7 @@ internal static class IdxFormat
 
     public static PointCloud Read(Stream stream, string source)
     {
-        if (!stream.CanSeek)
-        {
-            // Copying holds exactly what the stream holds, so sizes can then be checked before any allocation.
-            var copy = new MemoryStream();
-            stream.CopyTo(copy);
-            copy.Position = 0;
-            stream = copy;
-        }
-
-        long available = stream.Length - stream.Position;
-        if (available <= 0)
-        {
-            throw Fail(source, PointFileError.Empty, "the file is empty");
-        }
+        (stream, long available) = ElementReader.Seekable(stream, source);
 
         Span<byte> head = stackalloc byte[2];
         int got = stream.ReadAtLeast(head, 2, throwOnEndOfStream: false);

@@ -28,20 +28,7 @@ internal static class NpyFormat
 
     public static PointCloud Read(Stream stream, string source)
     {
-        if (!stream.CanSeek)
-        {
-            // Copying holds exactly what the stream holds, so sizes can then be checked before any allocation.
-            var copy = new MemoryStream();
-            stream.CopyTo(copy);
-            copy.Position = 0;
-            stream = copy;
-        }
-
-        long available = stream.Length - stream.Position;
-        if (available <= 0)
-        {
-            throw Fail(source, PointFileError.Empty, "the file is empty");
-        }
+        (stream, _) = ElementReader.Seekable(stream, source);
 
         Span<byte> pre = stackalloc byte[12];
         int got = ReadAtMost(stream, pre[..8]);
