@@ -38,6 +38,15 @@ internal static class CliIO
         }
     }
 
+    /// <summary>Refuses options with problems (their own Validate()), all named in one line.</summary>
+    public static void RequireValid(IReadOnlyList<string> problems)
+    {
+        if (problems.Count > 0)
+        {
+            throw new CliException("invalid options: " + string.Join("; ", problems));
+        }
+    }
+
     /// <summary>Refuses point sets whose squared costs would overflow float32, saying how to fix it.</summary>
     public static void RefuseOverflow(PointCloud cloud)
     {

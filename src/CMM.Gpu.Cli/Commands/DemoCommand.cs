@@ -45,11 +45,7 @@ internal static class DemoCommand
             }
 
             var options = new FitOptions { Iterations = parse.GetValue(iterations), Seed = parse.GetValue(seed) };
-            var problems = options.Validate();
-            if (problems.Count > 0)
-            {
-                throw new CliException("invalid options: " + string.Join("; ", problems));
-            }
+            CliIO.RequireValid(options.Validate());
 
             Directory.CreateDirectory(dir);
             count = Math.Min(count, Datasets.MaxCount(name) ?? int.MaxValue); // a finite data set (digits): at most all of it

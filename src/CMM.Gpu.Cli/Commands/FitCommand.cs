@@ -414,11 +414,7 @@ internal sealed class FitCliOptions
             MinConjugateConverged = parse.GetValue(MinConverged),
             MaxStepHalvings = parse.GetValue(StepHalvings),
         };
-        var problems = options.Validate();
-        if (problems.Count > 0)
-        {
-            throw new CliException("invalid options: " + string.Join("; ", problems));
-        }
+        CliIO.RequireValid(options.Validate());
 
         return options;
     }

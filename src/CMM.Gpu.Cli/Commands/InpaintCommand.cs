@@ -38,11 +38,7 @@ internal static class InpaintCommand
                 Steps = parse.GetValue(steps),
                 Seed = parse.GetValue(seed),
             };
-            var problems = options.Validate();
-            if (problems.Count > 0)
-            {
-                throw new CliException("invalid options: " + string.Join("; ", problems));
-            }
+            CliIO.RequireValid(options.Validate());
 
             var input = CliIO.ReadPoints(parse.GetValue(data), "--data");
             var maskCloud = CliIO.ReadPoints(parse.GetValue(mask), "--mask");

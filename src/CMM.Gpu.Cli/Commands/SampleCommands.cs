@@ -67,11 +67,7 @@ internal static class SampleCommands
             };
             lang = lang with { AdaptStepSize = lang.Sampler == LangevinSampler.Mala };
             var options = defaults with { Langevin = lang, ChunkSize = parse.GetValue(chunk), Shard = sh };
-            var problems = options.Validate();
-            if (problems.Count > 0)
-            {
-                throw new CliException("invalid options: " + string.Join("; ", problems));
-            }
+            CliIO.RequireValid(options.Validate());
 
             int? wanted = CliIO.ParseDevices(parse.GetValue(devices));
             string outPath = parse.GetValue(outOpt)!;

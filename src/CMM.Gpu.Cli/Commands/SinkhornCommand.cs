@@ -48,11 +48,7 @@ internal static class SinkhornCommand
                 CostStorage = storageKind,
                 EpsilonScaling = parse.GetValue(scaling),
             };
-            var problems = options.Validate();
-            if (problems.Count > 0)
-            {
-                throw new CliException("invalid options: " + string.Join("; ", problems));
-            }
+            CliIO.RequireValid(options.Validate());
 
             string? fPath = parse.GetValue(fOut), gPath = parse.GetValue(gOut), mapPath = parse.GetValue(mapOut);
             CliIO.CheckWritable(fPath, "--f");
