@@ -70,6 +70,47 @@ public sealed class ConditionedPotential : IPotential, IDisposable
     {
         var g = Generated(points);
         latent.Value(points, values);
+        AddPenalty(g, values);
+    }
+
+    /// <inheritdoc />
+    public void Gradient(DevicePoints points, DevicePoints gradients)
+    {
+        var g = Generated(points);
+        latent.Gradient(points, gradients);
+        AddPenaltyGradient(points, g, gradients);
+    }
+
+    /// <summary>Both at once (what MALA asks for): one generator gradient and one pass of the latent's energy (for w = u*, one
+    /// conjugate solve instead of two).</summary>
+    /// <param name="points">Points [chains, d].</param>
+    /// <param name="values">Output of length chains.</param>
+    /// <param name="gradients">Output [chains, d].</param>
+    public void ValueAndGradient(DevicePoints points, DeviceVector values, DevicePoints gradients)
+    {
+        var g = Generated(points);
+        latent.ValueAndGradient(points, values, gradients);
+        AddPenalty(g, values);
+        AddPenaltyGradient(points, g, gradients);
+    }
+
+    /// <summary>Not available: the observation term's Hessian needs the generator's third derivatives.</summary>
+    /// <param name="points">Unused.</param>
+    /// <param name="hessians">Unused.</param>
+    /// <exception cref="NotSupportedException">Always.</exception>
+    public void Hessian(DevicePoints points, DeviceVector hessians) =>
+        throw new NotSupportedException("the conditioned energy has no Hessian (it would need the generator's third derivatives); sample it with Langevin");
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        generated?.Dispose();
+        hessians?.Dispose();
+    }
+
+    /// <summary>values[i] += |m_i * (g_i - o_i)|^2 / (2 s^2).</summary>
+    private void AddPenalty(float[] g, DeviceVector values)
+    {
         var v = values.ToArray();
         int d = Dimension;
         for (int i = 0; i < Chains; i++)
@@ -88,15 +129,13 @@ public sealed class ConditionedPotential : IPotential, IDisposable
         values.CopyFrom(v);
     }
 
-    /// <inheritdoc />
-    public void Gradient(DevicePoints points, DevicePoints gradients)
+    /// <summary>gradients[i] += Hess u(z_i) m_i * (g_i - o_i) / s^2.</summary>
+    private void AddPenaltyGradient(DevicePoints points, float[] g, DevicePoints gradients)
     {
-        var g = Generated(points);
         int d = Dimension;
         hessians ??= DeviceVector.Allocate(Context, (long)Chains * d * d);
         generator.Hessian(points, hessians);
         var h = hessians.ToArray();
-        latent.Gradient(points, gradients);
         var grad = gradients.ToArray();
         var r = new double[d];
         for (int i = 0; i < Chains; i++)
@@ -121,20 +160,6 @@ public sealed class ConditionedPotential : IPotential, IDisposable
         }
 
         gradients.CopyFrom(grad);
-    }
-
-    /// <summary>Not available: the observation term's Hessian needs the generator's third derivatives.</summary>
-    /// <param name="points">Unused.</param>
-    /// <param name="hessians">Unused.</param>
-    /// <exception cref="NotSupportedException">Always.</exception>
-    public void Hessian(DevicePoints points, DeviceVector hessians) =>
-        throw new NotSupportedException("the conditioned energy has no Hessian (it would need the generator's third derivatives); sample it with Langevin");
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        generated?.Dispose();
-        hessians?.Dispose();
     }
 
     private float[] Generated(DevicePoints points)

@@ -107,8 +107,9 @@ public static class Inpainting
             Array.Copy(rowMask, (c / k) * d, chainMask, c * d, d);
         }
 
-        double noise = options.Noise ?? DefaultNoise(data, rowMask, rows, d);
-        double spread = Spread(data, rows, d) is var sp and > 0 ? sp : noise / 0.05;
+        double rowSpread = Spread(data, rows, d);
+        double noise = options.Noise ?? DefaultNoise(data, rowMask, rowSpread);
+        double spread = rowSpread > 0 ? rowSpread : noise / 0.05;
         double curvature = model.LatentCurvature;
         using var energy = new ConditionedPotential(model.Potential, model.Network, observed, chainMask, noise);
         using var particles = new LangevinChains(model.Potential.Context, chains, d, options.Seed, 0, 1.0 / Math.Sqrt(curvature), model.LatentMode);
@@ -213,9 +214,8 @@ public static class Inpainting
         return Math.Sqrt(total / d);
     }
 
-    private static double DefaultNoise(ReadOnlySpan<float> data, float[] mask, int rows, int d)
+    private static double DefaultNoise(ReadOnlySpan<float> data, float[] mask, double spread)
     {
-        double spread = Spread(data, rows, d);
         if (spread > 0)
         {
             return 0.05 * spread;
@@ -223,7 +223,7 @@ public static class Inpainting
 
         double sq = 0;
         int n = 0;
-        for (int j = 0; j < rows * d; j++)
+        for (int j = 0; j < mask.Length; j++)
         {
             if (mask[j] != 0)
             {

@@ -58,6 +58,15 @@ public sealed class InpaintingTests(AcceleratorFixture fixture)
             }
         }
 
+        // The combined call MALA makes gives the same values and gradients as the separate ones.
+        p.CopyFrom(z);
+        energy.Value(p, v);
+        var separate = v.ToArray();
+        using var g2 = DevicePoints.Allocate(ctx, n, d);
+        ((IPotential)energy).ValueAndGradient(p, v, g2);
+        Assert.Equal(separate, v.ToArray());
+        Assert.Equal(analytic, g2.ToArray());
+
         Assert.Throws<NotSupportedException>(() => energy.Hessian(p, v));
     }
 
