@@ -48,7 +48,7 @@ internal static class DemoCommand
             CliIO.RequireValid(options.Validate());
 
             Directory.CreateDirectory(dir);
-            count = Math.Min(count, Datasets.MaxCount(name) ?? int.MaxValue); // a finite data set (digits): at most all of it
+            count = Datasets.AtMostAll(name, count); // a finite data set (digits): at most all of it
             var train = Datasets.Create(name, count, options.Seed);
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             string modelPath = Path.Combine(dir, "model.cmm");

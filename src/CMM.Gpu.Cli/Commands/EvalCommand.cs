@@ -102,7 +102,7 @@ internal static class EvalCommand
 
         CliIO.RequireDataset(dataset!, "--dataset");
         var options = CliIO.DatasetOptionsFor(dataset!, dimension);
-        var ds = Datasets.Create(dataset!, n ?? Math.Min(DefaultDatasetPoints, Datasets.MaxCount(dataset!) ?? int.MaxValue), unchecked(seed + 1_000_003), options);
+        var ds = Datasets.Create(dataset!, n ?? Datasets.AtMostAll(dataset!, DefaultDatasetPoints), unchecked(seed + 1_000_003), options);
         return (ds.Points, ds.Dimension, dataset!, Datasets.Truth(dataset!, options));
     }
 

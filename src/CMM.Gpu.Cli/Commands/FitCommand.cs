@@ -318,15 +318,16 @@ internal sealed class FitCliOptions
         CliIO.RequireDataset(name, "--dataset");
 
         int n = parse.GetValue(Count);
-        if (parse.GetResult(Count) is null or { Implicit: true } && Datasets.MaxCount(name) is { } most && n > most)
+        if (parse.GetResult(Count) is null or { Implicit: true })
         {
-            n = most; // a finite data set (digits): all of it by default
+            n = Datasets.AtMostAll(name, n); // a finite data set (digits): all of it by default
         }
 
         if (Datasets.MaxCount(name) is { } max && n > max)
         {
             throw new CliException($"--n {n}: the '{name}' dataset has only {max} points (drawn without replacement)");
         }
+
         if (n < 2)
         {
             throw new CliException($"--n must be at least 2 (got {n})");

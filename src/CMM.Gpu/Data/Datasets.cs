@@ -65,6 +65,13 @@ public static class Datasets
         return name == "digits" ? DigitsData.Count : null;
     }
 
+    /// <summary>A default point count cut to what the dataset holds: <paramref name="n"/>, or all rows of a fixed data set
+    /// (<see cref="MaxCount"/>) when it has fewer.</summary>
+    /// <param name="name">A built-in dataset name.</param>
+    /// <param name="n">The count wanted by default.</param>
+    /// <returns>min(n, MaxCount).</returns>
+    public static int AtMostAll(string name, int n) => MaxCount(name) is { } most ? Math.Min(n, most) : n;
+
     /// <summary>The image shape of the dataset's points (8 x 8 for <c>digits</c>), or null for datasets that are not images.</summary>
     /// <param name="name">A built-in dataset name.</param>
     /// <returns>The shape, or null.</returns>
