@@ -86,6 +86,7 @@ public static class CliApp
         root.Subcommands.Add(SampleCommands.Map("potential", "Write the potential w(y) (CMM) or u(y) (MM) at data points.", stdout, stderr));
         root.Subcommands.Add(DensityCommand.Create(stdout, stderr));
         root.Subcommands.Add(InpaintCommand.Create(stdout, stderr));
+        root.Subcommands.Add(ClassifyCommand.Create(stdout, stderr));
         return root;
     }
 

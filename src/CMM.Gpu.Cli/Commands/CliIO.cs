@@ -38,6 +38,39 @@ internal static class CliIO
         }
     }
 
+    /// <summary>
+    /// Reads integer class labels, one per row (a one-column .csv or .npy, or an IDX label file), and checks that there are
+    /// <paramref name="count"/> of them: one per row of <paramref name="rowsName"/>.
+    /// </summary>
+    public static int[] ReadLabels(string path, string option, int count, string rowsName)
+    {
+        var cloud = ReadPoints(path, option);
+        if (cloud.Dimension != 1)
+        {
+            throw new CliException($"{option} {cloud.Source}: labels are one value per row, but the file has {cloud.Dimension} columns");
+        }
+
+        if (cloud.Count != count)
+        {
+            throw new CliException($"{option} {cloud.Source}: {cloud.Count} labels for the {count} rows of {rowsName}: give one label per row");
+        }
+
+        var labels = new int[count];
+        var values = cloud.Data.Span;
+        for (int i = 0; i < count; i++)
+        {
+            float v = values[i];
+            if (v != MathF.Round(v) || Math.Abs(v) > 1e6f)
+            {
+                throw new CliException($"{option} {cloud.Source}: row {i + 1} holds {v}, not an integer class label");
+            }
+
+            labels[i] = (int)v;
+        }
+
+        return labels;
+    }
+
     /// <summary>Refuses options with problems (their own Validate()), all named in one line.</summary>
     public static void RequireValid(IReadOnlyList<string> problems)
     {

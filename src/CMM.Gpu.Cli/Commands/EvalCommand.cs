@@ -11,7 +11,11 @@ internal static class EvalCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var model = new Option<string>("--model") { Description = "Model file.", Required = true };
+        var model = new Option<string?>("--model") { Description = "Model file." };
+        var samplesOpt = new Option<string?>("--samples") { Description = "Evaluate these samples (.csv, .npy or IDX; another model's, a baseline's) instead of a model's." };
+        var train = new Option<string?>("--train") { Description = "The model's training data: adds the near-copy share (generated points closer to a training point than a quarter of the median held-out distance)." };
+        var trainLabels = new Option<string?>("--train-labels") { Description = "Class labels of --train, one per row: adds the class balance (a linear classifier trained on --train labels generated and held-out points)." };
+        var labels = new Option<string?>("--labels") { Description = "Class labels of the held-out --data, one per row: adds the classifier's held-out accuracy to the class balance." };
         var data = new Option<string?>("--data") { Description = "Held-out data (.csv, .npy or IDX)." };
         var dataset = new Option<string?>("--dataset") { Description = "Draw fresh held-out data from a built-in dataset." };
         var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
@@ -24,9 +28,9 @@ internal static class EvalCommand
         var splits = new Option<int>("--splits") { Description = "Held-out splits each metric and its noise floor are averaged over (one split's floor is too noisy to judge a 2x ratio by).", DefaultValueFactory = _ => MetricsOptions.Default.Splits };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
-        var cmd = new Command("eval", "Evaluate a model against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), k-NN precision and recall, off-support share, moments, mode coverage (built-in datasets with modes), closed-form errors (Gaussian).")
+        var cmd = new Command("eval", "Evaluate a model (or a sample file) against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), k-NN precision and recall, off-support share, classifier two-sample test, moments, mode coverage (built-in datasets with modes), closed-form errors (Gaussian); with the training data the near-copy share, with its labels the class balance.")
         {
-            model, data, dataset, dim, n, seed, splits, json, acc,
+            model, samplesOpt, data, dataset, dim, n, seed, splits, train, trainLabels, labels, json, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -35,19 +39,63 @@ internal static class EvalCommand
                 throw new CliException($"--splits must be at least 1 (got {parse.GetValue(splits)})");
             }
 
-            using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
-            using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!);
-            // A gaussian held-out set takes the model's dimension unless --dim says otherwise (then the check below reports the mismatch).
-            int? dimension = parse.GetValue(dim) ?? (parse.GetValue(dataset) == "gaussian" ? fitted.Dimension : null);
-            var (heldOut, d, name, truth) = LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), dimension, stderr);
-            if (d != fitted.Dimension)
+            string? modelPath = parse.GetValue(model), samplesPath = parse.GetValue(samplesOpt);
+            if ((modelPath is null) == (samplesPath is null))
             {
-                throw ModelCommands.DimensionMismatch(parse.GetValue(model)!, d, fitted.Dimension);
+                throw new CliException("give exactly one of --model FILE or --samples FILE");
+            }
+
+            if (parse.GetValue(trainLabels) is not null && parse.GetValue(train) is null)
+            {
+                throw new CliException("--train-labels needs --train: the labels are those of the training rows");
+            }
+
+            if (parse.GetValue(labels) is { } && (parse.GetValue(trainLabels) is null || parse.GetValue(data) is null || parse.GetValue(n) is not null))
+            {
+                throw new CliException("--labels needs --data (all of its rows: no --n) and --train-labels: they score the classifier trained on the training labels");
+            }
+
+            using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
+            using var fitted = modelPath is null ? null : ModelCommands.LoadModel(ctx, modelPath);
+            var generated = samplesPath is null ? null : CliIO.ReadPoints(samplesPath, "--samples");
+            int expected = fitted?.Dimension ?? generated!.Dimension;
+            string source = modelPath is not null ? $"the model '{modelPath}' was fitted with" : $"the --samples {generated!.Source} have";
+
+            // A gaussian held-out set takes the model's dimension unless --dim says otherwise (then the check below reports the mismatch).
+            int? dimension = parse.GetValue(dim) ?? (parse.GetValue(dataset) == "gaussian" ? expected : null);
+            var (heldOut, d, name, truth) = LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), dimension, stderr);
+            if (d != expected)
+            {
+                throw new CliException($"dimension mismatch: the data have d = {d} but {source} d = {expected}");
+            }
+
+            var trainingCloud = parse.GetValue(train) is { } trainPath ? CliIO.ReadPoints(trainPath, "--train") : null;
+            if (trainingCloud is not null && trainingCloud.Dimension != d)
+            {
+                throw new CliException($"dimension mismatch: --train {trainingCloud.Source} has d = {trainingCloud.Dimension} but the held-out data have d = {d}");
             }
 
             // Built-in datasets with known modes get the mode coverage; files have no known modes.
-            var modes = parse.GetValue(dataset) is { } ds ? DatasetModes.For(ds) : null;
-            var (report, _, _) = ModelEvaluation.Evaluate(fitted, heldOut, name, truth, parse.GetValue(seed), parse.GetValue(splits), modes);
+            var options = new MetricsOptions
+            {
+                Seed = parse.GetValue(seed),
+                Splits = parse.GetValue(splits),
+                DataName = name,
+                TrueMean = truth?.Mean,
+                TrueCovariance = truth?.Covariance,
+                Modes = parse.GetValue(dataset) is { } ds ? DatasetModes.For(ds) : null,
+                TrainingPoints = trainingCloud?.ToArray(),
+                TrainingLabels = parse.GetValue(trainLabels) is { } tl ? CliIO.ReadLabels(tl, "--train-labels", trainingCloud!.Count, $"--train {trainingCloud.Source}") : null,
+                HeldOutLabels = parse.GetValue(labels) is { } hl ? CliIO.ReadLabels(hl, "--labels", heldOut.Length / d, $"--data {name}") : null,
+            };
+            if (options.TrainingLabels is { } tls && tls.Distinct().Count() < 2)
+            {
+                throw new CliException($"--train-labels: every label is {tls[0]}; the class balance needs at least two classes");
+            }
+
+            var report = fitted is not null
+                ? ModelEvaluation.Evaluate(fitted, heldOut, options, truth).Report
+                : ModelEvaluation.EvaluateSamples(ctx, generated!.ToArray(), heldOut, d, options);
             // CliIO.Json, not report.ToJson(): that one writes a NaN as the string "NaN" (for its round trip); --json writes null.
             stdout.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(report, CliIO.Json) : report.ToTable());
             return ExitCodes.Ok;

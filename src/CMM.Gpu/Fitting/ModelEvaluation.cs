@@ -47,18 +47,8 @@ public static class ModelEvaluation
     /// <param name="splits">Held-out splits the metrics are averaged over; null for <see cref="MetricsOptions.Splits"/>'s default.</param>
     /// <param name="modes">The data's known modes (<see cref="DatasetModes.For"/> for a built-in dataset) for the mode coverage; null skips it.</param>
     /// <returns>The report and the generated samples.</returns>
-    public static (MetricsReport Report, float[] Samples, float[] Latents) Evaluate(FittedModel model, float[] heldOut, string? dataName, DatasetTruth? truth, int seed = 12345, int? splits = null, ModeStructure? modes = null)
-    {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(heldOut);
-        int d = model.Dimension;
-        if (heldOut.Length % d != 0 || heldOut.Length / d < 4)
-        {
-            throw new ArgumentException($"held-out data must hold at least 4 points of dimension {d}", nameof(heldOut));
-        }
-
-        var ctx = model.Potential.Context;
-        var options = new MetricsOptions
+    public static (MetricsReport Report, float[] Samples, float[] Latents) Evaluate(FittedModel model, float[] heldOut, string? dataName, DatasetTruth? truth, int seed = 12345, int? splits = null, ModeStructure? modes = null) =>
+        Evaluate(model, heldOut, new MetricsOptions
         {
             Seed = seed,
             Splits = splits ?? MetricsOptions.Default.Splits,
@@ -66,25 +56,71 @@ public static class ModelEvaluation
             TrueMean = truth?.Mean,
             TrueCovariance = truth?.Covariance,
             Modes = modes,
-            SinkhornDivergence = (x, y, dim) =>
-            {
-                using var solver = new SinkhornSolver(ctx, new SinkhornOptions { RelativeEpsilon = 0.05, Tolerance = 1e-4, MaxIterations = 5000 });
-                using var dx = DevicePoints.Upload(ctx, x, dim);
-                using var dy = DevicePoints.Upload(ctx, y, dim);
-                return solver.Divergence(dx, dy).Value;
-            },
-        };
+        }, truth);
+
+    /// <summary>
+    /// The metrics of <paramref name="model"/> against <paramref name="heldOut"/> (data coordinates) with the given options
+    /// (training points and labels add the near-copy share and the class balance), using as many generated samples as
+    /// held-out points, drawn with <see cref="MetricsOptions.Seed"/>. The Sinkhorn divergence runs on the model's accelerator
+    /// unless the options bring their own.
+    /// </summary>
+    /// <param name="model">The model.</param>
+    /// <param name="heldOut">Held-out data, row-major.</param>
+    /// <param name="options">The metrics' options.</param>
+    /// <param name="truth">The data's closed form when known (Gaussian targets get Hessian and gradient errors).</param>
+    /// <returns>The report and the generated samples.</returns>
+    public static (MetricsReport Report, float[] Samples, float[] Latents) Evaluate(FittedModel model, float[] heldOut, MetricsOptions options, DatasetTruth? truth = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(heldOut);
+        ArgumentNullException.ThrowIfNull(options);
+        int d = model.Dimension;
+        if (heldOut.Length % d != 0 || heldOut.Length / d < 4)
+        {
+            throw new ArgumentException($"held-out data must hold at least 4 points of dimension {d}", nameof(heldOut));
+        }
+
+        options = WithSinkhorn(options, model.Potential.Context);
         options.ThrowIfInvalid();
-        var (samples, latents, _) = Generate(model, heldOut.Length / d, (ulong)seed);
+        var (samples, latents, _) = Generate(model, heldOut.Length / d, (ulong)options.Seed);
         var report = MetricsEvaluator.Evaluate(samples, heldOut, d, options);
         if (truth is not null && truth.Name == "gaussian")
         {
             report = AddGaussianErrors(report, model, heldOut, truth);
         }
 
-        report = Density.HeldOutLikelihood.AddTo(report, model, heldOut, latents, seed); // docs/density.md
+        report = Density.HeldOutLikelihood.AddTo(report, model, heldOut, latents, options.Seed); // docs/density.md
         return (report, samples, latents);
     }
+
+    /// <summary>
+    /// The metrics of samples from any source (another model, a baseline) against <paramref name="heldOut"/>, with the
+    /// Sinkhorn divergence on <paramref name="context"/>'s accelerator unless the options bring their own.
+    /// </summary>
+    /// <param name="context">The accelerator for the Sinkhorn divergence.</param>
+    /// <param name="samples">Row-major [n, d], n &gt;= 2.</param>
+    /// <param name="heldOut">Row-major [m, d], m &gt;= 4.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="options">The metrics' options.</param>
+    /// <returns>The report.</returns>
+    public static MetricsReport EvaluateSamples(CmmContext context, float[] samples, float[] heldOut, int dimension, MetricsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(options);
+        return MetricsEvaluator.Evaluate(samples, heldOut, dimension, WithSinkhorn(options, context));
+    }
+
+    /// <summary>The options with the debiased Sinkhorn divergence (relative epsilon 0.05) on <paramref name="ctx"/>, unless they have one.</summary>
+    private static MetricsOptions WithSinkhorn(MetricsOptions options, CmmContext ctx) => options.SinkhornDivergence is not null ? options : options with
+    {
+        SinkhornDivergence = (x, y, dim) =>
+        {
+            using var solver = new SinkhornSolver(ctx, new SinkhornOptions { RelativeEpsilon = 0.05, Tolerance = 1e-4, MaxIterations = 5000 });
+            using var dx = DevicePoints.Upload(ctx, x, dim);
+            using var dy = DevicePoints.Upload(ctx, y, dim);
+            return solver.Divergence(dx, dy).Value;
+        },
+    };
 
     /// <summary>
     /// Hessian and gradient errors of the fitted potential against the closed form of the Gaussian target N(m, S), at up

@@ -91,6 +91,12 @@ public static class MetricsEvaluator
             }
         }
 
+        (double Share, double HeldOutShare, double Threshold)? nearCopies = options.TrainingPoints is { } training
+            ? SampleMetrics.NearCopyShare(generated, training, heldOut, d)
+            : null;
+        var balance = options.TrainingLabels is { } labels
+            ? ClassBalanceReport.Evaluate(LabelClassifier.Train(options.TrainingPoints!, d, labels), generated, heldOut, options.HeldOutLabels)
+            : null;
         bool truth = options.TrueMean is not null && options.TrueCovariance is not null;
         var refMean = options.TrueMean ?? SampleMetrics.Mean(heldOut, d);
         var refCov = options.TrueCovariance ?? SampleMetrics.Covariance(heldOut, d);
@@ -117,6 +123,10 @@ public static class MetricsEvaluator
             ClassifierAccuracy = hasClassifier ? classifier.Model : null,
             ClassifierAccuracyNoiseFloor = hasClassifier ? classifier.Floor : null,
             ModeCoverage = options.Modes is { } m ? Metrics.ModeCoverage.Evaluate(m, generated, heldOut, d) : null,
+            NearCopyShare = nearCopies?.Share,
+            NearCopyShareNoiseFloor = nearCopies?.HeldOutShare,
+            NearCopyDistance = nearCopies?.Threshold,
+            ClassBalance = balance,
             MeanError = SampleMetrics.MeanError(generated, d, refMean),
             CovarianceError = SampleMetrics.CovarianceError(generated, d, refCov),
             MomentsReference = truth ? "truth" : options.TrueMean is not null || options.TrueCovariance is not null ? "mixed" : "held_out",

@@ -38,6 +38,18 @@ public sealed record MetricsOptions
     /// </summary>
     public Data.ModeStructure? Modes { get; init; }
 
+    /// <summary>The model's training points (row-major, the data's dimension): adds the near-copy share
+    /// (<see cref="SampleMetrics.NearCopyShare"/>); null skips it.</summary>
+    public float[]? TrainingPoints { get; init; }
+
+    /// <summary>One label per training point: adds the class balance (<see cref="ClassBalanceReport"/>); needs
+    /// <see cref="TrainingPoints"/>; null skips it.</summary>
+    public IReadOnlyList<int>? TrainingLabels { get; init; }
+
+    /// <summary>One label per held-out point: adds the class-balance classifier's held-out accuracy; needs
+    /// <see cref="TrainingLabels"/>.</summary>
+    public IReadOnlyList<int>? HeldOutLabels { get; init; }
+
     /// <summary>Name of the data, copied into the report.</summary>
     public string? DataName { get; init; }
 
@@ -54,6 +66,16 @@ public sealed record MetricsOptions
         if (Splits < 1)
         {
             p.Add($"Splits must be at least 1 (got {Splits}); 5 is a good default");
+        }
+
+        if (TrainingLabels is not null && TrainingPoints is null)
+        {
+            p.Add("TrainingLabels needs TrainingPoints: the class balance's classifier is trained on the labelled training points");
+        }
+
+        if (HeldOutLabels is not null && TrainingLabels is null)
+        {
+            p.Add("HeldOutLabels needs TrainingLabels: they score the classifier trained on the labelled training points");
         }
 
         return p;

@@ -86,6 +86,19 @@ public sealed record MetricsReport
     /// <summary>The same between the two held-out halves (about 0.5 plus its sampling noise).</summary>
     public double? ClassifierAccuracyNoiseFloor { get; init; }
 
+    /// <summary>Share of generated points that are near-copies of a training point (<see cref="SampleMetrics.NearCopyShare"/>),
+    /// when the training points were given, else null.</summary>
+    public double? NearCopyShare { get; init; }
+
+    /// <summary>The same share for the held-out points (what fresh data of the same law score).</summary>
+    public double? NearCopyShareNoiseFloor { get; init; }
+
+    /// <summary>The near-copy distance: a quarter of the median distance from a held-out point to its nearest training point.</summary>
+    public double? NearCopyDistance { get; init; }
+
+    /// <summary>Class balance of the generated points (labelled training points given), else null.</summary>
+    public ClassBalanceReport? ClassBalance { get; init; }
+
     /// <summary>||mean(generated) - reference mean||_2.</summary>
     public double MeanError { get; init; }
 
@@ -178,6 +191,11 @@ public sealed record MetricsReport
             rows.Add(("classifier two-sample accuracy (0.5 best)", ca, ClassifierAccuracyNoiseFloor));
         }
 
+        if (NearCopyShare is { } nc)
+        {
+            rows.Add(($"near-copy share (NN in training set < {NearCopyDistance ?? double.NaN:G3})", nc, NearCopyShareNoiseFloor));
+        }
+
         rows.Add(($"mean error (vs {MomentsReference.Replace('_', '-')})", MeanError, null));
         rows.Add(($"covariance rel. error (vs {MomentsReference.Replace('_', '-')})", CovarianceError, null));
         if (HessianRelativeError is { } h)
@@ -211,6 +229,11 @@ public sealed record MetricsReport
         if (ModeCoverage is { } modes)
         {
             sb.Append('\n').Append(modes.ToTable());
+        }
+
+        if (ClassBalance is { } balance)
+        {
+            sb.Append('\n').Append(balance.ToTable());
         }
 
         if (LogLikelihood is { } ll)

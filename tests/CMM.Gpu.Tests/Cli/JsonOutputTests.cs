@@ -85,6 +85,12 @@ public sealed class JsonOutputTests : IDisposable
             return P(name);
         }
 
+        string Labels(string name, int n)
+        {
+            File.WriteAllLines(P(name), Enumerable.Range(0, n).Select(i => (i % 2).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            return P(name);
+        }
+
         // The commands that have --json, found from the help (so a new one cannot be missed here).
         var (helpCode, help, _) = CliTests.Run("--help");
         Assert.Equal(0, helpCode);
@@ -106,6 +112,7 @@ public sealed class JsonOutputTests : IDisposable
             ["eval"] = ["eval", "--model", model, "--data", Points("held.csv", 32, 2, 3), "--splits", "1", "--json", "--accelerator", "cpu"],
             ["sample"] = ["sample", "--model", model, "--n", "8", "--burn-in", "2", "--out", P("s.csv"), "--json", "--accelerator", "cpu"],
             ["density"] = ["density", "--model", model, "--data", x, "--out", P("q.csv"), "--latents", "64", "--proposal-samples", "500", "--json", "--accelerator", "cpu"],
+            ["classify"] = ["classify", "--train", x, "--train-labels", Labels("xl.csv", 20), "--data", y, "--json"],
             ["inpaint"] = ["inpaint", "--model", model, "--data", x, "--mask", Mask("mask.csv"), "--completions", "2", "--steps", "20", "--out", P("i.csv"), "--json", "--accelerator", "cpu"],
         };
         Assert.Equal(withJson, runs.Keys.Order().ToList());
