@@ -66,10 +66,11 @@ public sealed class CmmFitter : IDisposable
         this.dimension = dimension;
         (data, validation) = SplitValidation(rawData, dimension, options);
         count = data.Length / dimension;
+        IntegerData = AllIntegers(rawData);
         DequantizationWidth = options.Dequantization switch
         {
             Dequantization.Uniform => 1.0,
-            Dequantization.Auto when AllIntegers(rawData) => 1.0,
+            Dequantization.Auto when IntegerData => 1.0,
             _ => 0.0,
         };
         // The fit is the CMM of the data as given (dequantised when quantised: the start sees one draw of the noise, every
@@ -142,6 +143,10 @@ public sealed class CmmFitter : IDisposable
     /// <summary>The width of the uniform noise added to every training value (1 when the data were dequantised, else 0;
     /// <see cref="FitOptions.Dequantization"/>).</summary>
     public double DequantizationWidth { get; }
+
+    /// <summary>Whether every training value is an integer (pixels, counts); stored in the model as <c>integer_data</c> when the
+    /// data were dequantised, so that evaluation can floor the samples back to integers.</summary>
+    public bool IntegerData { get; }
 
     /// <summary>What the fit did to the data on purpose, one line each (dequantisation, directions of zero variance); empty when
     /// nothing. Stored in the model's metadata (key "data_treatment") and printed by <c>cmm fit</c>.</summary>
@@ -469,7 +474,7 @@ public sealed class CmmFitter : IDisposable
             Network = FitOptions.NameOf(Start.Network),
             Options = DataTreatment.Count == 0
                 ? Options.ToKeyValues()
-                : [.. Options.ToKeyValues(), new("dequantization_width", DequantizationWidth.ToString("R", CultureInfo.InvariantCulture)), new("data_treatment", string.Join(" | ", DataTreatment))],
+                : [.. Options.ToKeyValues(), new("dequantization_width", DequantizationWidth.ToString("R", CultureInfo.InvariantCulture)), new("data_treatment", string.Join(" | ", DataTreatment)), new("integer_data", IntegerData ? "true" : "false")],
             Iterations = iterations,
             Seed = Options.Seed,
         };

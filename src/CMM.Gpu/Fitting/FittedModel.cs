@@ -42,7 +42,24 @@ public sealed class FittedModel : IDisposable
         conjugate = NetworkRole == FitNetwork.Conjugate ? new ConjugatePotential(Network) : null;
         Potential = conjugate ?? (IPotential)Network;
         solver = new ConjugateSolver(context);
+        var stored = md.Options.GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value);
+        DequantizationWidth = stored.TryGetValue("dequantization_width", out var width)
+            && double.TryParse(width, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double w) && w > 0 ? w : 0;
+        // Models written before the integer_data key say it in their data_treatment text.
+        IntegerData = DequantizationWidth > 0 && (stored.TryGetValue("integer_data", out var integer)
+            ? integer == "true"
+            : stored.TryGetValue("data_treatment", out var treatment) && treatment.Contains("integer-valued", StringComparison.Ordinal));
     }
+
+    /// <summary>Whether the model was fitted to integer data plus U[0, <see cref="DequantizationWidth"/>) noise: flooring its
+    /// samples gives samples of the integer data (<c>cmm eval</c> does so before it compares them).</summary>
+    public bool IntegerData { get; }
+
+    /// <summary>
+    /// Width of the uniform noise the fit added to integer data (docs/fitting.md, "Quantised data"): 1 when the model is the
+    /// density of y + U[0, 1)^d, so that flooring its samples gives integers; 0 when the data were fitted as given.
+    /// </summary>
+    public double DequantizationWidth { get; }
 
     /// <summary>The model.</summary>
     public IcnnModel Model { get; }

@@ -99,6 +99,10 @@ public sealed record MetricsReport
     /// <summary>Class balance of the generated points (labelled training points given), else null.</summary>
     public ClassBalanceReport? ClassBalance { get; init; }
 
+    /// <summary>What was done to the generated samples before they were compared (for example flooring the samples of a
+    /// model of dequantised integer data), or null when nothing was.</summary>
+    public string? SampleTreatment { get; init; }
+
     /// <summary>||mean(generated) - reference mean||_2.</summary>
     public double MeanError { get; init; }
 
@@ -217,6 +221,11 @@ public sealed record MetricsReport
         int w0 = Math.Max("metric".Length, rows.Max(r => r.Name.Length));
         var sb = new StringBuilder();
         sb.Append(ci, $"data: {Data ?? "(unnamed)"}, d = {Dimension}, generated {GeneratedCount}, held-out {HeldOutCount}, compared {ComparedCount} vs {ComparedCount}{(Splits > 1 ? $", mean of {Splits} splits" : "")}\n");
+        if (SampleTreatment is { } treatment)
+        {
+            sb.Append(ci, $"({treatment})\n");
+        }
+
         sb.Append(ci, $"{"metric".PadRight(w0)}  {"value",12}  {"noise floor",12}  {"ratio",8}\n");
         sb.Append(new string('-', w0 + 38)).Append('\n');
         foreach (var (name, value, floor) in rows)

@@ -81,6 +81,31 @@ public sealed class DequantizationTests(AcceleratorFixture fixture) : IDisposabl
     }
 
     [Fact]
+    public void EvaluationFloorsTheSamplesOfAModelOfIntegerData()
+    {
+        var data = Lattice(400, 5);
+        using var f = CmmFitter.Create(fixture.Context, data, 2, Tiny);
+        var result = f.Run();
+        Assert.Equal(FitStatus.Completed, result.Status);
+        Assert.Equal("true", result.Model.Metadata.Options.Single(kv => kv.Key == "integer_data").Value);
+        using var model = new FittedModel(fixture.Context, result.Model);
+        Assert.True(model.IntegerData);
+        Assert.Equal(1.0, model.DequantizationWidth);
+
+        var (report, samples, _) = ModelEvaluation.Evaluate(model, Lattice(64, 6), "lattice", null, seed: 2, splits: 1);
+        Assert.All(samples, v => Assert.Equal(MathF.Floor(v), v));
+        Assert.Contains("floored", report.SampleTreatment, StringComparison.Ordinal);
+
+        // Smooth data dequantised on request (--dequantize uniform) are not integers: their samples are compared as drawn.
+        using var smooth = CmmFitter.Create(fixture.Context, TestData.Normal(400, 7), 2, Tiny with { Dequantization = Dequantization.Uniform });
+        using var smoothModel = new FittedModel(fixture.Context, smooth.Run().Model);
+        Assert.False(smoothModel.IntegerData);
+        var (smoothReport, smoothSamples, _) = ModelEvaluation.Evaluate(smoothModel, TestData.Normal(64, 8), "normal", null, seed: 2, splits: 1);
+        Assert.Null(smoothReport.SampleTreatment);
+        Assert.Contains(smoothSamples, v => v != MathF.Floor(v));
+    }
+
+    [Fact]
     public void OffAndNonIntegerDataAreLeftAsGiven()
     {
         var lattice = Lattice(500, 2);
