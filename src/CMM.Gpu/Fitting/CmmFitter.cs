@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
+using CMM.Gpu.Fitting.Objectives;
 using CMM.Gpu.Icnn;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
 using CMM.Gpu.Sampling;
-using CMM.Gpu.Sinkhorn;
 
 namespace CMM.Gpu.Fitting;
 
@@ -28,13 +28,11 @@ public sealed class CmmFitter : IDisposable
     private readonly IcnnPotential potential;
     private readonly IcnnOptimizer optimizer;
     private readonly LangevinChains chains;
-    private readonly ConjugateSolver? conjugate;
     private readonly ConjugatePotential? conjugateOfNetwork;
     private readonly IPotential latentEnergy;
     private readonly bool generatorNetwork;
-    private readonly SinkhornSolver? sinkhorn;
+    private readonly IFitObjective objective;
     private readonly DevicePoints batch;
-    private readonly DevicePoints work;
     private readonly DeviceVector gradient;
     private readonly DeviceVector scalar;
     private readonly FitHealth health;
@@ -46,7 +44,6 @@ public sealed class CmmFitter : IDisposable
     private double langevinStep;
     private double learningRateScale = 1;
     private int recoveries;
-    private bool warm;
     private bool fullBatchLoaded;
     private bool disposed;
     private ConjugateSolver? validationSolver;
@@ -107,13 +104,6 @@ public sealed class CmmFitter : IDisposable
         // MM and the conjugate parametrisation share the roles of the ICNN: it is the generator's potential u (samples
         // grad u(x)), and the data are encoded by u's conjugate. They differ in the latent: exp(-u) for MM, exp(-u*) here.
         generatorNetwork = options.Method == FitMethod.MomentMeasure || Start.Network == FitNetwork.Conjugate;
-        int workCount = options.Objective switch
-        {
-            FitObjective.SemiDual => generatorNetwork ? batchCount : options.Particles,
-            FitObjective.Map => generatorNetwork ? options.Particles : batchCount,
-            _ => 1, // likelihood: nothing to solve or map (the potential keeps the encoded batch itself)
-        };
-        work = DevicePoints.Allocate(context, workCount, dimension);
         gradient = DeviceVector.Allocate(context, potential.ParameterCount);
         scalar = DeviceVector.Allocate(context, 1);
         if (generatorNetwork)
@@ -122,14 +112,7 @@ public sealed class CmmFitter : IDisposable
         }
 
         latentEnergy = Start.Network == FitNetwork.Conjugate ? conjugateOfNetwork! : potential;
-        if (options.Objective == FitObjective.SemiDual && !generatorNetwork)
-        {
-            conjugate = new ConjugateSolver(context);
-        }
-        else if (options.Objective != FitObjective.Likelihood)
-        {
-            sinkhorn = new SinkhornSolver(context, new SinkhornOptions { RelativeEpsilon = options.EpsilonRelative, Tolerance = options.SinkhornTolerance, MaxIterations = 2000 });
-        }
+        objective = FitObjectives.Create(context, options, generatorNetwork, conjugateOfNetwork, batchCount, dimension, conjugateOptions);
 
         langevinStep = options.LangevinStepSize / Start.LargestCurvature;
         lastGood = potential.GetParameters();
@@ -196,7 +179,14 @@ public sealed class CmmFitter : IDisposable
     internal ConjugateOptions ConjugateSolveOptions
     {
         get => conjugateOptions;
-        set => conjugateOptions = value;
+        set
+        {
+            conjugateOptions = value;
+            if (objective is PotentialSemiDualObjective semiDual)
+            {
+                semiDual.Options = value;
+            }
+        }
     }
 
     /// <summary>Non-finite steps rolled back so far.</summary>
@@ -405,7 +395,7 @@ public sealed class CmmFitter : IDisposable
         if (!generatorNetwork)
         {
             // The semi-dual objective's solver holds only scratch space sized for the particles: reuse it.
-            var solver = conjugate ?? (validationSolver ??= new ConjugateSolver(context));
+            var solver = (objective as PotentialSemiDualObjective)?.Solver ?? (validationSolver ??= new ConjugateSolver(context));
             solver.Solve(potential, chains.States, validationOut, conjugateOptions);
         }
         else
@@ -485,6 +475,7 @@ public sealed class CmmFitter : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         var (m, v, steps) = optimizer.ExportState();
+        var objectiveState = objective.SaveState();
         var checkpoint = new FitCheckpoint
         {
             Iteration = Iteration,
@@ -494,8 +485,8 @@ public sealed class CmmFitter : IDisposable
             ChainStepCount = chains.StepCount,
             Particles = chains.States.ToArray(),
             WarmStart = chains.SolveStarts() ?? [],
-            SinkhornF = sinkhorn?.F?.ToArray() ?? [],
-            SinkhornG = sinkhorn?.G?.ToArray() ?? [],
+            SinkhornF = objectiveState?.F ?? [],
+            SinkhornG = objectiveState?.G ?? [],
             AdamM = m,
             AdamV = v,
             AdamSteps = steps,
@@ -526,12 +517,10 @@ public sealed class CmmFitter : IDisposable
         disposed = true;
         validationOut?.Dispose();
         validationSolver?.Dispose();
-        sinkhorn?.Dispose();
-        conjugate?.Dispose();
+        objective.Dispose();
         conjugateOfNetwork?.Dispose();
         scalar.Dispose();
         gradient.Dispose();
-        work.Dispose();
         batch.Dispose();
         chains.Dispose();
         optimizer.Dispose();
@@ -559,10 +548,9 @@ public sealed class CmmFitter : IDisposable
         potential.SetParameters(model.Parameters.ToArray());
         optimizer.ImportState(c.AdamM, c.AdamV, c.AdamSteps);
         chains.SetStates(c.Particles, c.ChainStepCount, c.WarmStart.Length > 0 ? c.WarmStart : null);
-        if (sinkhorn is not null && c.SinkhornF.Length > 0 && c.SinkhornG.Length > 0)
+        if (c.SinkhornF.Length > 0 && c.SinkhornG.Length > 0)
         {
-            sinkhorn.SetPotentials(c.SinkhornF, c.SinkhornG);
-            warm = true;
+            objective.RestoreState(c.SinkhornF, c.SinkhornG);
         }
 
         if (c.BestParameters.Length != 0 && c.BestParameters.Length != potential.ParameterCount)
@@ -607,46 +595,13 @@ public sealed class CmmFitter : IDisposable
         int sinkIterations = 0;
         double marginal = double.NaN, converged = 1;
         double loss = 0;
+        var state = new FitState(potential, chains, batch);
         for (int inner = 0; inner < o.InnerSteps; inner++)
         {
-            if (o.Objective == FitObjective.Likelihood)
-            {
-                // CMM with the ICNN w (the options refuse the rest): minus the batch's mean log q_w, with d log Z_w =
-                // -E_latent[dw] on the particles (the Langevin chains on w); no conjugate solve, no Sinkhorn.
-                potential.LikelihoodParameterGradient(batch, chains.States, gradient, scalar);
-            }
-            else if (o.Objective == FitObjective.SemiDual && generatorNetwork)
-            {
-                // The ICNN is the generator's u (MM, or CMM with u = w*): grad = E_particles[du] - E_data[du(grad u*(y))]
-                // (for u = w*, the envelope theorem turns E_data[dw] - E_model[dw(grad u(x))] into exactly this).
-                conjugateOfNetwork!.Gradient(batch, work);
-                converged = conjugateOfNetwork.LastSolve!.ConvergedFraction;
-                potential.SemiDualParameterGradient(chains.States, work, gradient, scalar);
-            }
-            else if (o.Objective == FitObjective.SemiDual)
-            {
-                // CMM with the ICNN w: grad = E_data[dw] - E_model[dw(grad w*(x))].
-                // Started at y = x, not at the previous iteration's solution: the particles move by about sqrt(2 tau) per
-                // Langevin step, so the old solution was a worse start than x itself (eight-gaussians, 200 iterations:
-                // 4.6 Newton iterations per point warm, 3.1 from x; docs/fitting.md).
-                var conj = conjugate!.Solve(potential, chains.States, work, conjugateOptions);
-                converged = conj.ConvergedFraction;
-                potential.SemiDualParameterGradient(batch, work, gradient, scalar);
-            }
-            else
-            {
-                // The ICNN w: regress grad w(y_i) onto the entropic map of the data onto the particles; the ICNN u (MM, u = w*):
-                // grad u(x_j) onto the map of the particles onto the data.
-                var from = generatorNetwork ? chains.States : batch;
-                var to = generatorNetwork ? batch : chains.States;
-                var sk = sinkhorn!.Solve(from, to, warmStart: warm);
-                warm = true;
-                sinkIterations += sk.Iterations;
-                marginal = sk.MarginalError;
-                sinkhorn.EntropicMap(from, work);
-                potential.LossParameterGradient(from, work, gradient, scalar);
-            }
-
+            var step = objective.Compute(state, gradient, scalar);
+            converged = step.ConvergedFraction;
+            sinkIterations += step.SinkhornIterations;
+            marginal = step.MarginalError;
             optimizer.Step(gradient, lr);
             loss = scalar.ToArray()[0];
         }
