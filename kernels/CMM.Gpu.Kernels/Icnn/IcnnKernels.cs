@@ -545,6 +545,44 @@ public static class IcnnKernels
         }
     }
 
+    /// <summary>
+    /// The weighted sum of slot partials when each slot holds one point's parameter gradient: grad[j] = sum_s weights[s] *
+    /// partial[s, j] * scale[j] * (sigmoid(raw[j]) where mask[j] = 1), the chain rule of <see cref="ReduceSlots"/>, for
+    /// j &lt; P. It serves objectives that weigh points differently, such as the residual variance of CMFMA (weights
+    /// 2 (r_s - mean r) / n). A NaN weight or partial makes the component NaN (the optimiser then skips the step).
+    /// </summary>
+    /// <param name="j">Parameter index, 0..P-1.</param>
+    /// <param name="partial">Partials, one point per slot.</param>
+    /// <param name="dm">Dimensions (Slots, strides).</param>
+    /// <param name="raw">Free parameters.</param>
+    /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scale">Per-parameter scale of the reparameterisation.</param>
+    /// <param name="weights">One weight per slot.</param>
+    /// <param name="grad">Output gradient [P] with respect to the free parameters.</param>
+    public static void ReduceSlotsWeighted(Index1D j, ArrayView<float> partial, IcnnDims dm, ArrayView<float> raw,
+        ArrayView<int> mask, ArrayView<float> scale, ArrayView<float> weights, ArrayView<float> grad)
+    {
+        double s = 0;
+        long b = j * dm.PartialParamStride;
+        for (int slot = 0; slot < dm.Slots; slot++)
+        {
+            s += weights[slot] * partial[b + slot * dm.PartialSlotStride];
+        }
+
+        float g = (float)s * scale[j];
+        grad[j] = mask[j] != 0 ? g * DeviceMath.Sigmoid(raw[j]) : g;
+    }
+
+    /// <summary>output[s] = partial[s, column]: one column of the slot partials (with one point per slot and column P, each
+    /// point's objective term).</summary>
+    /// <param name="s">Slot index.</param>
+    /// <param name="partial">Partials.</param>
+    /// <param name="dm">Dimensions (strides).</param>
+    /// <param name="column">The column, 0..P.</param>
+    /// <param name="output">Output [Slots].</param>
+    public static void SlotColumn(Index1D s, ArrayView<float> partial, IcnnDims dm, int column, ArrayView<float> output) =>
+        output[s] = partial[((long)column * dm.PartialParamStride) + ((long)(int)s * dm.PartialSlotStride)];
+
     /// <summary>y[j] += a * x[j] (combines parameter gradients, e.g. E_data - E_model in the semi-dual objective).</summary>
     /// <param name="j">Index.</param>
     /// <param name="y">Accumulator (updated).</param>
@@ -1296,6 +1334,8 @@ public static class IcnnKernels
 
         yield return KernelCatalog.Entry(t, nameof(Materialize), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(ReduceSlots), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(ReduceSlotsWeighted), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(t, nameof(SlotColumn), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(AddScaled), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(SumSquaresPartial), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(t, nameof(ClipFactor), KernelGrouping.Implicit);

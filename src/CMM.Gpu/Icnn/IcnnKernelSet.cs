@@ -84,6 +84,8 @@ internal sealed class IcnnKernelSet
         acc = context.Accelerator;
         Materialize = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize);
         ReduceSlots = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots);
+        ReduceSlotsWeighted = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted);
+        SlotColumn = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn);
         AddScaled = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled);
         SumSquaresPartial = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial);
         ClipFactor = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor);
@@ -94,6 +96,10 @@ internal sealed class IcnnKernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>> Materialize { get; }
 
     public Action<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>> ReduceSlots { get; }
+
+    public Action<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>> ReduceSlotsWeighted { get; }
+
+    public Action<Index1D, ArrayView<float>, IcnnDims, int, ArrayView<float>> SlotColumn { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, float> AddScaled { get; }
 

@@ -100,6 +100,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? partial;
     private MemoryBuffer1D<float, Stride1D.Dense>? secondGradient;
     private MemoryBuffer1D<float, Stride1D.Dense>? encoded;
+    private MemoryBuffer1D<float, Stride1D.Dense>? slotValues;
     private bool disposed;
 
     private IcnnPotential(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options)
@@ -430,6 +431,59 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         SubtractMeanValueGradient(latents, gradient, objective);
     }
 
+    /// <summary>
+    /// The CMFMA objective (docs/cmfma.md): the variance over points y_i (held fixed) of the Monge-Ampere residual
+    /// r_i = w(grad w(y_i)) - log det Hess w(y_i) - V_i, and its gradient (2/n) sum_i (r_i - mean r) d/dtheta [w(grad w(y_i)) -
+    /// log det Hess w(y_i)] (the mean of r drops out since the weights sum to zero). r is constant exactly when the model's
+    /// density is proportional to exp(-V). The likelihood kernel runs with one point per slot, so that each slot's partial row
+    /// is one point's gradient and its column P one point's w(grad w(y)) - log det Hess w(y); the residuals are formed on the
+    /// host and the rows are summed with the weights 2 (r_i - mean r) / n (<c>IcnnKernels.ReduceSlotsWeighted</c>). Synchronous.
+    /// objective[0] receives the variance; it and the gradient are NaN when a Hessian is not numerically positive definite.
+    /// </summary>
+    /// <param name="points">Points y [n, d], n &gt;= 2.</param>
+    /// <param name="energies">V(y_i), one per point.</param>
+    /// <param name="gradient">Output [P].</param>
+    /// <param name="objective">Output of length at least 1.</param>
+    /// <returns>The residuals r_i (NaN where the Hessian is not positive definite).</returns>
+    public double[] ResidualParameterGradient(DevicePoints points, ReadOnlySpan<double> energies, DeviceVector gradient, DeviceVector objective)
+    {
+        CheckObjective(points, points, nameof(points), gradient, objective);
+        int n = points.Count;
+        if (energies.Length != n || n < 2)
+        {
+            throw new ArgumentException($"need at least 2 points and one energy per point (got {n} points and {energies.Length} energies)", nameof(energies));
+        }
+
+        var enc = Ensure(ref encoded, (long)n * Dimension);
+        var dm = GradientDims(n, out var ws, out var part, likelihood: true, onePerSlot: true);
+        act.LikelihoodParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, enc, ws, part);
+        var values = Ensure(ref slotValues, 2L * n);
+        kernels.SlotColumn(n, part, dm, ParameterCount, values.SubView(0, n));
+        var terms = new float[n];
+        values.SubView(0, n).CopyToCPU(terms);
+        var residuals = new double[n];
+        double mean = 0;
+        for (int i = 0; i < n; i++)
+        {
+            residuals[i] = terms[i] - energies[i];
+            mean += residuals[i] / n;
+        }
+
+        var weights = new float[n];
+        double variance = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double c = residuals[i] - mean;
+            weights[i] = (float)(2 * c / n);
+            variance += c * c / n;
+        }
+
+        values.SubView(n, n).CopyFromCPU(weights);
+        kernels.ReduceSlotsWeighted(ParameterCount, part, dm, Parameters.View, mask.View, scale.View, values.SubView(n, n), gradient.View);
+        objective.View.SubView(0, 1).CopyFromCPU(new[] { (float)variance });
+        return residuals;
+    }
+
     private void CheckObjective(DevicePoints data, DevicePoints other, string otherName, DeviceVector gradient, DeviceVector objective)
     {
         CheckPoints(data, nameof(data));
@@ -524,6 +578,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         partial?.Dispose();
         secondGradient?.Dispose();
         encoded?.Dispose();
+        slotValues?.Dispose();
         extra.Dispose();
         table.Dispose();
         scale.Dispose();
@@ -632,11 +687,12 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         return dm;
     }
 
-    private IcnnDims GradientDims(int n, out ArrayView<float> ws, out ArrayView<float> part, bool likelihood = false)
+    private IcnnDims GradientDims(int n, out ArrayView<float> ws, out ArrayView<float> part, bool likelihood = false, bool onePerSlot = false)
     {
         var dm = BaseDims();
         int stride = likelihood ? dm.LikelihoodScratchPerSlot : dm.ScratchPerSlot;
-        int slots = Slots(n, stride + ParameterCount + 1L, gradient: true);
+        // One point per slot (per-point gradients) ignores the thread cap and the workspace budget: n rows of partials.
+        int slots = onePerSlot ? n : Slots(n, stride + ParameterCount + 1L, gradient: true);
         dm.Count = n;
         dm.Slots = slots;
         SetScratchStrides(ref dm, stride);

@@ -271,6 +271,41 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         Approx.AllEqual(expected, grad.ToArray(), 1e-6 * expected.Max(Math.Abs), 1e-5, "dJ/dtheta");
     }
 
+    [Theory]
+    [MemberData(nameof(LikelihoodCases))]
+    public void ResidualVarianceGradientMatchesCentralDifferences(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads, bool preconditioned)
+    {
+        // CMFMA's J = Var_i r_i, r_i = w(grad w(y_i)) - log det Hess w(y_i) - V_i with the points and V_i held fixed: the kernels
+        // (one point per slot, then a weighted reduction) against central differences of the double reference.
+        var arch = IcnnCases.Arch(d, widths, rank, act, preconditioned);
+        var reference = IcnnCases.Reference(arch);
+        var theta = IcnnCases.RandomTheta(reference.ParameterCount, seed: 70 + d);
+        var th = IcnnCases.ToDouble(theta);
+        const int n = 7;
+        var centre = arch.EffectivePreconditioner.Centre;
+        var y = TestData.Normal(n * d, seed: 71 + d, scale: 1.2).Select((v, i) => v + centre[i % d]).ToArray();
+        var ys = IcnnCases.Rows(y, d);
+        var energies = Enumerable.Range(0, n).Select(i => (0.37 * i) - 1.1).ToArray();
+        var ctx = fixture.Context;
+        using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant, maxThreads));
+        using var dy = DevicePoints.Upload(ctx, y, d);
+        using var grad = DeviceVector.Allocate(ctx, pot.ParameterCount);
+        using var objective = DeviceVector.Allocate(ctx, 1);
+        var residuals = pot.ResidualParameterGradient(dy, energies, grad, objective);
+        double[] R(double[] p) => ys.Select((v, i) => reference.NegativeLogDensityTerm(p, v) - energies[i]).ToArray();
+        double J(double[] p)
+        {
+            var r = R(p);
+            double m = r.Average();
+            return r.Average(v => (v - m) * (v - m));
+        }
+
+        Approx.AllEqual(R(th), residuals, 1e-4, 1e-5, "r");
+        Approx.Equal(J(th), objective.ToArray()[0], 1e-4, 1e-4, "J");
+        var expected = IcnnReference.ParameterGradient(th, J, h: 1e-5);
+        Approx.AllEqual(expected, grad.ToArray(), 1e-5 * expected.Max(Math.Abs), 1e-4, "dJ/dtheta");
+    }
+
     [Fact]
     public void WiderNetworkMatchesReference()
     {
