@@ -1,3 +1,4 @@
+using CMM.Gpu.Energies;
 using CMM.Gpu.Density;
 using CMM.Gpu.Fitting;
 using CMM.Gpu.Icnn;
@@ -203,18 +204,65 @@ public sealed class CmmModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(run);
         options ??= new FitOptions();
+        RequireValid(options);
+        var copy = data.ToArray();
+        return RunFit(options, run, device => StartFitter(device, copy, dimension, options, run), null);
+    }
+
+    /// <summary>The options <see cref="FitEnergy"/> uses when given none: the defaults with the residual objective and the
+    /// network w (the only combination CMFMA supports).</summary>
+    public static FitOptions DefaultEnergyOptions { get; } = new() { Objective = FitObjective.Residual, Network = FitNetwork.Potential };
+
+    /// <summary>
+    /// Fits a model to a target known only through its energy V, density proportional to exp(-V), with no samples of it
+    /// (CMFMA, docs/cmfma.md). When the fit completes, <see cref="EnergyDiagnostics"/> (effective sample size, log normaliser,
+    /// residual variance, mode weights) are computed from 4,096 samples and stored with the model.
+    /// </summary>
+    /// <param name="energy">The target's energy (a built-in from <see cref="EnergyFile"/> or your own <see cref="IEnergy"/>).</param>
+    /// <param name="options">Hyper-parameters with <see cref="FitObjective.Residual"/> and the network w; null for <see cref="DefaultEnergyOptions"/>.</param>
+    /// <param name="run">Device, checkpoint, resume, observer, progress, cancellation.</param>
+    /// <returns>The model, whatever the status.</returns>
+    /// <exception cref="ArgumentException">Invalid options, or an energy without a finite minimum or that returns non-finite values.</exception>
+    /// <exception cref="FileNotFoundException"><see cref="FitRun.Resume"/> without an existing checkpoint.</exception>
+    /// <exception cref="InvalidDataException">A corrupt checkpoint, or one written for another energy or other options.</exception>
+    public static CmmModel FitEnergy(IEnergy energy, FitOptions? options, FitRun run)
+    {
+        ArgumentNullException.ThrowIfNull(energy);
+        ArgumentNullException.ThrowIfNull(run);
+        options ??= DefaultEnergyOptions;
+        RequireValid(options);
+        return RunFit(options, run, device =>
+        {
+            if (!run.Resume)
+            {
+                return CmmFitter.CreateForEnergy(device, energy, options);
+            }
+
+            RequireCheckpoint(run);
+            return CmmFitter.ResumeForEnergy(device, energy, options, FitCheckpoint.Load(run.CheckpointPath!));
+        }, energy);
+    }
+
+    /// <summary>How well a model fitted to an energy matches it (<see cref="FitEnergy"/>); null for other models.</summary>
+    public EnergyDiagnostics? EnergyDiagnostics { get; private init; }
+
+    private static void RequireValid(FitOptions options)
+    {
         var problems = options.Validate();
         if (problems.Count > 0)
         {
             throw new ArgumentException("invalid fit options: " + string.Join("; ", problems), nameof(options));
         }
+    }
 
+    private static CmmModel RunFit(FitOptions options, FitRun run, Func<CmmContext, CmmFitter> start, IEnergy? energy)
+    {
         var owned = run.Device is null ? CmmContext.Create((string?)null) : null;
         var device = run.Device ?? owned!;
         try
         {
             FitResult result;
-            using (var fitter = StartFitter(device, data, dimension, options, run))
+            using (var fitter = start(device))
             {
                 var observer = run.Progress is null ? run.Observer : new ProgressObserver(run.Progress, run.Observer);
                 if (run.Resume)
@@ -230,7 +278,18 @@ public sealed class CmmModel : IDisposable
                 File.Delete(run.CheckpointPath);
             }
 
-            return new CmmModel(new FittedModel(device, result.Model), owned, result);
+            var fitted = new FittedModel(device, result.Model);
+            if (energy is null || result.Status != FitStatus.Completed)
+            {
+                return new CmmModel(fitted, owned, result);
+            }
+
+            // The diagnostics go into the model's metadata, so that a saved model carries them.
+            var diagnostics = Energies.EnergyDiagnostics.Evaluate(fitted, energy);
+            var md = result.Model.Metadata;
+            var model = result.Model with { Metadata = md with { Options = [.. md.Options, .. diagnostics.ToKeyValues()] } };
+            fitted.Dispose();
+            return new CmmModel(new FittedModel(device, model), owned, result with { Model = model }) { EnergyDiagnostics = diagnostics };
         }
         catch
         {
@@ -512,12 +571,16 @@ public sealed class CmmModel : IDisposable
             return CmmFitter.Create(device, data, dimension, options);
         }
 
+        RequireCheckpoint(run);
+        return CmmFitter.Resume(device, data, dimension, options, FitCheckpoint.Load(run.CheckpointPath!));
+    }
+
+    private static void RequireCheckpoint(FitRun run)
+    {
         if (run.CheckpointPath is null || !File.Exists(run.CheckpointPath))
         {
             throw new FileNotFoundException($"cannot resume: checkpoint '{run.CheckpointPath}' does not exist", run.CheckpointPath);
         }
-
-        return CmmFitter.Resume(device, data, dimension, options, FitCheckpoint.Load(run.CheckpointPath));
     }
 
     private static void ThrowIfFailed(SamplingStatus status, CancellationToken cancellationToken)

@@ -18,10 +18,16 @@ internal static class FitCommand
         var outOpt = new Option<string>("--out") { Description = "Model file to write.", Required = true };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
-        var cmd = new Command("fit", "Fit a conjugate moment measure (or the moment-measure baseline) to data.") { outOpt, json, acc };
+        var cmd = new Command("fit", "Fit a conjugate moment measure (or the moment-measure baseline) to data, or to an unnormalised density (--energy).") { outOpt, json, acc };
         o.AddTo(cmd);
+        o.AddEnergyTo(cmd);
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(o.Energy) is { } energyPath)
+            {
+                return FitEnergy(parse, o, energyPath, outOpt, json, acc, stdout, stderr);
+            }
+
             var (data, d, name) = o.LoadData(parse);
             var options = o.Build(parse);
             string outPath = parse.GetValue(outOpt)!;
@@ -102,6 +108,94 @@ internal static class FitCommand
         return cmd;
     }
 
+    /// <summary><c>cmm fit --energy FILE.json</c>: CMFMA, with the same progress, checkpoints, resume and failure handling as a
+    /// fit to data, and the energy diagnostics printed and stored with the model.</summary>
+    private static int FitEnergy(ParseResult parse, FitCliOptions o, string energyPath, Option<string> outOpt, Option<bool> json, Option<string?> acc,
+        TextWriter stdout, TextWriter stderr)
+    {
+        if (parse.GetValue(o.Data) is not null || parse.GetValue(o.Dataset) is not null)
+        {
+            throw new CliException("--energy fits a density without data: give --energy FILE.json or --data/--dataset, not both");
+        }
+
+        Energies.IEnergy energy;
+        try
+        {
+            energy = Energies.EnergyFile.Load(energyPath);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new CliException($"--energy: file '{energyPath}' does not exist");
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException($"--energy {e.Message}");
+        }
+
+        var options = o.Build(parse);
+        string outPath = parse.GetValue(outOpt)!;
+        CliIO.CheckOutputPath(outPath, "--out");
+        string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
+        CliIO.CheckOutputPath(checkpoint, "--checkpoint");
+        using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
+        stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cmm fit: energy {energy.Name} ({energyPath}), d = {energy.Dimension}, cmfma / residual, {options.Iterations} iterations"));
+        using var model = RunWithProgress(stderr, options, checkpoint, run => CmmModel.FitEnergy(energy, options, run with { Device = ctx }),
+            parse.GetValue(o.Resume), parse.GetValue(o.KeepCheckpoint));
+        var result = model.FitResult!;
+        bool failed = result.Status is not (FitStatus.Completed or FitStatus.Cancelled);
+        string? failedPath = failed ? FailedModelPath(outPath) : null;
+        model.Save(failedPath ?? outPath);
+        var diagnostics = model.EnergyDiagnostics;
+        if (diagnostics is not null)
+        {
+            foreach (var line in diagnostics.ToText().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                stderr.WriteLine("cmm fit: " + line);
+            }
+        }
+
+        if (failed)
+        {
+            stderr.WriteLine($"cmm: error: the fit failed ({result.Status}): {result.Reason}");
+        }
+
+        if (parse.GetValue(json))
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(new
+            {
+                status = result.Status.ToString(),
+                reason = result.Reason,
+                iterations = result.Iterations,
+                final_loss = result.LossHistory.Count > 0 ? result.LossHistory[^1] : double.NaN,
+                recoveries = result.Recoveries,
+                seconds = result.Elapsed.TotalSeconds,
+                model = failed ? null : outPath,
+                failed_model = failedPath,
+                energy = energy.Describe(),
+                d = energy.Dimension,
+                method = "cmm",
+                objective = options.ObjectiveName,
+                accelerator = ctx.Kind.ToString().ToLowerInvariant(),
+                diagnostics,
+            }, CliIO.Json));
+        }
+        else
+        {
+            double last = result.LossHistory.Count > 0 ? result.LossHistory[^1] : double.NaN;
+            stdout.WriteLine(failed
+                ? string.Create(CultureInfo.InvariantCulture, $"{result.Status} after {result.Iterations} iterations: {result.Reason}. No model written to {outPath}; the last good model is in {failedPath}")
+                : string.Create(CultureInfo.InvariantCulture, $"{result.Status}: {result.Iterations} iterations in {result.Elapsed.TotalSeconds:0.0} s, residual variance {last:G4}; model written to {outPath}"));
+        }
+
+        return result.Status switch
+        {
+            FitStatus.Completed => ExitCodes.Ok,
+            FitStatus.Cancelled => ExitCodes.Interrupted,
+            _ => ExitCodes.Failed,
+        };
+    }
+
     /// <summary>Where a failed fit's last good model goes instead of <paramref name="outPath"/>: MODEL.failed.cmm beside it
     /// (model.cmm gives model.failed.cmm; a name without extension gets .failed.cmm).</summary>
     public static string FailedModelPath(string outPath)
@@ -116,6 +210,14 @@ internal static class FitCommand
     public static CmmModel Fit(CmmContext ctx, float[] data, int d, string name, FitOptions options,
         string checkpoint, bool resume, TextWriter stderr, bool keepCheckpoint = false)
     {
+        stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.ObjectiveName}, {options.Iterations} iterations"));
+        return RunWithProgress(stderr, options, checkpoint, run => CmmModel.Fit(data, d, options, run with { Device = ctx }), resume, keepCheckpoint);
+    }
+
+    /// <summary>Runs a fit with a progress display and Ctrl+C handling; a missing or foreign checkpoint on --resume is a one-line error.</summary>
+    private static CmmModel RunWithProgress(TextWriter stderr, FitOptions options, string checkpoint, Func<FitRun, CmmModel> fit, bool resume, bool keepCheckpoint)
+    {
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -126,14 +228,12 @@ internal static class FitCommand
         Console.CancelKeyPress += onCancel;
         try
         {
-            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"cmm fit: {name}, n = {data.Length / d}, d = {d}, {options.Method.ToString().ToLowerInvariant()} / {options.ObjectiveName}, {options.Iterations} iterations"));
             return ProgressDisplay.Run(stderr, "fit", options.Iterations, sink =>
             {
-                var run = new FitRun { Device = ctx, CheckpointPath = checkpoint, Resume = resume, KeepCheckpoint = keepCheckpoint, Observer = new Observer(sink, stderr, checkpoint), CancellationToken = cts.Token };
+                var run = new FitRun { CheckpointPath = checkpoint, Resume = resume, KeepCheckpoint = keepCheckpoint, Observer = new Observer(sink, stderr, checkpoint), CancellationToken = cts.Token };
                 try
                 {
-                    return CmmModel.Fit(data, d, options, run);
+                    return fit(run);
                 }
                 catch (FileNotFoundException)
                 {
@@ -273,6 +373,17 @@ internal sealed class FitCliOptions
 
     public Option<int> StepHalvings { get; } = new("--step-halvings") { Description = "Health monitoring: halvings of the Langevin step allowed when MALA acceptance stays below its floor, before the fit fails.", DefaultValueFactory = _ => Defaults.MaxStepHalvings };
 
+    public Option<string?> Energy { get; } = new("--energy") { Description = "Fit to a density known only up to a constant, exp(-V), with no data (CMFMA, docs/cmfma.md): a JSON file naming V, e.g. {\"type\": \"gaussian\", \"mean\": [..], \"covariance\": [[..]]}; types: " + string.Join(", ", Energies.EnergyFile.Types) + "." };
+
+    public Option<double> ProposalShare { get; } = new("--proposal-share") { Description = "With --energy: share of each iteration's points drawn from the start's Gaussian instead of the model (so unvisited modes still count).", DefaultValueFactory = _ => Defaults.ProposalShare };
+
+    /// <summary>Adds the energy options (<c>cmm fit</c> only).</summary>
+    public void AddEnergyTo(Command cmd)
+    {
+        cmd.Options.Add(Energy);
+        cmd.Options.Add(ProposalShare);
+    }
+
     public void AddTo(Command cmd)
     {
         foreach (var opt in new Option[]
@@ -364,7 +475,8 @@ internal sealed class FitCliOptions
                 "SEMIDUAL" or "SEMI-DUAL" => FitObjective.SemiDual,
                 "MAP" => FitObjective.Map,
                 "LIKELIHOOD" => FitObjective.Likelihood,
-                var m => throw new CliException($"--objective '{m?.ToLowerInvariant()}': expected semidual, map or likelihood"),
+                "RESIDUAL" => FitObjective.Residual,
+                var m => throw new CliException($"--objective '{m?.ToLowerInvariant()}': expected semidual, map, likelihood or residual (--energy)"),
             },
             Sampler = parse.GetValue(Sampler)?.ToUpperInvariant() switch
             {
@@ -415,6 +527,25 @@ internal sealed class FitCliOptions
             MinConjugateConverged = parse.GetValue(MinConverged),
             MaxStepHalvings = parse.GetValue(StepHalvings),
         };
+        if (parse.GetResult(Energy) is { Implicit: false })
+        {
+            // A fit to an energy: the residual objective with the network w unless asked otherwise (then Validate says why not).
+            options = options with
+            {
+                Objective = parse.GetResult(Objective) is null or { Implicit: true } ? FitObjective.Residual : options.Objective,
+                Network = parse.GetResult(Network) is null or { Implicit: true } ? FitNetwork.Potential : options.Network,
+                ProposalShare = parse.GetValue(ProposalShare),
+            };
+            if (options.Objective != FitObjective.Residual)
+            {
+                throw new CliException($"--energy fits with --objective residual (got --objective {options.ObjectiveName})");
+            }
+        }
+        else if (options.Objective == FitObjective.Residual)
+        {
+            throw new CliException("--objective residual fits an energy: give --energy FILE.json");
+        }
+
         CliIO.RequireValid(options.Validate());
 
         return options;

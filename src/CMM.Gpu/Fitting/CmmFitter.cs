@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
+using CMM.Gpu.Energies;
 using CMM.Gpu.Fitting.Objectives;
 using CMM.Gpu.Icnn;
 using CMM.Gpu.Memory;
@@ -55,9 +56,10 @@ public sealed class CmmFitter : IDisposable
     private float[] healthyParameters;
     private int healthyIteration;
 
-    private CmmFitter(CmmContext context, ReadOnlySpan<float> rawData, int dimension, FitOptions options)
+    private CmmFitter(CmmContext context, ReadOnlySpan<float> rawData, int dimension, FitOptions options, IEnergy? energy = null)
     {
         options.ThrowIfInvalid();
+        Energy = energy;
         this.context = context;
         Options = options;
         this.dimension = dimension;
@@ -83,11 +85,22 @@ public sealed class CmmFitter : IDisposable
             AddUniformNoise(startData, new Random(unchecked((options.Seed * 37) ^ 0x57A7)));
         }
 
-        Start = GaussianStart.Estimate(startData, dimension, options.Method, options.StrongConvexity, options.Network);
+        if (energy is null)
+        {
+            Start = GaussianStart.Estimate(startData, dimension, options.Method, options.StrongConvexity, options.Network);
+        }
+        else
+        {
+            var (mean, covariance, modes) = EnergyStart.Estimate(energy, seed: options.Seed);
+            EnergyModes = modes;
+            Start = GaussianStart.FromMoments(mean, covariance, options.Method, options.StrongConvexity, options.Network);
+        }
+
         Normalization = new Normalization(Start.Translation.Select(m => (float)m).ToArray(), 1f);
         Normalization.Forward(data);
         Normalization.Forward(validation);
-        dataFingerprint = FitCheckpoint.Fingerprint(data);
+        // A fit to an energy has no data: the energy and its parameters identify the target.
+        dataFingerprint = energy is null ? FitCheckpoint.Fingerprint(data) : FitCheckpoint.Fingerprint(energy.Describe());
         // Dequantisation joins the fingerprint only when it acts, so fits of other data keep the fingerprints they had.
         optionsFingerprint = FitCheckpoint.Fingerprint(options.Describe() + (DequantizationWidth > 0 ? ";dequantization_width=1" : ""));
         var arch = Architecture(options, Start);
@@ -98,7 +111,7 @@ public sealed class CmmFitter : IDisposable
         chains = new LangevinChains(context, options.Particles, dimension, (ulong)options.Seed);
         chains.SetStates(Start.SampleLatents(options.Particles, unchecked(options.Seed ^ 0x1A7E)));
         conjugateOptions = new ConjugateOptions { MaxIterations = 50, AbsoluteTolerance = 1e-4 * Start.Preconditioner.GradientScale };
-        int batchCount = Math.Min(options.BatchSize, count);
+        int batchCount = Math.Max(1, Math.Min(options.BatchSize, count));
         batchHost = new float[batchCount * dimension];
         batch = DevicePoints.Allocate(context, batchCount, dimension);
         // MM and the conjugate parametrisation share the roles of the ICNN: it is the generator's potential u (samples
@@ -112,7 +125,7 @@ public sealed class CmmFitter : IDisposable
         }
 
         latentEnergy = Start.Network == FitNetwork.Conjugate ? conjugateOfNetwork! : potential;
-        objective = FitObjectives.Create(context, options, generatorNetwork, conjugateOfNetwork, batchCount, dimension, conjugateOptions);
+        objective = FitObjectives.Create(context, options, generatorNetwork, conjugateOfNetwork, batchCount, dimension, conjugateOptions, energy, Start);
 
         langevinStep = options.LangevinStepSize / Start.LargestCurvature;
         lastGood = potential.GetParameters();
@@ -215,8 +228,70 @@ public sealed class CmmFitter : IDisposable
         ArgumentNullException.ThrowIfNull(context);
         Shape.RequirePositive(dimension, nameof(dimension), "dimension");
         PointChecks.Require(data, dimension, "training data", nameof(data), minPoints: 2);
+        if (options?.Objective == FitObjective.Residual)
+        {
+            throw new ArgumentException("the residual objective fits an energy, not data: use CreateForEnergy", nameof(options));
+        }
+
         return new CmmFitter(context, data, dimension, options ?? new FitOptions());
     }
+
+    /// <summary>
+    /// Starts a fit to a target known through its energy V, with no samples (CMFMA, docs/cmfma.md): the options' objective
+    /// must be <see cref="FitObjective.Residual"/> (CMM, network w), and early stopping is off (there is nothing to validate
+    /// on). The start is the Gaussian of <see cref="EnergyStart.Estimate"/>.
+    /// </summary>
+    /// <param name="context">The device.</param>
+    /// <param name="energy">The target's energy.</param>
+    /// <param name="options">Options (validated).</param>
+    /// <returns>The fitter.</returns>
+    /// <exception cref="ArgumentException">Invalid options, another objective, early stopping, or an energy without a finite minimum.</exception>
+    public static CmmFitter CreateForEnergy(CmmContext context, IEnergy energy, FitOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(energy);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Objective != FitObjective.Residual)
+        {
+            throw new ArgumentException($"a fit to an energy needs the residual objective (got {options.ObjectiveName})", nameof(options));
+        }
+
+        if (options.EarlyStopping)
+        {
+            throw new ArgumentException("a fit to an energy has no data to validate on: early stopping must be off (validation fraction 0)", nameof(options));
+        }
+
+        return new CmmFitter(context, ReadOnlySpan<float>.Empty, energy.Dimension, options, energy);
+    }
+
+    /// <summary>Continues a fit to an energy from its checkpoint (same energy and options; the iteration count may be raised).</summary>
+    /// <param name="context">The device.</param>
+    /// <param name="energy">The same energy.</param>
+    /// <param name="options">The same options.</param>
+    /// <param name="checkpoint">The checkpoint.</param>
+    /// <returns>The fitter, positioned after the checkpoint's iteration.</returns>
+    /// <exception cref="InvalidDataException">The checkpoint belongs to another energy or other options.</exception>
+    public static CmmFitter ResumeForEnergy(CmmContext context, IEnergy energy, FitOptions options, FitCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        var f = CreateForEnergy(context, energy, options);
+        try
+        {
+            f.Restore(checkpoint);
+            return f;
+        }
+        catch
+        {
+            f.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The energy of a fit to an energy (<see cref="CreateForEnergy"/>), else null.</summary>
+    public IEnergy? Energy { get; }
+
+    /// <summary>The energy's local minima and their Laplace masses, found for the start (fits to an energy), else null.</summary>
+    public IReadOnlyList<LaplaceMode>? EnergyModes { get; }
 
     /// <summary>Continues a fit from a checkpoint written by <see cref="SaveCheckpoint"/> with the same data and options.</summary>
     /// <param name="context">The device.</param>
@@ -462,7 +537,9 @@ public sealed class CmmFitter : IDisposable
             NormalizationScale = Options.Method == FitMethod.Cmm ? [] : Enumerable.Repeat(1f, dimension).ToArray(),
             Method = FitOptions.NameOf(Options.Method),
             Network = FitOptions.NameOf(Start.Network),
-            Options = DataTreatment.Count == 0
+            Options = Energy is not null
+                ? [.. Options.ToKeyValues(), new("energy", Energy.Describe())]
+                : DataTreatment.Count == 0
                 ? Options.ToKeyValues()
                 : [.. Options.ToKeyValues(), new("dequantization_width", DequantizationWidth.ToString("R", CultureInfo.InvariantCulture)), new("data_treatment", string.Join(" | ", DataTreatment)), new("integer_data", IntegerData ? "true" : "false")],
             Iterations = iterations,
@@ -595,7 +672,7 @@ public sealed class CmmFitter : IDisposable
         int sinkIterations = 0;
         double marginal = double.NaN, converged = 1;
         double loss = 0;
-        var state = new FitState(potential, chains, batch);
+        var state = new FitState(potential, chains, batch, Iteration);
         for (int inner = 0; inner < o.InnerSteps; inner++)
         {
             var step = objective.Compute(state, gradient, scalar);
@@ -612,6 +689,11 @@ public sealed class CmmFitter : IDisposable
 
     private void FillBatch(int iteration)
     {
+        if (Energy is not null)
+        {
+            return; // no data: the residual objective makes its own points
+        }
+
         int b = batch.Count;
         bool dequantize = DequantizationWidth > 0;
         if (b == count && !dequantize)

@@ -38,6 +38,12 @@ public enum FitObjective
     /// d log Z_w = -E_latent[d w] on the particles; no conjugate solve, no Sinkhorn (docs/fitting.md, "Maximum likelihood").
     /// CMM with the network w only (<see cref="FitNetwork.Potential"/>).</summary>
     Likelihood,
+
+    /// <summary>CMFMA (docs/cmfma.md): fit to a target known through its energy V, with no samples. Adam on the variance over
+    /// points y (held fixed) of the Monge-Ampere residual r(y) = w(grad w(y)) - log det Hess w(y) - V(y), which is constant
+    /// exactly when the model's density is proportional to exp(-V). CMM with the network w only; fitted by
+    /// <see cref="Fitting.CmmFitter.CreateForEnergy"/>.</summary>
+    Residual,
 }
 
 /// <summary>What a fit does with quantised data (every value an integer: pixel intensities, counts).</summary>
@@ -89,8 +95,17 @@ public sealed record FitOptions
     {
         FitObjective.SemiDual => "semidual",
         FitObjective.Map => "map",
+        FitObjective.Residual => "residual",
         _ => "likelihood",
     };
+
+    /// <summary>
+    /// Residual objective only (fits to an energy): the share of each iteration's points drawn afresh from the start's Gaussian
+    /// (the moment-matched mixture of Laplace approximations at the energy's local minima) instead of the model's own samples.
+    /// Points the model does not visit still count in the residual's variance, so it cannot drop a mode it has not found.
+    /// Default 0.5 (docs/cmfma.md); 0 uses the model's samples only.
+    /// </summary>
+    public double ProposalShare { get; init; } = 0.5;
 
     /// <summary>Outer iterations (1200: moons reached 1.7x its Sinkhorn noise floor, 400 left it at 4.8x; docs/experiments.md).</summary>
     public int Iterations { get; init; } = 1200;
@@ -280,6 +295,16 @@ public sealed record FitOptions
                   "with --network conjugate or --method mm use --objective semidual or map");
         }
 
+        if (Objective == FitObjective.Residual && (Method != FitMethod.Cmm || Network != FitNetwork.Potential))
+        {
+            p.Add($"the residual objective (fits to an energy) works only with --method cmm --network w (got --method {NameOf(Method)} --network {NameOf(Network)})");
+        }
+
+        if (!(ProposalShare >= 0 && ProposalShare < 1))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"the proposal share must be at least 0 and below 1 (got {ProposalShare})"));
+        }
+
         if (HiddenWidths is null || HiddenWidths.Count == 0 || HiddenWidths.Any(w => w <= 0))
         {
             p.Add("hidden widths must be a non-empty list of positive integers, e.g. 64,64,64");
@@ -375,6 +400,11 @@ public sealed record FitOptions
             new("start", "gaussian"),
             new("seed", Seed.ToString(CultureInfo.InvariantCulture)),
         ];
+        if (Objective == FitObjective.Residual)
+        {
+            pairs.Add(new("proposal_share", F(ProposalShare)));
+        }
+
         if (EarlyStopping)
         {
             // Only when on, so that fits without early stopping keep the fingerprints they had before it existed.

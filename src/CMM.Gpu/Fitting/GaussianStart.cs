@@ -192,6 +192,23 @@ public sealed class GaussianStart
         return new GaussianStart(method, network, mean, cov, floor, alpha) { RegularizedDirections = raised };
     }
 
+    /// <summary>The start for a target of the given mean and covariance (a fit to an energy, whose moments come from
+    /// <see cref="Energies.EnergyStart"/> rather than from data).</summary>
+    /// <param name="mean">m (d values).</param>
+    /// <param name="covariance">S (d x d), symmetric positive definite.</param>
+    /// <param name="method">CMM or MM.</param>
+    /// <param name="alpha">The strong-convexity option (fraction of the smallest curvature), in (0, 1).</param>
+    /// <param name="network">What the ICNN of a CMM fit represents.</param>
+    /// <returns>The start.</returns>
+    public static GaussianStart FromMoments(IReadOnlyList<double> mean, double[,] covariance, FitMethod method, double alpha, FitNetwork network = FitNetwork.Potential)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(covariance);
+        var cov = Matrix<double>.Build.DenseOfArray(covariance);
+        cov = (cov + cov.Transpose()) * 0.5;
+        return new GaussianStart(method, network, mean.ToArray(), cov, 0, alpha);
+    }
+
     /// <summary>
     /// Writes the start into free parameters of <paramref name="architecture"/> (which must carry <see cref="Preconditioner"/>
     /// and <see cref="Alpha"/>): the diagonal D and the low-rank factor R are set so that alpha I + D + R R' is the start's

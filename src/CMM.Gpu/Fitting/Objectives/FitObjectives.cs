@@ -1,5 +1,6 @@
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
+using CMM.Gpu.Energies;
 using CMM.Gpu.Potentials;
 
 namespace CMM.Gpu.Fitting.Objectives;
@@ -16,10 +17,13 @@ internal static class FitObjectives
     /// <param name="batchCount">Points per data batch.</param>
     /// <param name="dimension">d.</param>
     /// <param name="conjugateOptions">The solves' options with the network w.</param>
+    /// <param name="energy">The target's energy (residual objective), else null.</param>
+    /// <param name="start">The fit's Gaussian start (the residual objective draws proposal points from it).</param>
     /// <returns>The objective; dispose it with the fitter.</returns>
     public static IFitObjective Create(CmmContext context, FitOptions options, bool generatorNetwork, ConjugatePotential? conjugateOfNetwork,
-        int batchCount, int dimension, ConjugateOptions conjugateOptions) => options.Objective switch
+        int batchCount, int dimension, ConjugateOptions conjugateOptions, IEnergy? energy, GaussianStart start) => options.Objective switch
         {
+            FitObjective.Residual => new ResidualObjective(context, energy!, start, options, dimension, conjugateOptions),
             FitObjective.Likelihood => new LikelihoodObjective(),
             FitObjective.SemiDual when generatorNetwork => new GeneratorSemiDualObjective(context, conjugateOfNetwork!, batchCount, dimension),
             FitObjective.SemiDual => new PotentialSemiDualObjective(context, options.Particles, dimension, conjugateOptions),

@@ -34,8 +34,9 @@ internal interface IFitObjective : IDisposable
 /// <summary>The loop's state an objective reads.</summary>
 /// <param name="Network">The ICNN being fitted (w, or the generator's u for MM and the conjugate parametrisation).</param>
 /// <param name="Particles">The persistent Langevin particles on the latent, after this iteration's steps.</param>
-/// <param name="Batch">This iteration's data batch, in fitting coordinates (dequantised when the data are).</param>
-internal sealed record FitState(IcnnPotential Network, LangevinChains Particles, DevicePoints Batch);
+/// <param name="Batch">This iteration's data batch, in fitting coordinates (dequantised when the data are); unused by fits to an energy.</param>
+/// <param name="Iteration">The 0-based outer iteration (seeds what an objective draws, so a resumed fit draws the same).</param>
+internal sealed record FitState(IcnnPotential Network, LangevinChains Particles, DevicePoints Batch, int Iteration);
 
 /// <summary>What an objective's step did: the share of its conjugate solves that converged (1 without solves), and the
 /// Sinkhorn iterations and final marginal error of the map objective (0 and NaN otherwise).</summary>
