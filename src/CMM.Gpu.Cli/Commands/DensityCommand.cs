@@ -26,11 +26,12 @@ internal static class DensityCommand
             DefaultValueFactory = _ => new LogNormalizerOptions().Samples,
         };
         var seed = new Option<int>("--seed") { Description = "Seed of the latents and of the proposal draws.", DefaultValueFactory = _ => 0 };
+        var energyOpt = new Option<string?>("--energy") { Description = "An energy file (cmm fit --energy): also write each point's log importance weight -V(y) - log q(y) as a second column." };
         var json = CommonOptions.Json();
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("density", "Write the model's log-density log q(y) at data points (CMM: no conjugate solve; MM: one per point); log Z is estimated by importance sampling.")
         {
-            model, data, outOpt, latents, proposals, seed, json, acc,
+            model, data, outOpt, latents, proposals, seed, energyOpt, json, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -44,50 +45,12 @@ internal static class DensityCommand
             }
 
             var input = CliIO.ReadPoints(parse.GetValue(data), "--data");
+            var energy = parse.GetValue(energyOpt) is { } energyPath ? LoadEnergy(energyPath, "--energy") : null;
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             using var fitted = ModelCommands.LoadModel(ctx, parse.GetValue(model)!, input.Dimension);
-            int d = fitted.Dimension;
-            if (d > ModelDensity.MaxDimension)
-            {
-                throw new CliException($"the exact log-density is limited to d <= {ModelDensity.MaxDimension} (a d x d Hessian and its Cholesky factorisation per point); the model has d = {d}");
-            }
-
-            if (latentCount < d + 1)
-            {
-                throw new CliException($"--latents must be at least d + 1 = {d + 1} to fit the log Z proposal (got {latentCount})");
-            }
-
-            using var density = ModelDensity.For(fitted);
-            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"cmm density: drawing {latentCount} latents (MALA, burn-in {GenerationOptions.DefaultLangevin.BurnIn}) to fit the log Z proposal"));
-            var (_, lat, generation) = ModelEvaluation.Generate(fitted, latentCount, (ulong)parse.GetValue(seed));
-            if (generation.Status == SamplingStatus.Diverged)
-            {
-                throw new CliException("the Langevin chains for the log Z proposal diverged (non-finite even after step-size back-off); nothing written", ExitCodes.Failed);
-            }
-
-            var logZ = density.EstimateLogNormalizer(lat, isOptions);
-            if (!double.IsFinite(logZ.LogZ))
-            {
-                throw new CliException($"the log Z estimate failed ({logZ.NonFinite} of {logZ.Samples} proposal draws gave a non-finite w); nothing written", ExitCodes.Failed);
-            }
-
-            stderr.WriteLine("cmm density: " + ModelDensity.Describe(logZ));
-            if (logZ.EffectiveSampleFraction < 0.01)
-            {
-                stderr.WriteLine("cmm density: warning: the effective sample size is below 1 % of the proposal draws: the log Z estimate and its standard error are not reliable (docs/density.md)");
-            }
-
-            var values = density.LogDensity(input.Data.Span, logZ);
-            if (values.Undefined > 0)
-            {
-                throw new CliException(
-                    $"the log-density is undefined at {values.Undefined} of {input.Count} points (first: point {values.FirstUndefined}, 0-based): "
-                    + (fitted.Method == FitMethod.Cmm ? "a Hessian that is not numerically positive definite or a non-finite potential" : "a conjugate solve that did not converge, a non-positive-definite Hessian or a non-finite potential")
-                    + "; nothing written", ExitCodes.Failed);
-            }
-
-            CliIO.WritePoints(outPath, values.Values.Select(v => (float)v).ToArray(), 1);
+            var (values, logZ) = LogDensities(fitted, input.Data.Span, input.Count, latentCount, isOptions, parse.GetValue(seed), stderr);
+            var weights = energy is null ? null : LogWeights(energy, input.Data.Span, values, fitted.Dimension);
+            WriteColumns(outPath, values, weights);
             if (parse.GetValue(json))
             {
                 stdout.WriteLine(JsonSerializer.Serialize(new
@@ -102,16 +65,121 @@ internal static class DensityCommand
                     proposal = logZ.Proposal,
                     latents = latentCount,
                     normalization_log_abs_jacobian = fitted.Normalization.LogAbsJacobian,
-                    mean_log_density = values.Values.Average(),
+                    mean_log_density = values.Average(),
+                    energy_log_normalizer = weights is null ? (double?)null : Energies.EnergyDiagnostics.LogMeanExp(weights),
+                    effective_sample_fraction = weights is null ? (double?)null : Energies.EnergyDiagnostics.EffectiveSampleFractionOf(weights),
                 }, CliIO.Json));
             }
             else
             {
-                stdout.WriteLine($"{input.Count} points written to {outPath}");
+                stdout.WriteLine(weights is null
+                    ? $"{input.Count} points written to {outPath}"
+                    : string.Create(CultureInfo.InvariantCulture, $"{input.Count} points written to {outPath} (log q, log weight); effective sample size {Energies.EnergyDiagnostics.EffectiveSampleFractionOf(weights):P1}, log normaliser of the energy {Energies.EnergyDiagnostics.LogMeanExp(weights):F4}"));
             }
 
             return ExitCodes.Ok;
         });
         return cmd;
+    }
+    /// <summary>Reads an energy file; its problems are one-line errors naming the option.</summary>
+    public static Energies.IEnergy LoadEnergy(string path, string option)
+    {
+        try
+        {
+            return Energies.EnergyFile.Load(path);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new CliException($"{option}: file '{path}' does not exist");
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliException($"{option} {e.Message}");
+        }
+    }
+
+    /// <summary>log q at every point: latents by MALA for the log Z proposal, the importance-sampling log Z, then the exact
+    /// log-density; every failure is a one-line error and nothing is written.</summary>
+    public static (double[] Values, LogNormalizerEstimate LogZ) LogDensities(FittedModel fitted, ReadOnlySpan<float> points, int count, int latentCount,
+        LogNormalizerOptions isOptions, int seed, TextWriter stderr)
+    {
+        int d = fitted.Dimension;
+        if (d > ModelDensity.MaxDimension)
+        {
+            throw new CliException($"the exact log-density is limited to d <= {ModelDensity.MaxDimension} (a d x d Hessian and its Cholesky factorisation per point); the model has d = {d}");
+        }
+
+        if (latentCount < d + 1)
+        {
+            throw new CliException($"--latents must be at least d + 1 = {d + 1} to fit the log Z proposal (got {latentCount})");
+        }
+
+        using var density = ModelDensity.For(fitted);
+        stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"cmm: drawing {latentCount} latents (MALA, burn-in {GenerationOptions.DefaultLangevin.BurnIn}) to fit the log Z proposal"));
+        var (_, lat, generation) = ModelEvaluation.Generate(fitted, latentCount, (ulong)seed);
+        if (generation.Status == SamplingStatus.Diverged)
+        {
+            throw new CliException("the Langevin chains for the log Z proposal diverged (non-finite even after step-size back-off); nothing written", ExitCodes.Failed);
+        }
+
+        var logZ = density.EstimateLogNormalizer(lat, isOptions);
+        if (!double.IsFinite(logZ.LogZ))
+        {
+            throw new CliException($"the log Z estimate failed ({logZ.NonFinite} of {logZ.Samples} proposal draws gave a non-finite w); nothing written", ExitCodes.Failed);
+        }
+
+        stderr.WriteLine("cmm: " + ModelDensity.Describe(logZ));
+        if (logZ.EffectiveSampleFraction < 0.01)
+        {
+            stderr.WriteLine("cmm: warning: the effective sample size is below 1 % of the proposal draws: the log Z estimate and its standard error are not reliable (docs/density.md)");
+        }
+
+        var values = density.LogDensity(points, logZ);
+        if (values.Undefined > 0)
+        {
+            throw new CliException(
+                $"the log-density is undefined at {values.Undefined} of {count} points (first: point {values.FirstUndefined}, 0-based): "
+                + (fitted.Method == FitMethod.Cmm ? "a Hessian that is not numerically positive definite or a non-finite potential" : "a conjugate solve that did not converge, a non-positive-definite Hessian or a non-finite potential")
+                + "; nothing written", ExitCodes.Failed);
+        }
+
+        return (values.Values, logZ);
+    }
+
+    /// <summary>log importance weights -V(y) - log q(y) (docs/cmfma.md); a non-finite V is a one-line error.</summary>
+    public static double[] LogWeights(Energies.IEnergy energy, ReadOnlySpan<float> points, double[] logQ, int dimension)
+    {
+        if (energy.Dimension != dimension)
+        {
+            throw new CliException($"dimension mismatch: the energy has d = {energy.Dimension} but the model d = {dimension}");
+        }
+
+        var v = new double[logQ.Length];
+        energy.Evaluate(points, v, default);
+        int bad = Array.FindIndex(v, e => !double.IsFinite(e));
+        if (bad >= 0)
+        {
+            throw new CliException($"the energy '{energy.Name}' is {v[bad]} at point {bad} (0-based); nothing written", ExitCodes.Failed);
+        }
+
+        return v.Select((e, i) => -e - logQ[i]).ToArray();
+    }
+
+    /// <summary>Writes log q, and the log weights as a second column when given.</summary>
+    public static void WriteColumns(string path, double[] logQ, double[]? logWeights)
+    {
+        int columns = logWeights is null ? 1 : 2;
+        var rows = new float[logQ.Length * columns];
+        for (int i = 0; i < logQ.Length; i++)
+        {
+            rows[i * columns] = (float)logQ[i];
+            if (logWeights is not null)
+            {
+                rows[(i * columns) + 1] = (float)logWeights[i];
+            }
+        }
+
+        CliIO.WritePoints(path, rows, columns);
     }
 }

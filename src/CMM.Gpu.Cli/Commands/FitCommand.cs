@@ -118,19 +118,7 @@ internal static class FitCommand
             throw new CliException("--energy fits a density without data: give --energy FILE.json or --data/--dataset, not both");
         }
 
-        Energies.IEnergy energy;
-        try
-        {
-            energy = Energies.EnergyFile.Load(energyPath);
-        }
-        catch (FileNotFoundException)
-        {
-            throw new CliException($"--energy: file '{energyPath}' does not exist");
-        }
-        catch (ArgumentException e)
-        {
-            throw new CliException($"--energy {e.Message}");
-        }
+        var energy = DensityCommand.LoadEnergy(energyPath, "--energy");
 
         var options = o.Build(parse);
         string outPath = parse.GetValue(outOpt)!;

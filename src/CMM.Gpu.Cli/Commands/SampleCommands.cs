@@ -1,3 +1,4 @@
+using CMM.Gpu.Density;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -18,6 +19,8 @@ internal static class SampleCommands
         var n = new Option<long>("--n") { Description = "Number of samples.", Required = true };
         var outOpt = new Option<string>("--out") { Description = "Samples file (.csv or .npy), streamed chunk by chunk.", Required = true };
         var latentOut = new Option<string?>("--latent-out") { Description = "Also write the latents x (fitting coordinates)." };
+        var energyOpt = new Option<string?>("--energy") { Description = "The energy file the model was fitted to (cmm fit --energy): with --weights, each sample's importance weight." };
+        var weightsOut = new Option<string?>("--weights") { Description = "With --energy: also write each sample's log q(y) and log importance weight -V(y) - log q(y) (two columns); the samples are read back once written." };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the chains.", DefaultValueFactory = _ => 0UL };
         var sampler = new Option<string>("--sampler") { Description = "ula or mala.", DefaultValueFactory = _ => "mala" };
         var step = new Option<double>("--step-size") { Description = "Langevin step size (MALA adapts it).", DefaultValueFactory = _ => GenerationOptions.DefaultLangevin.StepSize };
@@ -33,7 +36,7 @@ internal static class SampleCommands
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("sample", "Generate samples: latents x ~ exp(-w) by Langevin, mapped through grad w* (CMM) or grad u (MM).")
         {
-            model, n, outOpt, latentOut, seed, sampler, step, burnIn, chunk, shard, devices, json, acc,
+            model, n, outOpt, latentOut, energyOpt, weightsOut, seed, sampler, step, burnIn, chunk, shard, devices, json, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -74,14 +77,41 @@ internal static class SampleCommands
             string? latentPath = parse.GetValue(latentOut);
             CliIO.CheckWritable(outPath, "--out");
             CliIO.CheckWritable(latentPath, "--latent-out");
+            string? weightsPath = parse.GetValue(weightsOut);
+            if ((weightsPath is null) != (parse.GetValue(energyOpt) is null))
+            {
+                throw new CliException("--weights and --energy go together: the weights are those of the energy the model was fitted to");
+            }
+
+            CliIO.CheckWritable(weightsPath, "--weights");
+            var energy = parse.GetValue(energyOpt) is { } energyPath ? DensityCommand.LoadEnergy(energyPath, "--energy") : null;
             using var deviceSet = CliIO.OpenDevices(parse.GetValue(acc), wanted, stderr);
             using var fitted = ModelCommands.Load(deviceSet.Primary, parse.GetValue(model)!);
+            if (energy is not null && energy.Dimension != fitted.Dimension)
+            {
+                throw new CliException($"dimension mismatch: the energy has d = {energy.Dimension} but the model d = {fitted.Dimension}");
+            }
+
             var (start, end) = sh.Range(count);
             var result = ProgressDisplay.Run(stderr, "sample", end - start, sink =>
                 fitted.SampleToFile(outPath, options, latentPath, deviceSet.Devices, new Progress(sink)));
             if (result.Status == SamplingStatus.Diverged)
             {
                 throw new CliException("sampling diverged (non-finite chains even after step-size back-off); nothing written. Try a smaller --step-size.", ExitCodes.Failed);
+            }
+
+            double? ess = null, energyLogZ = null;
+            if (energy is not null)
+            {
+                var written = CliIO.ReadPoints(outPath, "--out");
+                var (logQ, _) = DensityCommand.LogDensities(fitted.Fitted, written.Data.Span, written.Count, 1024, new LogNormalizerOptions { Seed = (int)parse.GetValue(seed) },
+                    (int)parse.GetValue(seed), stderr);
+                var logWeights = DensityCommand.LogWeights(energy, written.Data.Span, logQ, fitted.Dimension);
+                DensityCommand.WriteColumns(weightsPath!, logQ, logWeights);
+                ess = Energies.EnergyDiagnostics.EffectiveSampleFractionOf(logWeights);
+                energyLogZ = Energies.EnergyDiagnostics.LogMeanExp(logWeights);
+                stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"cmm sample: log q and log weights written to {weightsPath}; effective sample size {ess:P1}, log normaliser of the energy {energyLogZ:F4}"));
             }
 
             var summary = new
@@ -97,6 +127,9 @@ internal static class SampleCommands
                 conjugate_converged_fraction = result.ConjugateConvergedFraction,
                 seconds = result.Elapsed.TotalSeconds,
                 @out = outPath,
+                weights = weightsPath,
+                effective_sample_fraction = ess,
+                energy_log_normalizer = energyLogZ,
             };
             stdout.WriteLine(parse.GetValue(json)
                 ? JsonSerializer.Serialize(summary, CliIO.Json)

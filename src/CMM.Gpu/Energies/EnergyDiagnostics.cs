@@ -83,7 +83,7 @@ public sealed record EnergyDiagnostics
         int n = a.Count;
         double max = a.Max();
         var w = a.Select(x => Math.Exp(x - max)).ToArray();
-        double sw = w.Sum(), sw2 = w.Sum(x => x * x), meanW = sw / n;
+        double sw = w.Sum(), meanW = sw / n;
         double varW = w.Sum(x => (x - meanW) * (x - meanW)) / Math.Max(1, n - 1);
         double seIs = Math.Sqrt(varW / n) / meanW;
         double meanR = r.Average();
@@ -91,8 +91,8 @@ public sealed record EnergyDiagnostics
         {
             Samples = count,
             Undefined = count - n,
-            EffectiveSampleFraction = sw * sw / (n * sw2),
-            LogNormalizer = max + Math.Log(meanW),
+            EffectiveSampleFraction = EffectiveSampleFractionOf(a),
+            LogNormalizer = LogMeanExp(a),
             LogNormalizerStandardError = Math.Sqrt((seIs * seIs) + (logZw.StandardError * logZw.StandardError)),
             TrueLogNormalizer = energy.LogNormalizer,
             ResidualVariance = r.Sum(x => (x - meanR) * (x - meanR)) / n,
@@ -119,6 +119,33 @@ public sealed record EnergyDiagnostics
         }
 
         return report;
+    }
+
+    /// <summary>log mean_i exp(a_i), shifted by the maximum (the log normaliser estimate from log weights).</summary>
+    /// <param name="logWeights">a_i, not empty.</param>
+    /// <returns>The value.</returns>
+    public static double LogMeanExp(IReadOnlyList<double> logWeights)
+    {
+        ArgumentNullException.ThrowIfNull(logWeights);
+        double max = logWeights.Max();
+        return max + Math.Log(logWeights.Average(x => Math.Exp(x - max)));
+    }
+
+    /// <summary>The effective sample size of importance weights e^(a_i) as a fraction of their number: (sum e^a)^2 / (n sum e^2a).</summary>
+    /// <param name="logWeights">a_i, not empty.</param>
+    /// <returns>A value in (0, 1].</returns>
+    public static double EffectiveSampleFractionOf(IReadOnlyList<double> logWeights)
+    {
+        ArgumentNullException.ThrowIfNull(logWeights);
+        double max = logWeights.Max(), s = 0, s2 = 0;
+        foreach (var x in logWeights)
+        {
+            double w = Math.Exp(x - max);
+            s += w;
+            s2 += w * w;
+        }
+
+        return s * s / (logWeights.Count * s2);
     }
 
     /// <summary>The diagnostics as model metadata (keys cmfma_*).</summary>

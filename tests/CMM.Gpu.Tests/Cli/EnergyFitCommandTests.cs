@@ -40,6 +40,41 @@ public sealed class EnergyFitCommandTests : IDisposable
         var (sampleCode, _, sampleErr) = CliTests.Run("sample", "--model", P("g.cmm"), "--n", "8", "--burn-in", "5", "--out", P("s.csv"), "--accelerator", "cpu");
         Assert.True(sampleCode == 0, sampleErr);
         Assert.Equal(8, File.ReadAllLines(P("s.csv")).Length);
+
+        // Samples with their log q and log importance weights; the same values from cmm density --energy.
+        var (wCode, wOut, wErr) = CliTests.Run("sample", "--model", P("g.cmm"), "--n", "16", "--burn-in", "5", "--out", P("s2.csv"),
+            "--energy", energy, "--weights", P("w.csv"), "--json", "--accelerator", "cpu");
+        Assert.True(wCode == 0, wErr);
+        using (var doc = JsonDocument.Parse(wOut))
+        {
+            Assert.InRange(doc.RootElement.GetProperty("effective_sample_fraction").GetDouble(), 0, 1);
+        }
+
+        var weights = CMM.Gpu.IO.PointFile.Read(P("w.csv"));
+        Assert.Equal(2, weights.Dimension);
+        Assert.Equal(16, weights.Count);
+        var samples = CMM.Gpu.IO.PointFile.Read(P("s2.csv")).ToArray();
+        var v = new double[16];
+        CMM.Gpu.Energies.EnergyFile.Load(energy).Evaluate(samples, v, default);
+        for (int i = 0; i < 16; i++)
+        {
+            // log weight = -V - log q (float32 in the file).
+            Assert.Equal(-v[i] - weights.Data.Span[2 * i], weights.Data.Span[(2 * i) + 1], 3);
+        }
+
+        var (dCode, _, dErr) = CliTests.Run("density", "--model", P("g.cmm"), "--data", P("s2.csv"), "--energy", energy, "--out", P("d.csv"), "--accelerator", "cpu");
+        Assert.True(dCode == 0, dErr);
+        Assert.Equal(2, CMM.Gpu.IO.PointFile.Read(P("d.csv")).Dimension);
+
+        // --weights without --energy, and an energy of another dimension, are refused before sampling.
+        var (badCode, _, badErr) = CliTests.Run("sample", "--model", P("g.cmm"), "--n", "4", "--out", P("s3.csv"), "--weights", P("w3.csv"), "--accelerator", "cpu");
+        Assert.Equal(2, badCode);
+        Assert.Contains("--weights and --energy go together", badErr, StringComparison.Ordinal);
+        var e3 = Energy("g3.json", """{"type": "gaussian", "mean": [0, 0, 0], "covariance": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}""");
+        var (dimCode, _, dimErr) = CliTests.Run("sample", "--model", P("g.cmm"), "--n", "4", "--out", P("s3.csv"), "--energy", e3, "--weights", P("w3.csv"), "--accelerator", "cpu");
+        Assert.Equal(2, dimCode);
+        Assert.Contains("dimension mismatch", dimErr, StringComparison.Ordinal);
+        Assert.False(File.Exists(P("s3.csv")));
     }
 
     [Fact]
