@@ -11,6 +11,7 @@ namespace CMM.Gpu.Energies;
 /// (density sum_j weights_j N(means_j, covariances_j); weights positive, summing to 1)</item>
 /// <item><c>{"type": "banana", "dim": d, "curvature": 0.1, "scale": 10}</c> (<see cref="BananaEnergy"/>; curvature and scale optional)</item>
 /// <item><c>{"type": "funnel", "dim": d, "scale": 3}</c> (<see cref="FunnelEnergy"/>; scale optional)</item>
+/// <item><c>{"type": "many-well", "dim": d}</c> (<see cref="ManyWellEnergy"/>; d even, 2 to 32)</item>
 /// </list>
 /// Every problem (unknown type or key, a missing or malformed value, a covariance that is not positive definite, weights that
 /// do not sum to 1) is one <see cref="ArgumentException"/> whose message names it.
@@ -18,7 +19,7 @@ namespace CMM.Gpu.Energies;
 public static class EnergyFile
 {
     /// <summary>The built-in types.</summary>
-    public static IReadOnlyList<string> Types { get; } = ["gaussian", "gaussian-mixture", "banana", "funnel"];
+    public static IReadOnlyList<string> Types { get; } = ["gaussian", "gaussian-mixture", "banana", "funnel", "many-well"];
 
     /// <summary>Reads an energy file.</summary>
     /// <param name="path">The JSON file.</param>
@@ -78,6 +79,7 @@ public static class EnergyFile
                 "gaussian-mixture" => ["type", "weights", "means", "covariances"],
                 "banana" => ["type", "dim", "curvature", "scale"],
                 "funnel" => ["type", "dim", "scale"],
+                "many-well" => ["type", "dim"],
                 _ => throw new ArgumentException($"unknown energy type '{type}' (known: {string.Join(", ", Types)})"),
             };
             foreach (var p in root.EnumerateObject())
@@ -96,6 +98,7 @@ public static class EnergyFile
                     List(Required(root, "means"), "means").Select((m, j) => (IReadOnlyList<double>)Vector(m, $"means[{j}]")).ToArray(),
                     List(Required(root, "covariances"), "covariances").Select((c, j) => Matrix(c, $"covariances[{j}]")).ToArray()),
                 "banana" => new BananaEnergy(Integer(Required(root, "dim"), "dim"), Number(root, "curvature", 0.1), Number(root, "scale", 10)),
+                "many-well" => new ManyWellEnergy(Integer(Required(root, "dim"), "dim")),
                 _ => new FunnelEnergy(Integer(Required(root, "dim"), "dim"), Number(root, "scale", 3)),
             };
         }

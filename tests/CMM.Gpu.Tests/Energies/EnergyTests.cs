@@ -13,13 +13,14 @@ public sealed class EnergyTests
     private static GaussianMixtureEnergy TwoModes() => new([0.3, 0.7], [[-2.0, 0.0], [2.0, 0.0]],
         [new double[,] { { 0.25, 0 }, { 0, 0.25 } }, new double[,] { { 0.5, 0.1 }, { 0.1, 0.25 } }]);
 
-    public static TheoryData<string> EnergyNames() => new() { "gaussian", "mixture", "banana", "funnel" };
+    public static TheoryData<string> EnergyNames() => new() { "gaussian", "mixture", "banana", "funnel", "many-well" };
 
     private static IEnergy Named(string name) => name switch
     {
         "gaussian" => new GaussianEnergy([1.0, -0.5, 0.2], new double[,] { { 2.0, 0.6, 0.1 }, { 0.6, 0.5, 0.0 }, { 0.1, 0.0, 1.5 } }),
         "mixture" => TwoModes(),
         "banana" => new BananaEnergy(3, curvature: 0.4, scale: 1.5),
+        "many-well" => new ManyWellEnergy(4),
         _ => new FunnelEnergy(3, scale: 1.2),
     };
 
@@ -79,6 +80,7 @@ public sealed class EnergyTests
             "gaussian" => new GaussianEnergy([1.0, -0.5], new double[,] { { 2.0, 0.6 }, { 0.6, 0.5 } }),
             "mixture" => TwoModes(),
             "banana" => new BananaEnergy(2, curvature: 0.4, scale: 1.5),
+            "many-well" => new ManyWellEnergy(2),
             _ => new FunnelEnergy(2, scale: 1.2),
         };
 
@@ -119,6 +121,14 @@ public sealed class EnergyTests
         // E[y2] = E[z2] - b (E[z1^2] - s^2) = 0; Var(y1) = s^2.
         Approx.Equal(0, Enumerable.Range(0, n).Average(i => (double)banana[(2 * i) + 1]), 0.05, 0, "banana E[y2]");
         Approx.Equal(2.25, Enumerable.Range(0, n).Average(i => (double)banana[2 * i] * banana[2 * i]), 0.1, 0, "banana Var(y1)");
+
+        // Many-well: the share of samples in each pair's right well is the quadrature's weight (about 0.73 here).
+        var wells = new ManyWellEnergy(4);
+        var ws = wells.ExactSamples(n, 6)!;
+        double rightShare = Enumerable.Range(0, n).Average(i => ws[4 * i] > 0 ? 1.0 : 0.0);
+        Approx.Equal(wells.RightWellWeight, rightShare, 4 * Math.Sqrt(0.25 / n), 0, "many-well right-well share");
+        Approx.Equal(wells.ModeWeights[3], Enumerable.Range(0, n).Average(i => ws[4 * i] > 0 && ws[(4 * i) + 2] > 0 ? 1.0 : 0.0), 4 * Math.Sqrt(0.25 / n), 0, "many-well mode 3");
+        Approx.Equal(1, wells.ModeWeights.Sum(), 1e-12, 0, "many-well weights");
 
         var funnel = new FunnelEnergy(2, scale: 1.2).ExactSamples(n, 5)!;
         // E[y2^2] = E[e^v] = e^(s^2 / 2).
