@@ -4,7 +4,8 @@ Writes, with a fixed random split (numpy seed 0): digits-train.csv (1,437 rows) 
 labels (*-labels.csv, one per row); bottom-half.csv, a mask that observes the upper four rows of pixels; a Gaussian baseline
 fitted to the dequantised training rows (gaussian-s<seed>.csv, 360 samples each, seeds 1-3, floored, as cmm eval floors
 the samples of a model of integer data); and MNIST-sized proxies for timing, 14x14 and 28x28 IDX files (digits enlarged, randomly shifted and rotated so
-that the images span every direction, as MNIST's do; they are not MNIST, which this machine cannot download)."""
+that the images span every direction, as MNIST's do; they are not MNIST, which this machine cannot download). Also the
+Gaussian's inpainting of the first 100 held-out digits' lower halves (gaussian-s<seed>.inpaint.csv, its exact conditional)."""
 import gzip, os, struct, sys
 
 import numpy as np
@@ -29,6 +30,24 @@ mean, cov = train.mean(0), np.cov(train, rowvar=False)
 for seed in (1, 2, 3):
     g = np.random.default_rng(seed).multivariate_normal(mean + 0.5, cov + np.eye(64) / 12, size=360, method='eigh')
     np.savetxt(os.path.join(out, f'gaussian-s{seed}.csv'), np.floor(g), fmt='%d', delimiter=',')
+
+# The Gaussian's inpainting: its exact conditional given the upper half, 3 completions of the first 100 held-out digits each
+# (the rows and layout of cmm inpaint --completions 3), floored like its samples.
+m2, c2 = mean + 0.5, cov + np.eye(64) / 12
+obs, free = np.arange(32), np.arange(32, 64)
+gain = c2[np.ix_(free, obs)] @ np.linalg.inv(c2[np.ix_(obs, obs)])
+cond_cov = c2[np.ix_(free, free)] - gain @ c2[np.ix_(obs, free)]
+test = X[split['test']][:100].astype(float)
+for seed in (1, 2, 3):
+    g = np.random.default_rng(100 + seed)
+    rows = []
+    for y in test:
+        mu = m2[free] + gain @ (y[obs] + 0.5 - m2[obs])
+        for _ in range(3):
+            row = y.copy()
+            row[free] = np.floor(g.multivariate_normal(mu, cond_cov, method='eigh'))
+            rows.append(row)
+    np.savetxt(os.path.join(out, f'gaussian-s{seed}.inpaint.csv'), np.array(rows), fmt='%d', delimiter=',')
 
 rng = np.random.default_rng(1)
 for side in (14, 28):
