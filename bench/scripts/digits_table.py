@@ -42,7 +42,7 @@ for model in ('cmm', 'mm', 'gaussian'):
         if os.path.exists(p):
             secs.append(float(open(p).read().split()[-1]))
     print(f'| {model} | {",".join(str(s) for s, _ in evals)} | ' + ' | '.join(cells)
-          + f' | {fmt(inpaint, True)} | {fmt(mean(secs)[0]) if secs else "-"} |')
+          + f' | {fmt(inpaint, True)} | {f"{mean(secs)[0]:.0f}" if secs else "-"} |')
 if first:
     print(f'| held-out (floor) | | {fmt(first["precision_noise_floor"])} | {fmt(first["recall_noise_floor"])} | '
           f'{fmt(first["classifier_accuracy_noise_floor"])} | {fmt(first["near_copy_share_noise_floor"], True)} | '
