@@ -30,10 +30,7 @@ internal static class FitCommand
 
             var (data, d, name) = o.LoadData(parse);
             var options = o.Build(parse);
-            string outPath = parse.GetValue(outOpt)!;
-            CliIO.CheckOutputPath(outPath, "--out");
-            string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
-            CliIO.CheckOutputPath(checkpoint, "--checkpoint");
+            var (outPath, checkpoint) = OutputPaths(parse, o, outOpt);
             using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
             using var model = Fit(ctx, data, d, name, options, checkpoint, parse.GetValue(o.Resume), stderr, parse.GetValue(o.KeepCheckpoint));
             var result = model.FitResult!;
@@ -121,10 +118,7 @@ internal static class FitCommand
         var energy = DensityCommand.LoadEnergy(energyPath, "--energy");
 
         var options = o.Build(parse);
-        string outPath = parse.GetValue(outOpt)!;
-        CliIO.CheckOutputPath(outPath, "--out");
-        string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
-        CliIO.CheckOutputPath(checkpoint, "--checkpoint");
+        var (outPath, checkpoint) = OutputPaths(parse, o, outOpt);
         using var ctx = CliIO.OpenContext(parse.GetValue(acc), stderr);
         stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"cmm fit: energy {energy.Name} ({energyPath}), d = {energy.Dimension}, cmfma / residual, {options.Iterations} iterations"));
@@ -182,6 +176,16 @@ internal static class FitCommand
             FitStatus.Cancelled => ExitCodes.Interrupted,
             _ => ExitCodes.Failed,
         };
+    }
+
+    /// <summary>--out and the checkpoint (default MODEL.ckpt), both checked writable before any work.</summary>
+    private static (string Out, string Checkpoint) OutputPaths(ParseResult parse, FitCliOptions o, Option<string> outOpt)
+    {
+        string outPath = parse.GetValue(outOpt)!;
+        CliIO.CheckOutputPath(outPath, "--out");
+        string checkpoint = parse.GetValue(o.Checkpoint) ?? outPath + ".ckpt";
+        CliIO.CheckOutputPath(checkpoint, "--checkpoint");
+        return (outPath, checkpoint);
     }
 
     /// <summary>Where a failed fit's last good model goes instead of <paramref name="outPath"/>: MODEL.failed.cmm beside it

@@ -276,17 +276,7 @@ public sealed class CmmFitter : IDisposable
     public static CmmFitter ResumeForEnergy(CmmContext context, IEnergy energy, FitOptions options, FitCheckpoint checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        var f = CreateForEnergy(context, energy, options);
-        try
-        {
-            f.Restore(checkpoint);
-            return f;
-        }
-        catch
-        {
-            f.Dispose();
-            throw;
-        }
+        return Restored(CreateForEnergy(context, energy, options), checkpoint);
     }
 
     /// <summary>The energy of a fit to an energy (<see cref="CreateForEnergy"/>), else null.</summary>
@@ -307,7 +297,12 @@ public sealed class CmmFitter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(checkpoint);
-        var f = Create(context, data, dimension, options);
+        return Restored(Create(context, data, dimension, options), checkpoint);
+    }
+
+    /// <summary>Restores <paramref name="checkpoint"/> into a new fitter, disposing the fitter when the checkpoint is refused.</summary>
+    private static CmmFitter Restored(CmmFitter f, FitCheckpoint checkpoint)
+    {
         try
         {
             f.Restore(checkpoint);

@@ -23,13 +23,5 @@ internal sealed class GeneratorSemiDualObjective(CmmContext context, ConjugatePo
     }
 
     /// <inheritdoc />
-    public (float[] F, float[] G)? SaveState() => null;
-
-    /// <inheritdoc />
-    public void RestoreState(float[] f, float[] g)
-    {
-    }
-
-    /// <inheritdoc />
     public void Dispose() => encoded.Dispose();
 }

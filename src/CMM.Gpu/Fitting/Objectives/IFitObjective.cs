@@ -22,13 +22,15 @@ internal interface IFitObjective : IDisposable
     ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss);
 
     /// <summary>State beyond the network that a checkpoint must keep for a resumed fit to match an uninterrupted one
-    /// (the Sinkhorn potentials of the map objective); null when there is none.</summary>
-    (float[] F, float[] G)? SaveState();
+    /// (the Sinkhorn potentials of the map objective); null when there is none (the default).</summary>
+    (float[] F, float[] G)? SaveState() => null;
 
     /// <summary>Restores what <see cref="SaveState"/> returned.</summary>
     /// <param name="f">First saved array.</param>
     /// <param name="g">Second saved array.</param>
-    void RestoreState(float[] f, float[] g);
+    void RestoreState(float[] f, float[] g)
+    {
+    }
 }
 
 /// <summary>The loop's state an objective reads.</summary>

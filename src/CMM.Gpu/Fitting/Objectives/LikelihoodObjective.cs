@@ -16,14 +16,6 @@ internal sealed class LikelihoodObjective : IFitObjective
     }
 
     /// <inheritdoc />
-    public (float[] F, float[] G)? SaveState() => null;
-
-    /// <inheritdoc />
-    public void RestoreState(float[] f, float[] g)
-    {
-    }
-
-    /// <inheritdoc />
     public void Dispose()
     {
     }

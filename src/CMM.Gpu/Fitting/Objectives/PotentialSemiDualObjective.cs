@@ -30,14 +30,6 @@ internal sealed class PotentialSemiDualObjective(CmmContext context, int particl
     }
 
     /// <inheritdoc />
-    public (float[] F, float[] G)? SaveState() => null;
-
-    /// <inheritdoc />
-    public void RestoreState(float[] f, float[] g)
-    {
-    }
-
-    /// <inheritdoc />
     public void Dispose()
     {
         mapped.Dispose();

@@ -18,8 +18,7 @@ internal sealed class ResidualObjective : IFitObjective
     private readonly IEnergy energy;
     private readonly ConjugateSolver solver;
     private readonly DevicePoints mapped;
-    private readonly double[] mean;
-    private readonly Matrix<double> lower;
+    private readonly GaussianComponent proposal;
     private readonly int proposalCount;
     private readonly int seed;
     private readonly int dimension;
@@ -31,21 +30,13 @@ internal sealed class ResidualObjective : IFitObjective
         solver = new ConjugateSolver(context);
         mapped = DevicePoints.Allocate(context, options.Particles, dimension);
         Options = conjugateOptions;
-        mean = start.Mean.ToArray();
-        lower = Matrix<double>.Build.DenseOfRowMajor(dimension, dimension, start.Covariance).Cholesky().Factor;
+        proposal = new GaussianComponent(start.Mean, Matrix<double>.Build.DenseOfRowMajor(dimension, dimension, start.Covariance).ToArray(), "the start's covariance");
         proposalCount = (int)Math.Round(options.ProposalShare * options.Particles);
         seed = options.Seed;
     }
 
     /// <summary>The options of the conjugate solves.</summary>
     public ConjugateOptions Options { get; set; }
-
-    /// <summary>The residuals of the last step's points: the first <see cref="ProposalCount"/> from the start's Gaussian, the
-    /// rest the model's samples.</summary>
-    public double[] LastResiduals { get; private set; } = [];
-
-    /// <summary>Points per step drawn from the start's Gaussian.</summary>
-    public int ProposalCount => proposalCount;
 
     /// <inheritdoc />
     public ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss)
@@ -54,24 +45,9 @@ internal sealed class ResidualObjective : IFitObjective
         int n = mapped.Count, d = dimension;
         var points = mapped.ToArray();
         var rng = new Random(unchecked((seed * 7_368_787) ^ (state.Iteration * 2_654_435) ^ 0xC3F));
-        var z = new double[d];
         for (int i = 0; i < proposalCount; i++)
         {
-            for (int k = 0; k < d; k++)
-            {
-                z[k] = GaussianComponent.Normal(rng);
-            }
-
-            for (int a = 0; a < d; a++)
-            {
-                double v = mean[a];
-                for (int b = 0; b <= a; b++)
-                {
-                    v += lower[a, b] * z[b];
-                }
-
-                points[(i * d) + a] = (float)v;
-            }
+            proposal.Sample(rng, points.AsSpan(i * d, d));
         }
 
         if (proposalCount > 0)
@@ -88,16 +64,8 @@ internal sealed class ResidualObjective : IFitObjective
                 $"the energy '{energy.Name}' returned {energies[bad]} at y = ({string.Join(", ", points.AsSpan(bad * d, d).ToArray().Select(v => v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)))})"));
         }
 
-        LastResiduals = state.Network.ResidualParameterGradient(mapped, energies, gradient, loss);
+        state.Network.ResidualParameterGradient(mapped, energies, gradient, loss);
         return new ObjectiveStep(solve.ConvergedFraction);
-    }
-
-    /// <inheritdoc />
-    public (float[] F, float[] G)? SaveState() => null;
-
-    /// <inheritdoc />
-    public void RestoreState(float[] f, float[] g)
-    {
     }
 
     /// <inheritdoc />
