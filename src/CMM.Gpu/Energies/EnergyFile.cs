@@ -12,6 +12,9 @@ namespace CMM.Gpu.Energies;
 /// <item><c>{"type": "banana", "dim": d, "curvature": 0.1, "scale": 10}</c> (<see cref="BananaEnergy"/>; curvature and scale optional)</item>
 /// <item><c>{"type": "funnel", "dim": d, "scale": 3}</c> (<see cref="FunnelEnergy"/>; scale optional)</item>
 /// <item><c>{"type": "many-well", "dim": d}</c> (<see cref="ManyWellEnergy"/>; d even, 2 to 32)</item>
+/// <item><c>{"type": "logistic-regression", "data": "breast-cancer" or "FILE.csv", "prior_variance": 1, "standardize": true, "intercept": true}</c>
+/// (<see cref="LogisticRegressionEnergy"/>: the posterior on the embedded breast-cancer data or on a file whose rows are
+/// features then a 0/1 label, a path relative to the energy file; the last three keys optional)</item>
 /// </list>
 /// Every problem (unknown type or key, a missing or malformed value, a covariance that is not positive definite, weights that
 /// do not sum to 1) is one <see cref="ArgumentException"/> whose message names it.
@@ -19,7 +22,7 @@ namespace CMM.Gpu.Energies;
 public static class EnergyFile
 {
     /// <summary>The built-in types.</summary>
-    public static IReadOnlyList<string> Types { get; } = ["gaussian", "gaussian-mixture", "banana", "funnel", "many-well"];
+    public static IReadOnlyList<string> Types { get; } = ["gaussian", "gaussian-mixture", "banana", "funnel", "many-well", "logistic-regression"];
 
     /// <summary>Reads an energy file.</summary>
     /// <param name="path">The JSON file.</param>
@@ -35,7 +38,7 @@ public static class EnergyFile
 
         try
         {
-            return Parse(File.ReadAllText(path));
+            return Parse(File.ReadAllText(path), Path.GetDirectoryName(Path.GetFullPath(path)));
         }
         catch (ArgumentException e)
         {
@@ -45,9 +48,10 @@ public static class EnergyFile
 
     /// <summary>Parses the JSON form of an energy.</summary>
     /// <param name="json">The JSON text.</param>
+    /// <param name="baseDirectory">The directory relative data paths are read from (null: the current directory).</param>
     /// <returns>The energy.</returns>
     /// <exception cref="ArgumentException">The text is not a valid energy.</exception>
-    public static IEnergy Parse(string json)
+    public static IEnergy Parse(string json, string? baseDirectory = null)
     {
         JsonDocument doc;
         try
@@ -80,6 +84,7 @@ public static class EnergyFile
                 "banana" => ["type", "dim", "curvature", "scale"],
                 "funnel" => ["type", "dim", "scale"],
                 "many-well" => ["type", "dim"],
+                "logistic-regression" => ["type", "data", "prior_variance", "standardize", "intercept"],
                 _ => throw new ArgumentException($"unknown energy type '{type}' (known: {string.Join(", ", Types)})"),
             };
             foreach (var p in root.EnumerateObject())
@@ -99,10 +104,36 @@ public static class EnergyFile
                     List(Required(root, "covariances"), "covariances").Select((c, j) => Matrix(c, $"covariances[{j}]")).ToArray()),
                 "banana" => new BananaEnergy(Integer(Required(root, "dim"), "dim"), Number(root, "curvature", 0.1), Number(root, "scale", 10)),
                 "many-well" => new ManyWellEnergy(Integer(Required(root, "dim"), "dim")),
+                "logistic-regression" => LogisticRegression(root, baseDirectory),
                 _ => new FunnelEnergy(Integer(Required(root, "dim"), "dim"), Number(root, "scale", 3)),
             };
         }
     }
+
+    private static LogisticRegressionEnergy LogisticRegression(JsonElement root, string? baseDirectory)
+    {
+        var data = Required(root, "data");
+        if (data.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(data.GetString()))
+        {
+            throw new ArgumentException($"'data' must be \"{Data.BreastCancerData.BuiltInName}\" or the path of a .csv or .npy file");
+        }
+
+        double prior = Number(root, "prior_variance", 1);
+        bool standardize = Boolean(root, "standardize", true), intercept = Boolean(root, "intercept", true);
+        string name = data.GetString()!;
+        if (name == Data.BreastCancerData.BuiltInName)
+        {
+            return LogisticRegressionEnergy.BreastCancer(prior, standardize, intercept);
+        }
+
+        string path = baseDirectory is null || Path.IsPathRooted(name) ? name : Path.Combine(baseDirectory, name);
+        return LogisticRegressionEnergy.FromFile(path, prior, standardize, intercept);
+    }
+
+    private static bool Boolean(JsonElement root, string name, bool fallback) =>
+        !root.TryGetProperty(name, out var e) ? fallback
+        : e.ValueKind is JsonValueKind.True or JsonValueKind.False ? e.GetBoolean()
+        : throw new ArgumentException($"'{name}' must be true or false");
 
     private static JsonElement Required(JsonElement root, string name) =>
         root.TryGetProperty(name, out var e) ? e : throw new ArgumentException($"missing parameter '{name}'");

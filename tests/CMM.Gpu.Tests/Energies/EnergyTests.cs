@@ -13,7 +13,7 @@ public sealed class EnergyTests
     private static GaussianMixtureEnergy TwoModes() => new([0.3, 0.7], [[-2.0, 0.0], [2.0, 0.0]],
         [new double[,] { { 0.25, 0 }, { 0, 0.25 } }, new double[,] { { 0.5, 0.1 }, { 0.1, 0.25 } }]);
 
-    public static TheoryData<string> EnergyNames() => new() { "gaussian", "mixture", "banana", "funnel", "many-well" };
+    public static TheoryData<string> EnergyNames() => new() { "gaussian", "mixture", "banana", "funnel", "many-well", "logistic" };
 
     private static IEnergy Named(string name) => name switch
     {
@@ -21,6 +21,8 @@ public sealed class EnergyTests
         "mixture" => TwoModes(),
         "banana" => new BananaEnergy(3, curvature: 0.4, scale: 1.5),
         "many-well" => new ManyWellEnergy(4),
+        "logistic" => new LogisticRegressionEnergy(TestData.Normal(40 * 3, 5).Select(v => (double)v).ToArray(),
+            Enumerable.Range(0, 40).Select(i => (i * 7) % 3 == 0 ? 1 : 0).ToArray()),
         _ => new FunnelEnergy(3, scale: 1.2),
     };
 
