@@ -367,6 +367,8 @@ internal sealed class FitCliOptions
 
     public Option<string?> Energy { get; } = new("--energy") { Description = "Fit to a density known only up to a constant, exp(-V), with no data (CMFMA, docs/cmfma.md): a JSON file naming V, e.g. {\"type\": \"gaussian\", \"mean\": [..], \"covariance\": [[..]]}; types: " + string.Join(", ", Energies.EnergyFile.Types) + "." };
 
+    public Option<string> ResidualWeights { get; } = new("--residual-weights") { Description = "With --energy: how the points weigh in the residual's variance: uniform; target (importance weights towards the energy's density, so every mode counts by its mass); or balanced (half of each).", DefaultValueFactory = _ => Defaults.ResidualWeighting.ToString().ToLowerInvariant() };
+
     public Option<double> ProposalShare { get; } = new("--proposal-share") { Description = "With --energy: share of each iteration's points drawn from the start's Gaussian instead of the model (so unvisited modes still count).", DefaultValueFactory = _ => Defaults.ProposalShare };
 
     /// <summary>Adds the energy options (<c>cmm fit</c> only).</summary>
@@ -374,6 +376,7 @@ internal sealed class FitCliOptions
     {
         cmd.Options.Add(Energy);
         cmd.Options.Add(ProposalShare);
+        cmd.Options.Add(ResidualWeights);
     }
 
     public void AddTo(Command cmd)
@@ -527,6 +530,13 @@ internal sealed class FitCliOptions
                 Objective = parse.GetResult(Objective) is null or { Implicit: true } ? FitObjective.Residual : options.Objective,
                 Network = parse.GetResult(Network) is null or { Implicit: true } ? FitNetwork.Potential : options.Network,
                 ProposalShare = parse.GetValue(ProposalShare),
+                ResidualWeighting = parse.GetValue(ResidualWeights)?.ToLowerInvariant() switch
+                {
+                    "uniform" => ResidualWeighting.Uniform,
+                    "target" => ResidualWeighting.Target,
+                    "balanced" => ResidualWeighting.Balanced,
+                    var w => throw new CliException($"--residual-weights '{w}': expected uniform, balanced or target"),
+                },
             };
             if (options.Objective != FitObjective.Residual)
             {

@@ -444,8 +444,12 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     /// <param name="energies">V(y_i), one per point.</param>
     /// <param name="gradient">Output [P].</param>
     /// <param name="objective">Output of length at least 1.</param>
+    /// <param name="pointWeights">Null for equal weights 1/n; else, given the residuals, weights pi_i &gt;= 0 summing to 1, held
+    /// fixed (no gradient flows through them): the objective is then the weighted variance sum_i pi_i (r_i - sum_j pi_j r_j)^2,
+    /// its gradient 2 sum_i pi_i (r_i - mean) d/dtheta [...].</param>
     /// <returns>The residuals r_i (NaN where the Hessian is not positive definite).</returns>
-    public double[] ResidualParameterGradient(DevicePoints points, ReadOnlySpan<double> energies, DeviceVector gradient, DeviceVector objective)
+    public double[] ResidualParameterGradient(DevicePoints points, ReadOnlySpan<double> energies, DeviceVector gradient, DeviceVector objective,
+        Func<double[], double[]>? pointWeights = null)
     {
         CheckObjective(points, points, nameof(points), gradient, objective);
         int n = points.Count;
@@ -462,11 +466,21 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         var terms = new float[n];
         values.SubView(0, n).CopyToCPU(terms);
         var residuals = new double[n];
-        double mean = 0;
         for (int i = 0; i < n; i++)
         {
             residuals[i] = terms[i] - energies[i];
-            mean += residuals[i] / n;
+        }
+
+        var pi = pointWeights?.Invoke(residuals) ?? Enumerable.Repeat(1.0 / n, n).ToArray();
+        if (pi.Length != n)
+        {
+            throw new ArgumentException($"the point weights must be {n} values (got {pi.Length})", nameof(pointWeights));
+        }
+
+        double mean = 0;
+        for (int i = 0; i < n; i++)
+        {
+            mean += pi[i] * residuals[i];
         }
 
         var weights = new float[n];
@@ -474,8 +488,8 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         for (int i = 0; i < n; i++)
         {
             double c = residuals[i] - mean;
-            weights[i] = (float)(2 * c / n);
-            variance += c * c / n;
+            weights[i] = (float)(2 * pi[i] * c);
+            variance += pi[i] * c * c;
         }
 
         values.SubView(n, n).CopyFromCPU(weights);

@@ -304,6 +304,20 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         Approx.Equal(J(th), objective.ToArray()[0], 1e-4, 1e-4, "J");
         var expected = IcnnReference.ParameterGradient(th, J, h: 1e-5);
         Approx.AllEqual(expected, grad.ToArray(), 1e-5 * expected.Max(Math.Abs), 1e-4, "dJ/dtheta");
+
+        // Weighted by fixed pi_i (the importance weighting of ResidualObjective): sum_i pi_i (r_i - sum_j pi_j r_j)^2.
+        var pi = Enumerable.Range(0, n).Select(i => (i + 1.0) / (n * (n + 1) / 2.0)).ToArray();
+        pot.ResidualParameterGradient(dy, energies, grad, objective, _ => pi);
+        double Jw(double[] p)
+        {
+            var r = R(p);
+            double m = r.Select((v, i) => pi[i] * v).Sum();
+            return r.Select((v, i) => pi[i] * (v - m) * (v - m)).Sum();
+        }
+
+        Approx.Equal(Jw(th), objective.ToArray()[0], 1e-4, 1e-4, "J weighted");
+        var expectedWeighted = IcnnReference.ParameterGradient(th, Jw, h: 1e-5);
+        Approx.AllEqual(expectedWeighted, grad.ToArray(), 1e-5 * expectedWeighted.Max(Math.Abs), 1e-4, "dJw/dtheta");
     }
 
     [Fact]
