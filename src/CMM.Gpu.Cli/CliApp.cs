@@ -85,6 +85,7 @@ public static class CliApp
         root.Subcommands.Add(SampleCommands.Map("decode", "Map latents to data: grad w*(x) (CMM) or grad u(x) (MM).", stdout, stderr));
         root.Subcommands.Add(SampleCommands.Map("potential", "Write the potential w(y) (CMM) or u(y) (MM) at data points.", stdout, stderr));
         root.Subcommands.Add(DensityCommand.Create(stdout, stderr));
+        root.Subcommands.Add(MalaCommand.Create(stdout, stderr));
         root.Subcommands.Add(InpaintCommand.Create(stdout, stderr));
         root.Subcommands.Add(ClassifyCommand.Create(stdout, stderr));
         return root;

@@ -231,16 +231,17 @@ public sealed class CmmModel : IDisposable
         ArgumentNullException.ThrowIfNull(run);
         options ??= DefaultEnergyOptions;
         RequireValid(options);
+        var counted = new CountingEnergy(energy); // the fit's cost in energy evaluations, for comparisons with MALA
         return RunFit(options, run, device =>
         {
             if (!run.Resume)
             {
-                return CmmFitter.CreateForEnergy(device, energy, options);
+                return CmmFitter.CreateForEnergy(device, counted, options);
             }
 
             RequireCheckpoint(run);
-            return CmmFitter.ResumeForEnergy(device, energy, options, FitCheckpoint.Load(run.CheckpointPath!));
-        }, energy);
+            return CmmFitter.ResumeForEnergy(device, counted, options, FitCheckpoint.Load(run.CheckpointPath!));
+        }, counted);
     }
 
     /// <summary>How well a model fitted to an energy matches it (<see cref="FitEnergy"/>); null for other models.</summary>
@@ -285,7 +286,9 @@ public sealed class CmmModel : IDisposable
             }
 
             // The diagnostics go into the model's metadata, so that a saved model carries them.
-            var diagnostics = Energies.EnergyDiagnostics.Evaluate(fitted, energy);
+            var counted = (CountingEnergy)energy;
+            long fitEvaluations = counted.Evaluations;
+            var diagnostics = Energies.EnergyDiagnostics.Evaluate(fitted, counted.Inner) with { FitEnergyEvaluations = run.Resume ? null : fitEvaluations };
             var md = result.Model.Metadata;
             var model = result.Model with { Metadata = md with { Options = [.. md.Options, .. diagnostics.ToKeyValues()] } };
             fitted.Dispose();

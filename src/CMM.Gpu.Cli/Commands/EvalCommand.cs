@@ -18,6 +18,7 @@ internal static class EvalCommand
         var labels = new Option<string?>("--labels") { Description = "Class labels of the held-out --data, one per row: adds the classifier's held-out accuracy to the class balance." };
         var data = new Option<string?>("--data") { Description = "Held-out data (.csv, .npy or IDX)." };
         var dataset = new Option<string?>("--dataset") { Description = "Draw fresh held-out data from a built-in dataset." };
+        var energyOpt = new Option<string?>("--energy") { Description = "The energy file a model was fitted to (cmm fit --energy): held-out data are its exact samples (or --data, for example a long cmm mala run), with its closed form and modes; a model also gets the energy diagnostics and its moments, as drawn and reweighted, against the held-out draws." };
         var dim = new Option<int?>("--dim") { Description = "Dimension of --dataset gaussian (default: the model's)." };
         var n = new Option<int?>("--n")
         {
@@ -30,7 +31,7 @@ internal static class EvalCommand
         var acc = CommonOptions.Accelerator();
         var cmd = new Command("eval", "Evaluate a model (or a sample file) against held-out data: Sinkhorn divergence, energy distance, W1 (1-D), k-NN precision and recall, off-support share, classifier two-sample test, moments, mode coverage (built-in datasets with modes), closed-form errors (Gaussian); with the training data the near-copy share, with its labels the class balance.")
         {
-            model, samplesOpt, data, dataset, dim, n, seed, splits, train, trainLabels, labels, json, acc,
+            model, samplesOpt, data, dataset, energyOpt, dim, n, seed, splits, train, trainLabels, labels, json, acc,
         };
         cmd.SetAction(parse =>
         {
@@ -61,9 +62,17 @@ internal static class EvalCommand
             int expected = fitted?.Dimension ?? generated!.Dimension;
             string source = modelPath is not null ? $"the model '{modelPath}' was fitted with" : $"the --samples {generated!.Source} have";
 
+            var energy = parse.GetValue(energyOpt) is { } energyPath ? DensityCommand.LoadEnergy(energyPath, "--energy") : null;
+            if (energy is not null && energy.Dimension != expected)
+            {
+                throw new CliException($"dimension mismatch: --energy has d = {energy.Dimension} but {source} d = {expected}");
+            }
+
             // A gaussian held-out set takes the model's dimension unless --dim says otherwise (then the check below reports the mismatch).
             int? dimension = parse.GetValue(dim) ?? (parse.GetValue(dataset) == "gaussian" ? expected : null);
-            var (heldOut, d, name, truth) = LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), dimension, stderr);
+            var (heldOut, d, name, truth) = energy is not null
+                ? EnergyHeldOut(energy, parse.GetValue(energyOpt)!, parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), stderr)
+                : LoadHeldOut(parse.GetValue(data), parse.GetValue(dataset), parse.GetValue(n), parse.GetValue(seed), dimension, stderr);
             if (d != expected)
             {
                 throw new CliException($"dimension mismatch: the data have d = {d} but {source} d = {expected}");
@@ -83,7 +92,7 @@ internal static class EvalCommand
                 DataName = name,
                 TrueMean = truth?.Mean,
                 TrueCovariance = truth?.Covariance,
-                Modes = parse.GetValue(dataset) is { } ds ? DatasetModes.For(ds) : null,
+                Modes = parse.GetValue(dataset) is { } ds ? DatasetModes.For(ds) : energy is not null ? Energies.EnergyTruth.ModesOf(energy) : null,
                 TrainingPoints = trainingCloud?.ToArray(),
                 TrainingLabels = parse.GetValue(trainLabels) is { } tl ? CliIO.ReadLabels(tl, "--train-labels", trainingCloud!.Count, $"--train {trainingCloud.Source}") : null,
                 HeldOutLabels = parse.GetValue(labels) is { } hl ? CliIO.ReadLabels(hl, "--labels", heldOut.Length / d, $"--data {name}") : null,
@@ -96,8 +105,26 @@ internal static class EvalCommand
             var report = fitted is not null
                 ? ModelEvaluation.Evaluate(fitted, heldOut, options, truth).Report
                 : ModelEvaluation.EvaluateSamples(ctx, generated!.ToArray(), heldOut, d, options);
+            var comparison = energy is not null && fitted is not null
+                ? Energies.EnergyDiagnostics.Compare(fitted, energy, heldOut, Math.Max(4096, heldOut.Length / d), (ulong)parse.GetValue(seed))
+                : null;
+
             // CliIO.Json, not report.ToJson(): that one writes a NaN as the string "NaN" (for its round trip); --json writes null.
-            stdout.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(report, CliIO.Json) : report.ToTable());
+            if (parse.GetValue(json))
+            {
+                stdout.WriteLine(comparison is null ? JsonSerializer.Serialize(report, CliIO.Json) : JsonSerializer.Serialize(new { metrics = report, energy = comparison }, CliIO.Json));
+            }
+            else
+            {
+                stdout.WriteLine(report.ToTable());
+                if (comparison is not null)
+                {
+                    stdout.Write(comparison.Diagnostics.ToText());
+                    stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"moments against the held-out draws (largest over coordinates, in their sd): mean {comparison.Raw.MeanError:F3}, sd {comparison.Raw.SdError:F3} as drawn; mean {comparison.Reweighted.MeanError:F3}, sd {comparison.Reweighted.SdError:F3} reweighted"));
+                }
+            }
+
             return ExitCodes.Ok;
         });
         return cmd;
@@ -152,6 +179,36 @@ internal static class EvalCommand
         var options = CliIO.DatasetOptionsFor(dataset!, dimension);
         var ds = Datasets.Create(dataset!, n ?? Datasets.AtMostAll(dataset!, DefaultDatasetPoints), unchecked(seed + 1_000_003), options);
         return (ds.Points, ds.Dimension, dataset!, Datasets.Truth(dataset!, options));
+    }
+
+    /// <summary>
+    /// Held-out data for <c>--energy</c>: the --data file (reference draws, for example a long <c>cmm mala</c> run), else
+    /// <paramref name="n"/> exact samples of the energy (default <see cref="DefaultDatasetPoints"/>; a seed distinct from the
+    /// model's); the truth is the energy's closed form when it is Gaussian.
+    /// </summary>
+    private static (float[] Data, int Dimension, string Name, DatasetTruth? Truth) EnergyHeldOut(Energies.IEnergy energy, string energyPath, string? file,
+        string? dataset, int? n, int seed, TextWriter stderr)
+    {
+        if (dataset is not null)
+        {
+            throw new CliException("--energy draws its own held-out data: give --data (reference draws) or nothing, not --dataset");
+        }
+
+        var truth = Energies.EnergyTruth.For(energy);
+        if (file is not null)
+        {
+            var (data, d, name, _) = LoadHeldOut(file, null, n, seed, null, stderr);
+            return (data, d, name, truth);
+        }
+
+        if (n is < 4)
+        {
+            throw new CliException($"--n must be at least 4 (got {n})");
+        }
+
+        var exact = energy.ExactSamples(n ?? DefaultDatasetPoints, unchecked(seed + 1_000_003))
+                    ?? throw new CliException($"--energy {energyPath}: the energy '{energy.Name}' has no exact sampler; give --data with reference draws (for example from cmm mala)");
+        return (exact, energy.Dimension, $"{energy.Name} (exact samples)", truth);
     }
 
     /// <summary><paramref name="count"/> points chosen at random without replacement (a partial Fisher-Yates shuffle), kept in file order.</summary>

@@ -45,6 +45,11 @@ public sealed record EnergyDiagnostics
     /// <summary>The mixture's own weights, else null.</summary>
     public IReadOnlyList<double>? TrueModeWeights { get; init; }
 
+    /// <summary>Points at which the fit evaluated V (its cost, to compare with MALA at the same number of evaluations): the
+    /// start's search and every iteration's points, not these diagnostics. Null when unknown (a resumed fit, or diagnostics
+    /// computed outside <see cref="CmmModel.FitEnergy"/>).</summary>
+    public long? FitEnergyEvaluations { get; init; }
+
     /// <summary>Computes the diagnostics from <paramref name="count"/> samples of <paramref name="model"/>.</summary>
     /// <param name="model">A CMM model (d at most <see cref="ModelDensity.MaxDimension"/>).</param>
     /// <param name="energy">The energy it was fitted to.</param>
@@ -52,7 +57,91 @@ public sealed record EnergyDiagnostics
     /// <param name="seed">Seed of the sampling.</param>
     /// <returns>The diagnostics.</returns>
     /// <exception cref="ArgumentException">Dimensions that differ or too few samples.</exception>
-    public static EnergyDiagnostics Evaluate(FittedModel model, IEnergy energy, int count = 4096, ulong seed = 0)
+    public static EnergyDiagnostics Evaluate(FittedModel model, IEnergy energy, int count = 4096, ulong seed = 0) =>
+        Compute(model, energy, count, seed).Diagnostics;
+
+    /// <summary>
+    /// The diagnostics, and the moments of the model's samples, as drawn and as reweighted, against reference draws of the
+    /// target (exact samples, or a long MALA run for a posterior): for each coordinate the error of the mean and of the
+    /// standard deviation in units of the reference's standard deviation, the largest over the coordinates.
+    /// </summary>
+    /// <param name="model">A CMM model (d at most <see cref="ModelDensity.MaxDimension"/>).</param>
+    /// <param name="energy">The energy it was fitted to.</param>
+    /// <param name="reference">Draws of the target, row-major [m, d], m &gt;= 2.</param>
+    /// <param name="count">Model samples, at least 16.</param>
+    /// <param name="seed">Seed of the sampling.</param>
+    /// <returns>The diagnostics and the moment errors.</returns>
+    /// <exception cref="ArgumentException">Dimensions that differ or too few samples.</exception>
+    public static EnergyComparison Compare(FittedModel model, IEnergy energy, ReadOnlySpan<float> reference, int count = 4096, ulong seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        int d = model.Dimension;
+        if (reference.Length % d != 0 || reference.Length / d < 2)
+        {
+            throw new ArgumentException($"the reference needs at least 2 draws of dimension {d}", nameof(reference));
+        }
+
+        var (diagnostics, samples, logWeights) = Compute(model, energy, count, seed);
+        var (refMean, refSd) = Moments(reference, d, null);
+        double max = logWeights.Max();
+        var weights = logWeights.Select(a => Math.Exp(a - max)).ToArray();
+        return new EnergyComparison(diagnostics, Errors(Moments(samples, d, null), refMean, refSd), Errors(Moments(samples, d, weights), refMean, refSd));
+    }
+
+    /// <summary>Largest |mean - reference mean| / reference sd and |sd - reference sd| / reference sd over the coordinates.</summary>
+    internal static MomentErrors Errors((double[] Mean, double[] Sd) moments, double[] refMean, double[] refSd)
+    {
+        double meanError = 0, sdError = 0;
+        for (int k = 0; k < refMean.Length; k++)
+        {
+            meanError = Math.Max(meanError, Math.Abs(moments.Mean[k] - refMean[k]) / refSd[k]);
+            sdError = Math.Max(sdError, Math.Abs(moments.Sd[k] - refSd[k]) / refSd[k]);
+        }
+
+        return new MomentErrors(meanError, sdError);
+    }
+
+    /// <summary>Weighted means and standard deviations of each coordinate (weights null: equal).</summary>
+    internal static (double[] Mean, double[] Sd) Moments(ReadOnlySpan<float> points, int d, double[]? weights)
+    {
+        int n = points.Length / d;
+        var mean = new double[d];
+        var sd = new double[d];
+        double total = weights?.Sum() ?? n;
+        for (int i = 0; i < n; i++)
+        {
+            double w = weights?[i] ?? 1;
+            for (int k = 0; k < d; k++)
+            {
+                mean[k] += w * points[(i * d) + k];
+            }
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            mean[k] /= total;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            double w = weights?[i] ?? 1;
+            for (int k = 0; k < d; k++)
+            {
+                double c = points[(i * d) + k] - mean[k];
+                sd[k] += w * c * c;
+            }
+        }
+
+        for (int k = 0; k < d; k++)
+        {
+            sd[k] = Math.Sqrt(sd[k] / total);
+        }
+
+        return (mean, sd);
+    }
+
+    /// <summary>The diagnostics with the samples they kept (finite log-density and energy) and their log weights.</summary>
+    private static (EnergyDiagnostics Diagnostics, float[] Samples, double[] LogWeights) Compute(FittedModel model, IEnergy energy, int count, ulong seed)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(energy);
@@ -97,15 +186,16 @@ public sealed record EnergyDiagnostics
             TrueLogNormalizer = energy.LogNormalizer,
             ResidualVariance = r.Sum(x => (x - meanR) * (x - meanR)) / n,
         };
+        int dim = model.Dimension;
+        var keptPoints = new float[n * dim];
+        for (int j = 0; j < n; j++)
+        {
+            samples.AsSpan(kept[j] * dim, dim).CopyTo(keptPoints.AsSpan(j * dim, dim));
+        }
+
         if (energy is IModalEnergy modal)
         {
-            int k = modal.ModeWeights.Count, d = model.Dimension;
-            var keptPoints = new float[n * d];
-            for (int j = 0; j < n; j++)
-            {
-                samples.AsSpan(kept[j] * d, d).CopyTo(keptPoints.AsSpan(j * d, d));
-            }
-
+            int k = modal.ModeWeights.Count;
             var modes = modal.AssignModes(keptPoints);
             var raw = new double[k];
             var reweighted = new double[k];
@@ -118,7 +208,7 @@ public sealed record EnergyDiagnostics
             report = report with { ModeWeights = raw, ReweightedModeWeights = reweighted, TrueModeWeights = modal.ModeWeights };
         }
 
-        return report;
+        return (report, keptPoints, a.ToArray());
     }
 
     /// <summary>log mean_i exp(a_i), shifted by the maximum (the log normaliser estimate from log weights).</summary>
@@ -161,6 +251,11 @@ public sealed record EnergyDiagnostics
             new("cmfma_log_normalizer_se", F(LogNormalizerStandardError)),
             new("cmfma_residual_variance", F(ResidualVariance)),
         };
+        if (FitEnergyEvaluations is { } evaluations)
+        {
+            pairs.Add(new("cmfma_fit_energy_evaluations", evaluations.ToString(CultureInfo.InvariantCulture)));
+        }
+
         if (ModeWeights is not null)
         {
             pairs.Add(new("cmfma_mode_weights", string.Join(",", ModeWeights.Select(F))));
@@ -186,6 +281,11 @@ public sealed record EnergyDiagnostics
             sb.Append('\n');
         }
 
+        if (FitEnergyEvaluations is { } evaluations)
+        {
+            sb.Append(ci, $"the fit evaluated the energy at {evaluations} points\n");
+        }
+
         if (Undefined > 0)
         {
             sb.Append(ci, $"{Undefined} samples with an undefined log-density or energy were left out\n");
@@ -194,3 +294,15 @@ public sealed record EnergyDiagnostics
         return sb.ToString();
     }
 }
+
+/// <summary>The largest errors over the coordinates of a sample set's moments against reference draws, in units of the
+/// reference's standard deviation of each coordinate.</summary>
+/// <param name="MeanError">max_k |mean_k - reference mean_k| / reference sd_k.</param>
+/// <param name="SdError">max_k |sd_k - reference sd_k| / reference sd_k.</param>
+public sealed record MomentErrors(double MeanError, double SdError);
+
+/// <summary>A model fitted to an energy against reference draws of it (<see cref="EnergyDiagnostics.Compare"/>).</summary>
+/// <param name="Diagnostics">ESS, log normaliser, residual variance, mode weights.</param>
+/// <param name="Raw">Moment errors of the samples as drawn.</param>
+/// <param name="Reweighted">Moment errors of the samples with their self-normalised importance weights.</param>
+public sealed record EnergyComparison(EnergyDiagnostics Diagnostics, MomentErrors Raw, MomentErrors Reweighted);

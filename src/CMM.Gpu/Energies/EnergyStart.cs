@@ -16,7 +16,9 @@ public sealed record LaplaceMode(double[] Mode, double[] Covariance, double Ener
 /// The Gaussian start of a fit to an energy (docs/cmfma.md): BFGS on V from many starting points finds its local minima; each
 /// gets its Laplace approximation; the start is the Gaussian with the mean and covariance of their mixture, weighted by
 /// their Laplace masses. For one mode it is the Laplace approximation itself; for several it spans them all, so the fit's
-/// first particles already visit every mode found.
+/// first particles already visit every mode found. When the minima found are degenerate (a positive definite Hessian with a
+/// condition number above 10^10, as at the mode of Neal's funnel), the start is the mean and covariance of a plain MALA pilot
+/// run from N(0, spread^2 I) instead, and no modes are returned.
 /// </summary>
 public static class EnergyStart
 {
@@ -34,6 +36,7 @@ public static class EnergyStart
         int d = energy.Dimension;
         var rng = new Random(seed);
         var found = new List<(Vector<double> Mode, Matrix<double> Covariance, double Energy)>();
+        bool degenerate = false; // a minimum whose Hessian is positive definite but too ill-conditioned to use
         var problems = new List<string>();
         for (int s = 0; s < starts; s++)
         {
@@ -49,6 +52,7 @@ public static class EnergyStart
             double smallest = evd.EigenValues.Min(e => e.Real);
             if (!(smallest > 1e-10 * Math.Max(1, evd.EigenValues.Max(e => e.Real))))
             {
+                degenerate |= smallest > 0;
                 problems.Add($"the Hessian of V at a stationary point is not positive definite (smallest eigenvalue {smallest:G3})");
                 continue;
             }
@@ -62,6 +66,14 @@ public static class EnergyStart
             }
 
             found.Add((r.Mode, cov, r.Energy));
+        }
+
+        if (found.Count == 0 && degenerate)
+        {
+            // Minima exist but their curvature spans more than 10 orders of magnitude (Neal's funnel: its mode is deep in the
+            // neck): the Laplace approximation says nothing about the mass. Start from the moments of a plain MALA pilot run.
+            var (pilotMean, pilotCovariance) = PilotMoments(energy, spread, seed);
+            return (pilotMean, pilotCovariance, []);
         }
 
         if (found.Count == 0)
@@ -89,6 +101,32 @@ public static class EnergyStart
         var modes = found.Select((f, k) => new LaplaceMode(f.Mode.ToArray(), f.Covariance.ToRowMajorArray(), f.Energy, weights[k]))
             .OrderByDescending(m => m.Weight).ToArray();
         return (mean.ToArray(), covariance.ToArray(), modes);
+    }
+
+    /// <summary>Mean and covariance of a plain MALA pilot run (64 chains, 1,000 + 1,000 steps, from N(0, spread^2 I)).</summary>
+    private static (double[] Mean, double[,] Covariance) PilotMoments(IEnergy energy, double spread, int seed)
+    {
+        int d = energy.Dimension;
+        var counted = energy as CountingEnergy ?? new CountingEnergy(energy);
+        var broad = new double[d, d];
+        for (int k = 0; k < d; k++)
+        {
+            broad[k, k] = spread * spread;
+        }
+
+        var run = EnergyMala.RunFrom(counted, new MalaOptions { Chains = 64, Steps = 1000, BurnIn = 1000, Precondition = false, Seed = seed },
+            new double[d], broad, System.Diagnostics.Stopwatch.StartNew(), CancellationToken.None);
+        var x = Matrix<double>.Build.Dense(run.Samples.Length / d, d, (i, k) => run.Samples[(i * d) + k]);
+        var mean = x.ColumnSums() / x.RowCount;
+        var centred = x - Matrix<double>.Build.Dense(x.RowCount, d, (_, k) => mean[k]);
+        var covariance = centred.TransposeThisAndMultiply(centred) / (x.RowCount - 1);
+        covariance = (covariance + covariance.Transpose()) * 0.5;
+        if (!covariance.Enumerate().All(double.IsFinite) || covariance.Evd(Symmetricity.Symmetric).EigenValues.Min(e => e.Real) <= 0)
+        {
+            throw new ArgumentException("the energy's minima are degenerate and a MALA pilot run found no usable covariance (is exp(-V) normalisable?)");
+        }
+
+        return (mean.ToArray(), covariance.ToArray());
     }
 
     private static (Vector<double> Mode, double Energy)? Minimise(IEnergy energy, Vector<double> x0, List<string> problems)
