@@ -367,7 +367,7 @@ internal sealed class FitCliOptions
 
     public Option<string?> Energy { get; } = new("--energy") { Description = "Fit to a density known only up to a constant, exp(-V), with no data (CMFMA, docs/cmfma.md): a JSON file naming V, e.g. {\"type\": \"gaussian\", \"mean\": [..], \"covariance\": [[..]]}; types: " + string.Join(", ", Energies.EnergyFile.Types) + "." };
 
-    public Option<string> ResidualWeights { get; } = new("--residual-weights") { Description = "With --energy: how the points weigh in the residual's variance: uniform; target (importance weights towards the energy's density, so every mode counts by its mass); or balanced (half of each).", DefaultValueFactory = _ => Defaults.ResidualWeighting.ToString().ToLowerInvariant() };
+    public Option<double> TargetWeight { get; } = new("--target-weight") { Description = "With --energy: share (0-1) of the residual's variance taken under the energy's density (importance weights) rather than under the points' own law: 0 lets the model drop modes the points rarely visit; 1 lets it put mass where the density has none.", DefaultValueFactory = _ => Defaults.TargetWeight };
 
     public Option<double> ProposalShare { get; } = new("--proposal-share") { Description = "With --energy: share of each iteration's points drawn from the start's Gaussian instead of the model (so unvisited modes still count).", DefaultValueFactory = _ => Defaults.ProposalShare };
 
@@ -376,7 +376,7 @@ internal sealed class FitCliOptions
     {
         cmd.Options.Add(Energy);
         cmd.Options.Add(ProposalShare);
-        cmd.Options.Add(ResidualWeights);
+        cmd.Options.Add(TargetWeight);
     }
 
     public void AddTo(Command cmd)
@@ -530,13 +530,7 @@ internal sealed class FitCliOptions
                 Objective = parse.GetResult(Objective) is null or { Implicit: true } ? FitObjective.Residual : options.Objective,
                 Network = parse.GetResult(Network) is null or { Implicit: true } ? FitNetwork.Potential : options.Network,
                 ProposalShare = parse.GetValue(ProposalShare),
-                ResidualWeighting = parse.GetValue(ResidualWeights)?.ToLowerInvariant() switch
-                {
-                    "uniform" => ResidualWeighting.Uniform,
-                    "target" => ResidualWeighting.Target,
-                    "balanced" => ResidualWeighting.Balanced,
-                    var w => throw new CliException($"--residual-weights '{w}': expected uniform, balanced or target"),
-                },
+                TargetWeight = parse.GetValue(TargetWeight),
             };
             if (options.Objective != FitObjective.Residual)
             {

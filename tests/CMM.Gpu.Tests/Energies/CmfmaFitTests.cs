@@ -49,6 +49,10 @@ public sealed class CmfmaFitTests(AcceleratorFixture fixture) : IDisposable
         Assert.True(diagnostics.ResidualVariance < 1e-3, $"residual variance {diagnostics.ResidualVariance}");
         Assert.Equal(0, diagnostics.TrueLogNormalizer);
 
+        // The fit's cost: V at every particle of every iteration, plus the start's BFGS search (not the diagnostics' samples).
+        long perIterations = 100L * Small.Particles;
+        Assert.InRange(diagnostics.FitEnergyEvaluations!.Value, perIterations + 32, perIterations + 200_000);
+
         // Stored with the model, and the model records its energy.
         string path = Path.Combine(dir, "g.cmm");
         model.Save(path);
@@ -57,14 +61,16 @@ public sealed class CmfmaFitTests(AcceleratorFixture fixture) : IDisposable
         Assert.StartsWith("gaussian mean=[1,-0.5]", stored["energy"], StringComparison.Ordinal);
         Assert.Equal("residual", stored["objective"]);
         Assert.True(double.Parse(stored["cmfma_ess_fraction"], System.Globalization.CultureInfo.InvariantCulture) > 0.99);
+        Assert.Equal(diagnostics.FitEnergyEvaluations.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), stored["cmfma_fit_energy_evaluations"]);
     }
 
     [Fact]
     public void ABananaFitLowersTheResidualAndRaisesTheEss()
     {
         // The start (a Laplace approximation) is not the target here; 150 iterations of the residual objective must improve it.
+        // Equal weights over the model's own samples: the objective is then the residual variance these diagnostics measure.
         var energy = new BananaEnergy(2, curvature: 0.5, scale: 1);
-        var options = Small with { Iterations = 150, Particles = 256, HiddenWidths = [16, 16], ProposalShare = 0 };
+        var options = Small with { Iterations = 150, Particles = 256, HiddenWidths = [16, 16], ProposalShare = 0, TargetWeight = 0 };
         EnergyDiagnostics before;
         using (var f = CmmFitter.CreateForEnergy(fixture.Context, energy, options))
         using (var start = new FittedModel(fixture.Context, f.ToModel()))

@@ -201,6 +201,19 @@ public sealed class EnergyTests
         Assert.Contains("normalisable", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AFunnelStartsFromAMalaPilotNotFromItsDegenerateMode()
+    {
+        // The funnel's minimum (v = -(d - 1) s^2 / 2 = -40.5, y = 0) has curvature e^40.5 across the neck and 1/9 along it: the
+        // Laplace search finds no usable mode, and the start is the moments of a MALA pilot run (true: mean 0, Var v = 9).
+        var (mean, cov, modes) = EnergyStart.Estimate(new FunnelEnergy(10, scale: 3));
+        Assert.Empty(modes);
+        Assert.InRange(mean[0], -3.0, 3.0);
+        Assert.InRange(cov[0, 0], 1.0, 30.0);
+        var evd = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.DenseOfArray(cov).Evd();
+        Assert.True(evd.EigenValues.All(l => l.Real > 0), "the pilot's covariance is positive definite");
+    }
+
     /// <summary>V = 0: exp(-V) has no finite integral.</summary>
     private sealed class FlatEnergy : IEnergy
     {

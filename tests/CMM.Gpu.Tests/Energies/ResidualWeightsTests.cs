@@ -23,7 +23,7 @@ public sealed class ResidualWeightsTests(AcceleratorFixture fixture)
         const int n = 4000;
         var energy = new GaussianEnergy([0.5], new double[,] { { 1 } });
         var start = GaussianStart.FromMoments([-0.5], new double[,] { { 2.25 } }, FitMethod.Cmm, 0.5);
-        var options = CmmModel.DefaultEnergyOptions with { Particles = n, ProposalShare = share, ResidualWeighting = ResidualWeighting.Target };
+        var options = CmmModel.DefaultEnergyOptions with { Particles = n, ProposalShare = share, TargetWeight = 1 };
         using var objective = new ResidualObjective(fixture.Context, energy, start, options, 1, new ConjugateOptions());
         int proposals = (int)Math.Round(share * n);
         var rng = new Random(4);

@@ -23,7 +23,7 @@ internal sealed class ResidualObjective : IFitObjective
     private readonly int seed;
     private readonly int dimension;
     private readonly double share;
-    private readonly ResidualWeighting weighting;
+    private readonly double targetWeight;
 
     public ResidualObjective(CmmContext context, IEnergy energy, GaussianStart start, FitOptions options, int dimension, ConjugateOptions conjugateOptions)
     {
@@ -36,7 +36,7 @@ internal sealed class ResidualObjective : IFitObjective
         proposalCount = (int)Math.Round(options.ProposalShare * options.Particles);
         share = (double)proposalCount / options.Particles;
         seed = options.Seed;
-        weighting = options.ResidualWeighting;
+        targetWeight = options.TargetWeight;
     }
 
     /// <summary>The options of the conjugate solves.</summary>
@@ -69,12 +69,7 @@ internal sealed class ResidualObjective : IFitObjective
         }
 
         state.Network.ResidualParameterGradient(mapped, energies, gradient, loss,
-            weighting switch
-            {
-                ResidualWeighting.Target => residuals => TargetWeights(points, energies, residuals),
-                ResidualWeighting.Balanced => residuals => TargetWeights(points, energies, residuals).Select(w => (0.5 * w) + (0.5 / n)).ToArray(),
-                _ => null,
-            });
+            targetWeight > 0 ? residuals => TargetWeights(points, energies, residuals).Select(w => (targetWeight * w) + ((1 - targetWeight) / n)).ToArray() : null);
         return new ObjectiveStep(solve.ConvergedFraction);
     }
 
