@@ -2,7 +2,7 @@
 # Issue 17's CMFMA experiments (docs/experiments.md section 7): for each target and seed, `cmm fit --energy` with the
 # defaults, `cmm eval --energy` against exact samples (or the MALA reference for the posterior), `cmm sample --energy
 # --weights` (timed: the cost of samples once fitted), and the MALA baseline at the fit's number of energy evaluations,
-# preconditioned by the same Laplace start, then bench/scripts/cmfma_table.py.
+# preconditioned by the same Laplace start and plain, then bench/scripts/cmfma_table.py.
 # Usage: bench/scripts/cmfma_experiment.sh OUTDIR [CMM] [SEEDS] [TARGETS]
 #   CMM default `cmm`; SEEDS default "1 2 3"; TARGETS default "gauss-d2 gauss-d5 gauss-d10 mix2 ring8 banana10 funnel10 logreg".
 # Environment: FIT_ARGS (extra `cmm fit` options, e.g. "--residual-weights target"); SAMPLES (default 10000).
@@ -34,6 +34,7 @@ for seed in $seeds; do
       --energy "$out/targets/$t.json" --weights "$out/$name.weights.csv" > /dev/null 2>&1
     evaluations=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['diagnostics']['fit_energy_evaluations'])" "$out/$name.fit.json")
     "$cmm" mala --energy "$out/targets/$t.json" --evaluations "$evaluations" --seed "$seed" --out "$out/$name.mala.npy" --json > "$out/$name.mala.json" 2> /dev/null
+    "$cmm" mala --energy "$out/targets/$t.json" --evaluations "$evaluations" --seed "$seed" --no-precondition --json > "$out/$name.mala-plain.json" 2> /dev/null
   done
 done
 /usr/bin/python3 "$here/cmfma_table.py" "$out" "$seeds" "$targets"

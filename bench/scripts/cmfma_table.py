@@ -65,7 +65,8 @@ def main(out, seeds, targets):
         reference = np.load(f"{out}/logreg-reference.npy").astype(np.float64)
     for t in targets:
         cols = {k: [] for k in ["fit_s", "ess", "logz", "hess", "mode_raw", "mode_rew", "sk_raw", "sk_rew", "ed_raw", "mom_raw", "mom_rew",
-                                 "mala_mom", "cm_ess_s", "cm_ess_s_sampling", "cm_ess_eval", "mala_ess_s", "mala_ess_eval", "mala_acc"]}
+                                 "mala_mom", "cm_ess_s", "cm_ess_s_sampling", "cm_ess_eval", "mala_ess_s", "mala_ess_eval", "mala_acc",
+                                 "plain_ess_s", "plain_ess_eval"]}
         for s in seeds:
             name = f"{out}/{t}-s{s}"
             if not os.path.exists(name + ".eval.json"):
@@ -98,6 +99,10 @@ def main(out, seeds, targets):
             cols["mala_ess_s"].append(mala["ess_min_per_second"])
             cols["mala_ess_eval"].append(mala["ess_min_per_evaluation"])
             cols["mala_acc"].append(mala["acceptance"])
+            if os.path.exists(name + ".mala-plain.json"):
+                plain = load(name + ".mala-plain.json")
+                cols["plain_ess_s"].append(plain["ess_min_per_second"])
+                cols["plain_ess_eval"].append(plain["ess_min_per_evaluation"])
             w = np.exp(lw - lw.max())
             w /= w.sum()
             if t == "logreg" and reference is not None:
@@ -129,11 +134,12 @@ def main(out, seeds, targets):
                      (fmt(cols["sk_raw"], "{:.1f}") + " / " + fmt(cols["sk_rew"], "{:.1f}")) if cols["sk_raw"] else "-",
                      fmt(cols["ed_raw"], "{:.1f}"),
                      (mom(cols["mom_raw"]) + " ; " + mom(cols["mom_rew"]) + " ; MALA " + mom(cols["mala_mom"])) if cols["mom_raw"] else "-",
-                     fmt(cols["cm_ess_s"], "{:.3g}") + " / " + fmt(cols["cm_ess_s_sampling"], "{:.3g}"), fmt(cols["mala_ess_s"], "{:.3g}"),
-                     fmt(cols["cm_ess_eval"], "{:.2g}") + " / " + fmt(cols["mala_ess_eval"], "{:.2g}")])
+                     fmt(cols["cm_ess_s"], "{:.3g}") + " / " + fmt(cols["cm_ess_s_sampling"], "{:.3g}"),
+                     fmt(cols["mala_ess_s"], "{:.3g}") + " / " + fmt(cols["plain_ess_s"], "{:.3g}"),
+                     fmt(cols["cm_ess_eval"], "{:.2g}") + " / " + fmt(cols["mala_ess_eval"], "{:.2g}") + " / " + fmt(cols["plain_ess_eval"], "{:.2g}")])
     header = ["target", "seeds", "fit s", "ESS", "log Z - true", "Hessian err", "mode weight err (drawn / reweighted)",
               "Sinkhorn / floor (drawn / reweighted)", "energy dist / floor", "moments vs reference (mean / sd; drawn ; reweighted ; MALA)",
-              "CMFMA ESS/s (with fit / sampling only)", "MALA ESS/s", "ESS per evaluation (CMFMA / MALA)"]
+              "CMFMA ESS/s (with fit / sampling only)", "MALA ESS/s (preconditioned / plain)", "ESS per evaluation (CMFMA / MALA / plain MALA)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines)
