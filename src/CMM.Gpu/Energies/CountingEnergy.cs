@@ -35,5 +35,16 @@ internal sealed class CountingEnergy(IEnergy inner) : IEnergy
         inner.Evaluate(points, energies, gradients);
     }
 
+    public void Evaluate(Memory.DevicePoints points, Span<double> energies, Span<double> gradients)
+    {
+        Interlocked.Add(ref evaluations, energies.Length);
+        if (!gradients.IsEmpty)
+        {
+            Interlocked.Add(ref gradientEvaluations, energies.Length);
+        }
+
+        inner.Evaluate(points, energies, gradients);
+    }
+
     public float[]? ExactSamples(int count, int seed) => inner.ExactSamples(count, seed);
 }

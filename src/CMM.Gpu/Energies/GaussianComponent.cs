@@ -63,6 +63,21 @@ internal sealed class GaussianComponent
     /// <summary>The mean.</summary>
     public IReadOnlyList<double> Mean => mean;
 
+    /// <summary>S^-1, row-major.</summary>
+    internal double[] PrecisionRowMajor => precision.ToRowMajorArray();
+
+    /// <summary>log((2 pi)^(d/2) det(S)^(1/2)), the constant of -log N.</summary>
+    internal double LogNormalizer => logNormalizer;
+
+    /// <summary>The parameters the mixture kernel reads for these components with these log weights: means [k d],
+    /// precisions [k d d], constants log w_j - log normaliser_j [k].</summary>
+    internal static double[][] KernelParameters(IReadOnlyList<GaussianComponent> components, IReadOnlyList<double> logWeights) =>
+    [
+        components.SelectMany(c => c.mean).ToArray(),
+        components.SelectMany(c => c.PrecisionRowMajor).ToArray(),
+        components.Select((c, j) => logWeights[j] - c.logNormalizer).ToArray(),
+    ];
+
     /// <summary>-log N(y; m, S) at one point, and its gradient into <paramref name="gradient"/> when not empty.</summary>
     /// <param name="y">The point (d values).</param>
     /// <param name="gradient">Output (d values) or empty.</param>

@@ -55,6 +55,13 @@ public sealed class GaussianEnergy : IEnergy
     }
 
     /// <inheritdoc />
+    public void Evaluate(Memory.DevicePoints points, Span<double> energies, Span<double> gradients)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        EnergyKernelSet.For(points.Context).GaussianMixture(this, () => GaussianComponent.KernelParameters([component], [0.0]), 1, points, energies, gradients);
+    }
+
+    /// <inheritdoc />
     public float[]? ExactSamples(int count, int seed)
     {
         var rng = new Random(seed);

@@ -114,6 +114,13 @@ public sealed class GaussianMixtureEnergy : IModalEnergy
     }
 
     /// <inheritdoc />
+    public void Evaluate(Memory.DevicePoints points, Span<double> energies, Span<double> gradients)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        EnergyKernelSet.For(points.Context).GaussianMixture(this, () => GaussianComponent.KernelParameters(components, logWeights), components.Length, points, energies, gradients);
+    }
+
+    /// <inheritdoc />
     public int[] AssignModes(ReadOnlySpan<float> points)
     {
         int d = Dimension, n = points.Length / d;

@@ -26,6 +26,18 @@ public interface IEnergy
     /// <param name="gradients">Output [n, d], or empty to skip the gradients.</param>
     void Evaluate(ReadOnlySpan<float> points, Span<double> energies, Span<double> gradients);
 
+    /// <summary>V and, when <paramref name="gradients"/> is not empty, grad V at points on a device, the results on the host.
+    /// The built-ins whose cost grows with d^2 or with data (Gaussian, mixture, logistic regression) run as kernels on the
+    /// points' device; the default copies the points to the host and calls <see cref="Evaluate(ReadOnlySpan{float}, Span{double}, Span{double})"/>.</summary>
+    /// <param name="points">Points [n, d] on a device.</param>
+    /// <param name="energies">Output [n].</param>
+    /// <param name="gradients">Output [n, d], or empty to skip the gradients.</param>
+    void Evaluate(Memory.DevicePoints points, Span<double> energies, Span<double> gradients)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        Evaluate(points.ToArray(), energies, gradients);
+    }
+
     /// <summary>Independent exact samples of rho when the target has a sampler (the built-in closed forms), else null.</summary>
     /// <param name="count">Number of samples.</param>
     /// <param name="seed">Seed.</param>

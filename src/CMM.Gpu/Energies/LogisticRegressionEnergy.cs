@@ -221,6 +221,13 @@ public sealed class LogisticRegressionEnergy : IEnergy
     }
 
     /// <inheritdoc />
+    public void Evaluate(Memory.DevicePoints points, Span<double> energies, Span<double> gradients)
+    {
+        ArgumentNullException.ThrowIfNull(points);
+        EnergyKernelSet.For(points.Context).LogisticRegression(this, () => [design, targets], rows, PriorVariance, points, energies, gradients);
+    }
+
+    /// <inheritdoc />
     public float[]? ExactSamples(int count, int seed) => null;
 
     private void EvaluateOne(ReadOnlySpan<double> beta, out double energy, Span<double> gradient)

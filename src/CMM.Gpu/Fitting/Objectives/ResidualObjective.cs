@@ -11,7 +11,8 @@ namespace CMM.Gpu.Fitting.Objectives;
 /// r(y) = w(grad w(y)) - log det Hess w(y) - V(y) (<see cref="Icnn.IcnnPotential.ResidualParameterGradient"/>). The points are
 /// the model's samples grad w*(x) of the particles (one conjugate solve each), except a share
 /// (<see cref="FitOptions.ProposalShare"/>) drawn afresh from the start's Gaussian, seeded by iteration, so that regions the
-/// model does not visit still count. V is evaluated on the host in double precision.
+/// model does not visit still count. V is evaluated in double precision, by kernels on the device for the energies that have
+/// them (<see cref="IEnergy.Evaluate(Memory.DevicePoints, Span{double}, Span{double})"/>).
 /// </summary>
 internal sealed class ResidualObjective : IFitObjective
 {
@@ -59,8 +60,9 @@ internal sealed class ResidualObjective : IFitObjective
             mapped.CopyFrom(points);
         }
 
+        // On the device for the energies with kernels (IEnergy's default copies the points to the host).
         var energies = new double[n];
-        energy.Evaluate(points, energies, default);
+        energy.Evaluate(mapped, energies, default);
         int bad = Array.FindIndex(energies, e => !double.IsFinite(e));
         if (bad >= 0)
         {
