@@ -2,7 +2,7 @@ namespace CMM.Gpu.Energies;
 
 /// <summary>
 /// A target distribution known through its energy V: density rho(y) proportional to exp(-V(y)) (docs/cmfma.md). CMFMA fits a
-/// conjugate moment measure to it with no samples of rho. Evaluated batched, in double precision, on the host.
+/// conjugate moment measure to it with no samples of rho. Evaluated batched, in double precision, on the host or (built-ins with kernels) on a device.
 /// </summary>
 public interface IEnergy
 {
