@@ -369,6 +369,8 @@ internal sealed class FitCliOptions
 
     public Option<double> TargetWeight { get; } = new("--target-weight") { Description = "With --energy: share (0-1) of the residual's variance taken under the energy's density (importance weights) rather than under the points' own law: 0 lets the model drop modes the points rarely visit; 1 lets it put mass where the density has none.", DefaultValueFactory = _ => Defaults.TargetWeight };
 
+    public Option<bool> PilotStart { get; } = new("--pilot-start") { Description = "With --energy: start from the moments of a MALA pilot run instead of the Laplace approximation at the minima (for targets that curve away from their mode; not for separated modes)." };
+
     public Option<double> ProposalShare { get; } = new("--proposal-share") { Description = "With --energy: share of each iteration's points drawn from the start's Gaussian instead of the model (so unvisited modes still count).", DefaultValueFactory = _ => Defaults.ProposalShare };
 
     /// <summary>Adds the energy options (<c>cmm fit</c> only).</summary>
@@ -377,6 +379,7 @@ internal sealed class FitCliOptions
         cmd.Options.Add(Energy);
         cmd.Options.Add(ProposalShare);
         cmd.Options.Add(TargetWeight);
+        cmd.Options.Add(PilotStart);
     }
 
     public void AddTo(Command cmd)
@@ -531,6 +534,7 @@ internal sealed class FitCliOptions
                 Network = parse.GetResult(Network) is null or { Implicit: true } ? FitNetwork.Potential : options.Network,
                 ProposalShare = parse.GetValue(ProposalShare),
                 TargetWeight = parse.GetValue(TargetWeight),
+                PilotStart = parse.GetValue(PilotStart),
             };
             if (options.Objective != FitObjective.Residual)
             {

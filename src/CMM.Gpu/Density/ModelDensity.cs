@@ -98,8 +98,9 @@ public sealed class ModelDensity : IDisposable
     public static ModelDensity For(FittedModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
+        // MM: the conjugate solves of an ill-conditioned generator use Newton up to d = 64, as its fit did.
         return new ModelDensity(model.Potential, model.Method == FitMethod.Cmm ? SampleMapping.ConjugateGradient : SampleMapping.Gradient,
-            model.Normalization);
+            model.Normalization, model.Method == FitMethod.Cmm || model.GeneratorSolveOptions is not { } g ? null : new ConjugateOptions { NewtonMaxDimension = g.NewtonMaxDimension });
     }
 
     /// <summary>

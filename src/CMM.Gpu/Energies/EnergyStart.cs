@@ -72,7 +72,13 @@ public static class EnergyStart
         {
             // Minima exist but their curvature spans more than 10 orders of magnitude (Neal's funnel: its mode is deep in the
             // neck): the Laplace approximation says nothing about the mass. Start from the moments of a plain MALA pilot run.
-            var (pilotMean, pilotCovariance) = PilotMoments(energy, spread, seed);
+            var broad = new double[d, d];
+            for (int k = 0; k < d; k++)
+            {
+                broad[k, k] = spread * spread;
+            }
+
+            var (pilotMean, pilotCovariance) = PilotMoments(energy, new double[d], broad, precondition: false, seed);
             return (pilotMean, pilotCovariance, []);
         }
 
@@ -103,19 +109,33 @@ public static class EnergyStart
         return (mean.ToArray(), covariance.ToArray(), modes);
     }
 
-    /// <summary>Mean and covariance of a plain MALA pilot run (64 chains, 1,000 + 1,000 steps, from N(0, spread^2 I)).</summary>
-    private static (double[] Mean, double[,] Covariance) PilotMoments(IEnergy energy, double spread, int seed)
+    /// <summary>
+    /// The mean and covariance of a MALA pilot run on rho (64 chains of 1,000 + 1,000 steps) from draws of the Laplace start
+    /// (<see cref="Estimate"/>) and preconditioned by its covariance: a start that sees how far rho reaches beyond the curvature
+    /// at its mode (a banana's arms), for <see cref="FitOptions.PilotStart"/>. Its chains do not cross between separated modes,
+    /// so for a multimodal rho the Laplace mixture's moments are the better start.
+    /// </summary>
+    /// <param name="energy">The energy.</param>
+    /// <param name="mean">The Laplace start's mean (<see cref="Estimate"/>).</param>
+    /// <param name="covariance">Its covariance.</param>
+    /// <param name="seed">Seed of the chains.</param>
+    /// <returns>The mean and covariance.</returns>
+    /// <exception cref="ArgumentException">The pilot's covariance is not positive definite, or V is not finite at a chain's start.</exception>
+    public static (double[] Mean, double[,] Covariance) Pilot(IEnergy energy, double[] mean, double[,] covariance, int seed = 1)
+    {
+        ArgumentNullException.ThrowIfNull(energy);
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(covariance);
+        return PilotMoments(energy, mean, covariance, precondition: true, seed);
+    }
+
+    /// <summary>Mean and covariance of a MALA pilot run (64 chains, 1,000 + 1,000 steps) from N(mean, covariance).</summary>
+    private static (double[] Mean, double[,] Covariance) PilotMoments(IEnergy energy, double[] startMean, double[,] startCovariance, bool precondition, int seed)
     {
         int d = energy.Dimension;
         var counted = energy as CountingEnergy ?? new CountingEnergy(energy);
-        var broad = new double[d, d];
-        for (int k = 0; k < d; k++)
-        {
-            broad[k, k] = spread * spread;
-        }
-
-        var run = EnergyMala.RunFrom(counted, new MalaOptions { Chains = 64, Steps = 1000, BurnIn = 1000, Precondition = false, Seed = seed },
-            new double[d], broad, System.Diagnostics.Stopwatch.StartNew(), CancellationToken.None);
+        var run = EnergyMala.RunFrom(counted, new MalaOptions { Chains = 64, Steps = 1000, BurnIn = 1000, Precondition = precondition, Seed = seed },
+            startMean, startCovariance, System.Diagnostics.Stopwatch.StartNew(), CancellationToken.None);
         var x = Matrix<double>.Build.Dense(run.Samples.Length / d, d, (i, k) => run.Samples[(i * d) + k]);
         var mean = x.ColumnSums() / x.RowCount;
         var centred = x - Matrix<double>.Build.Dense(x.RowCount, d, (_, k) => mean[k]);

@@ -116,6 +116,14 @@ public sealed record FitOptions
     /// </summary>
     public double TargetWeight { get; init; } = 0.8;
 
+    /// <summary>
+    /// Residual objective only: start from the mean and covariance of a MALA pilot run on the energy
+    /// (<see cref="Energies.EnergyStart.Pilot"/>) instead of the Laplace approximations at its minima. The Laplace start sees
+    /// only the curvature at the mode and misses mass that curves away from it (a banana's arms); the pilot's chains do not
+    /// cross between separated modes, so keep the default (false) for multimodal targets.
+    /// </summary>
+    public bool PilotStart { get; init; }
+
     /// <summary>Outer iterations (1200: moons reached 1.7x its Sinkhorn noise floor, 400 left it at 4.8x; docs/experiments.md).</summary>
     public int Iterations { get; init; } = 1200;
 
@@ -418,6 +426,10 @@ public sealed record FitOptions
         {
             pairs.Add(new("proposal_share", F(ProposalShare)));
             pairs.Add(new("target_weight", F(TargetWeight)));
+            if (PilotStart)
+            {
+                pairs.Add(new("energy_start", "pilot"));
+            }
         }
 
         if (EarlyStopping)

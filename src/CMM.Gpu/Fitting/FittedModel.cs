@@ -39,7 +39,12 @@ public sealed class FittedModel : IDisposable
         Method = md.Method == "mm" ? FitMethod.MomentMeasure : FitMethod.Cmm;
         NetworkRole = md.Network == "conjugate" ? FitNetwork.Conjugate : FitNetwork.Potential;
         Network = model.CreatePotential(context);
-        conjugate = NetworkRole == FitNetwork.Conjugate ? new ConjugatePotential(Network) : null;
+        // A generator network (MM's u, or CMM's u = w*) is inverted by conjugate solves; an ill-conditioned one needs Newton
+        // above d = 16 as in the fit (CmmFitter.GeneratorSolveOptions), judged from its Hessian at the preconditioner's centre.
+        GeneratorSolveOptions = Method == FitMethod.MomentMeasure || NetworkRole == FitNetwork.Conjugate
+            ? CmmFitter.GeneratorSolveOptions(Network, HessianAtCentre(context, Network))
+            : null;
+        conjugate = NetworkRole == FitNetwork.Conjugate ? new ConjugatePotential(Network, GeneratorSolveOptions) : null;
         Potential = conjugate ?? (IPotential)Network;
         solver = new ConjugateSolver(context);
         var stored = md.Options.GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value);
@@ -107,10 +112,15 @@ public sealed class FittedModel : IDisposable
     /// <summary>Conjugate-solve options for the latent's energy (decode): the default tolerances times <see cref="LatentScale"/>.</summary>
     public ConjugateOptions ConjugateDefaults => new() { AbsoluteTolerance = new ConjugateOptions().AbsoluteTolerance * LatentScale };
 
+    /// <summary>For a generator network (MM, or CMM with the network u = w*): the options of the solves that invert it, with
+    /// Newton up to d = 64 when its Hessian at the preconditioner's centre has a condition number above 100 (as in the fit);
+    /// null for CMM with the network w.</summary>
+    public ConjugateOptions? GeneratorSolveOptions { get; }
+
     /// <summary>The mode of the latent exp(-w) (or exp(-u)): argmin w = grad w*(0), solved once; Langevin chains start there.</summary>
     public IReadOnlyList<float> LatentMode => latentMode ??= conjugate is not null
         ? ConjugateSolver.Encode(Network, new float[Dimension])
-        : solver.Decode(Potential, new float[Dimension], ConjugateDefaults with { MaxIterations = 200 }, out _);
+        : solver.Decode(Potential, new float[Dimension], (GeneratorSolveOptions is { } g ? ConjugateDefaults with { NewtonMaxDimension = g.NewtonMaxDimension } : ConjugateDefaults) with { MaxIterations = 200 }, out _);
 
     /// <summary>Loads a model file onto the device.</summary>
     /// <param name="context">The device.</param>
@@ -195,9 +205,19 @@ public sealed class FittedModel : IDisposable
             return x;
         }
 
-        var y = solver.Decode(Potential, z, ConjugateDefaults, out var r);
+        var y = solver.Decode(Potential, z, ConjugateDefaults with { NewtonMaxDimension = GeneratorSolveOptions!.NewtonMaxDimension }, out var r);
         result = r;
         return y;
+    }
+
+    /// <summary>The network's Hessian at its preconditioner's centre (row-major, double).</summary>
+    private static double[] HessianAtCentre(CmmContext context, IcnnPotential network)
+    {
+        int d = network.Dimension;
+        using var p = DevicePoints.Upload(context, network.Architecture.EffectivePreconditioner.Centre.ToArray(), d);
+        using var h = DeviceVector.Allocate(context, (long)d * d);
+        network.Hessian(p, h);
+        return h.ToArray().Select(v => (double)v).ToArray();
     }
 
     /// <summary>Maps latents to data: grad w*(x) (CMM) or grad u(x) (MM), in data coordinates.</summary>

@@ -104,9 +104,11 @@ public sealed class JsonOutputTests : IDisposable
         var model = P("m.cmm");
         var x = Points("x.csv", 20, 2, 1);
         var y = Points("y.csv", 15, 2, 2, shift: 1);
+        File.WriteAllText(P("e.json"), """{"type": "gaussian", "mean": [0, 1], "covariance": [[1, 0.3], [0.3, 2]]}""");
         var runs = new Dictionary<string, string[]>
         {
             ["devices"] = ["devices", "--json"],
+            ["mala"] = ["mala", "--energy", P("e.json"), "--chains", "4", "--steps", "20", "--burn-in", "10", "--json"],
             ["fit"] = ["fit", "--dataset", "moons", "--out", model, "--json", .. TinyFit],
             ["sinkhorn"] = ["sinkhorn", "--x", x, "--y", y, "--epsilon", "0.05", "--json", "--accelerator", "cpu"],
             ["eval"] = ["eval", "--model", model, "--data", Points("held.csv", 32, 2, 3), "--splits", "1", "--json", "--accelerator", "cpu"],

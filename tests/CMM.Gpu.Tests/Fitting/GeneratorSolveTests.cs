@@ -6,7 +6,8 @@ namespace CMM.Gpu.Tests.Fitting;
 /// <summary>
 /// The generator's conjugate solves on ill-conditioned data (issue 18: the MM baseline on the digits failed every solve with
 /// L-BFGS at d = 64): an ill-conditioned start solves by Newton up to d = 64, a well-conditioned one keeps the default, and an
-/// MM fit of a 24-d Gaussian with variances from 0.03 to 100 (condition number about 3,000) converges every solve.
+/// MM fit of a 24-d Gaussian with variances from 0.03 to 100 (condition number about 3,000) converges every solve, in the fit
+/// and when the model, loaded, encodes data.
 /// </summary>
 [Collection(AcceleratorTestGroup.Name)]
 public sealed class GeneratorSolveTests(AcceleratorFixture fixture)
@@ -35,6 +36,14 @@ public sealed class GeneratorSolveTests(AcceleratorFixture fixture)
         var result = f.Run(new Recorder(converged));
         Assert.Equal(FitStatus.Completed, result.Status);
         Assert.All(converged, c => Assert.Equal(1.0, c));
+
+        // The model as loaded encodes (u*'s solves) with the same rule, judged from its network's Hessian: every solve converges.
+        using (var loaded = new FittedModel(fixture.Context, f.ToModel()))
+        {
+            Assert.Equal(CmmFitter.IllConditionedNewtonMaxDimension, loaded.GeneratorSolveOptions!.NewtonMaxDimension);
+            loaded.Encode(IllConditioned(200, 9), out var solve);
+            Assert.Equal(1.0, solve!.ConvergedFraction);
+        }
 
         // The CMM's u = w* has the cube root of the conditioning (about 14 here): it keeps L-BFGS above d = 16.
         using var cmm = CmmFitter.Create(fixture.Context, IllConditioned(2000, 1), D, options with { Method = FitMethod.Cmm });
