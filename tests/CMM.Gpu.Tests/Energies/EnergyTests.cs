@@ -202,6 +202,19 @@ public sealed class EnergyTests
     }
 
     [Fact]
+    public void APilotStartSeesTheBananaBeyondItsMode()
+    {
+        // Banana b = 0.5, s = 1: mode (0, 0.5) with Laplace variance 1 for y2; the truth: E[y2] = 0, Var y2 = 1 + 2 b^2 s^4 = 1.5.
+        var energy = new BananaEnergy(2, curvature: 0.5, scale: 1);
+        var (mean, cov, _) = EnergyStart.Estimate(energy);
+        Approx.Equal(0.5, mean[1], 1e-3, 0, "Laplace mean of y2 (the mode)");
+        Approx.Equal(1.0, cov[1, 1], 1e-2, 0, "Laplace variance of y2");
+        var (pilotMean, pilotCov) = EnergyStart.Pilot(energy, mean, cov, seed: 3);
+        Approx.Equal(0.0, pilotMean[1], 0.1, 0, "pilot mean of y2");
+        Approx.Equal(1.5, pilotCov[1, 1], 0, 0.15, "pilot variance of y2");
+    }
+
+    [Fact]
     public void AFunnelStartsFromAMalaPilotNotFromItsDegenerateMode()
     {
         // The funnel's minimum (v = -(d - 1) s^2 / 2 = -40.5, y = 0) has curvature e^40.5 across the neck and 1/9 along it: the
