@@ -5,7 +5,8 @@
 # preconditioned by the same Laplace start and plain, then bench/scripts/cmfma_table.py.
 # Usage: bench/scripts/cmfma_experiment.sh OUTDIR [CMM] [SEEDS] [TARGETS]
 #   CMM default `cmm`; SEEDS default "1 2 3"; TARGETS default "gauss-d2 gauss-d5 gauss-d10 mix2 ring8 banana10 funnel10 logreg".
-# Environment: FIT_ARGS (extra `cmm fit` options, e.g. "--residual-weights target"); SAMPLES (default 10000).
+# Environment: FIT_ARGS (extra `cmm fit` options, e.g. "--target-weight 0.5"); SAMPLES (default 10000); NO_TABLE=1 skips
+# the table (to run targets one by one and make the table once).
 set -euo pipefail
 out=${1:?usage: cmfma_experiment.sh OUTDIR [CMM] [SEEDS] [TARGETS]}
 cmm=${2:-cmm}
@@ -37,4 +38,4 @@ for seed in $seeds; do
     "$cmm" mala --energy "$out/targets/$t.json" --evaluations "$evaluations" --seed "$seed" --no-precondition --json > "$out/$name.mala-plain.json" 2> /dev/null
   done
 done
-/usr/bin/python3 "$here/cmfma_table.py" "$out" "$seeds" "$targets"
+[ -n "${NO_TABLE:-}" ] || /usr/bin/python3 "$here/cmfma_table.py" "$out" "$seeds" "$targets"
