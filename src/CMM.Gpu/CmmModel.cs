@@ -256,7 +256,7 @@ public sealed class CmmModel : IDisposable
         }
     }
 
-    private static CmmModel RunFit(FitOptions options, FitRun run, Func<CmmContext, CmmFitter> start, IEnergy? energy)
+    private static CmmModel RunFit(FitOptions options, FitRun run, Func<CmmContext, CmmFitter> start, CountingEnergy? energy)
     {
         var owned = run.Device is null ? CmmContext.Create((string?)null) : null;
         var device = run.Device ?? owned!;
@@ -286,9 +286,8 @@ public sealed class CmmModel : IDisposable
             }
 
             // The diagnostics go into the model's metadata, so that a saved model carries them.
-            var counted = (CountingEnergy)energy;
-            long fitEvaluations = counted.Evaluations;
-            var diagnostics = Energies.EnergyDiagnostics.Evaluate(fitted, counted.Inner) with { FitEnergyEvaluations = run.Resume ? null : fitEvaluations };
+            long fitEvaluations = energy.Evaluations; // before the diagnostics' own evaluations
+            var diagnostics = Energies.EnergyDiagnostics.Evaluate(fitted, energy.Inner) with { FitEnergyEvaluations = run.Resume ? null : fitEvaluations };
             var md = result.Model.Metadata;
             var model = result.Model with { Metadata = md with { Options = [.. md.Options, .. diagnostics.ToKeyValues()] } };
             fitted.Dispose();

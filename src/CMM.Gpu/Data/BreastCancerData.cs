@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 
 namespace CMM.Gpu.Data;
 
@@ -50,23 +49,11 @@ public sealed class BreastCancerData
     }
 
     /// <summary>The embedded file's bytes, as shipped.</summary>
-    internal static byte[] ResourceBytes()
-    {
-        using var stream = typeof(BreastCancerData).Assembly.GetManifestResourceStream(ResourceName)
-                           ?? throw new InvalidDataException($"the embedded resource {ResourceName} is missing from {typeof(BreastCancerData).Assembly.GetName().Name}");
-        using var memory = new MemoryStream();
-        stream.CopyTo(memory);
-        return memory.ToArray();
-    }
+    internal static byte[] ResourceBytes() => EmbeddedData.Bytes(ResourceName);
 
     private static BreastCancerData Parse()
     {
-        var bytes = ResourceBytes();
-        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        if (hash != Sha256)
-        {
-            throw new InvalidDataException($"the embedded {ResourceName} is damaged: sha256 {hash}, expected {Sha256}");
-        }
+        var bytes = EmbeddedData.Verified(ResourceName, Sha256);
 
         var x = new double[Count * Features];
         var labels = new int[Count];

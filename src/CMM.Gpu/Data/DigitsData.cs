@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.IO.Compression;
-using System.Security.Cryptography;
 using CMM.Gpu.IO;
 
 namespace CMM.Gpu.Data;
@@ -74,23 +73,11 @@ public sealed class DigitsData
     }
 
     /// <summary>The embedded file's bytes (compressed), as shipped.</summary>
-    internal static byte[] ResourceBytes()
-    {
-        using var stream = typeof(DigitsData).Assembly.GetManifestResourceStream(ResourceName)
-                           ?? throw new InvalidDataException($"the embedded resource {ResourceName} is missing from {typeof(DigitsData).Assembly.GetName().Name}");
-        using var memory = new MemoryStream();
-        stream.CopyTo(memory);
-        return memory.ToArray();
-    }
+    internal static byte[] ResourceBytes() => EmbeddedData.Bytes(ResourceName);
 
     private static DigitsData Parse()
     {
-        var bytes = ResourceBytes();
-        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
-        if (hash != Sha256)
-        {
-            throw new InvalidDataException($"the embedded {ResourceName} is damaged: sha256 {hash}, expected {Sha256}");
-        }
+        var bytes = EmbeddedData.Verified(ResourceName, Sha256);
 
         var pixels = new float[Count * Dimension];
         var labels = new int[Count];

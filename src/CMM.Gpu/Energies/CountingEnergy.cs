@@ -26,25 +26,24 @@ internal sealed class CountingEnergy(IEnergy inner) : IEnergy
 
     public void Evaluate(ReadOnlySpan<float> points, Span<double> energies, Span<double> gradients)
     {
-        Interlocked.Add(ref evaluations, energies.Length);
-        if (!gradients.IsEmpty)
-        {
-            Interlocked.Add(ref gradientEvaluations, energies.Length);
-        }
-
+        Count(energies.Length, !gradients.IsEmpty);
         inner.Evaluate(points, energies, gradients);
     }
 
     public void Evaluate(Memory.DevicePoints points, Span<double> energies, Span<double> gradients)
     {
-        Interlocked.Add(ref evaluations, energies.Length);
-        if (!gradients.IsEmpty)
-        {
-            Interlocked.Add(ref gradientEvaluations, energies.Length);
-        }
-
+        Count(energies.Length, !gradients.IsEmpty);
         inner.Evaluate(points, energies, gradients);
     }
 
     public float[]? ExactSamples(int count, int seed) => inner.ExactSamples(count, seed);
+
+    private void Count(int points, bool withGradients)
+    {
+        Interlocked.Add(ref evaluations, points);
+        if (withGradients)
+        {
+            Interlocked.Add(ref gradientEvaluations, points);
+        }
+    }
 }

@@ -129,8 +129,7 @@ public static class EnergyMala
     /// covariance when <see cref="MalaOptions.Precondition"/> is set (the identity otherwise).</summary>
     internal static MalaRun RunFrom(CountingEnergy counted, MalaOptions options, double[] mean, double[,] covariance, Stopwatch clock, CancellationToken cancellationToken)
     {
-        var energy = counted;
-        int d = energy.Dimension, chains = options.Chains;
+        int d = counted.Dimension, chains = options.Chains;
         var start = new GaussianComponent(mean, covariance, "the start's covariance");
         var precondition = options.Precondition
             ? Matrix<double>.Build.DenseOfArray(covariance)
@@ -147,7 +146,7 @@ public static class EnergyMala
         var v = new double[chains];
         var g = new double[chains * d];
         counted.Evaluate(y, v, g);
-        RequireFinite(energy.Name, y, v, g, d);
+        RequireFinite(counted.Name, y, v, g, d);
 
         var proposal = new float[chains * d];
         var vp = new double[chains];
@@ -156,7 +155,14 @@ public static class EnergyMala
         var samples = new float[(long)chains * options.Steps * d];
         double logH = Math.Log(options.StepSize ?? (0.5 * Math.Pow(d, -1.0 / 3)));
         long accepted = 0;
-        var drift = new double[d];
+        // C grad V of each chain's current point, kept with it (the forward move and the next proposal both need it).
+        var drift = new double[chains * d];
+        for (int c = 0; c < chains; c++)
+        {
+            Multiply(precondition, g.AsSpan(c * d, d), drift.AsSpan(c * d, d));
+        }
+
+        var driftProposal = new double[d];
         var diff = new double[d];
         for (int step = 0; step < options.BurnIn + options.Steps; step++)
         {
@@ -165,7 +171,7 @@ public static class EnergyMala
             for (int c = 0; c < chains; c++)
             {
                 // y' = y - (h/2) C g + sqrt(h) L xi
-                Multiply(precondition, g.AsSpan(c * d, d), drift);
+                var cg = drift.AsSpan(c * d, d);
                 for (int k = 0; k < d; k++)
                 {
                     xi[(c * d) + k] = GaussianComponent.Normal(rng);
@@ -179,7 +185,7 @@ public static class EnergyMala
                         noise += lower[a, b] * xi[(c * d) + b];
                     }
 
-                    proposal[(c * d) + a] = (float)(y[(c * d) + a] - (0.5 * h * drift[a]) + (sqrtH * noise));
+                    proposal[(c * d) + a] = (float)(y[(c * d) + a] - (0.5 * h * cg[a]) + (sqrtH * noise));
                 }
             }
 
@@ -188,22 +194,21 @@ public static class EnergyMala
             for (int c = 0; c < chains; c++)
             {
                 double logAlpha = double.NegativeInfinity;
-                if (double.IsFinite(vp[c]) && gp.AsSpan(c * d, d).ToArray().All(double.IsFinite))
+                if (double.IsFinite(vp[c]) && AllFinite(gp.AsSpan(c * d, d)))
                 {
                     // Reverse move: L^-1 (y - y' + (h/2) C g') / sqrt(h).
-                    Multiply(precondition, gp.AsSpan(c * d, d), drift);
+                    Multiply(precondition, gp.AsSpan(c * d, d), driftProposal);
                     for (int k = 0; k < d; k++)
                     {
-                        diff[k] = y[(c * d) + k] - (double)proposal[(c * d) + k] + (0.5 * h * drift[k]);
+                        diff[k] = y[(c * d) + k] - (double)proposal[(c * d) + k] + (0.5 * h * driftProposal[k]);
                     }
 
                     double reverse = SolveLowerNormSquared(lower, diff) / h;
 
                     // Forward move from the proposal as stored (float), so that rounding cannot break detailed balance.
-                    Multiply(precondition, g.AsSpan(c * d, d), drift);
                     for (int k = 0; k < d; k++)
                     {
-                        diff[k] = proposal[(c * d) + k] - (double)y[(c * d) + k] + (0.5 * h * drift[k]);
+                        diff[k] = proposal[(c * d) + k] - (double)y[(c * d) + k] + (0.5 * h * drift[(c * d) + k]);
                     }
 
                     double forward = SolveLowerNormSquared(lower, diff) / h;
@@ -215,6 +220,7 @@ public static class EnergyMala
                 {
                     proposal.AsSpan(c * d, d).CopyTo(y.AsSpan(c * d, d));
                     gp.AsSpan(c * d, d).CopyTo(g.AsSpan(c * d, d));
+                    driftProposal.AsSpan().CopyTo(drift.AsSpan(c * d, d));
                     v[c] = vp[c];
                     acceptedNow++;
                 }
@@ -244,12 +250,25 @@ public static class EnergyMala
     {
         for (int c = 0; c < v.Length; c++)
         {
-            if (!double.IsFinite(v[c]) || g.AsSpan(c * d, d).ToArray().Any(x => !double.IsFinite(x)))
+            if (!double.IsFinite(v[c]) || !AllFinite(g.AsSpan(c * d, d)))
             {
                 throw new EnergyException(FormattableString.Invariant(
                     $"the energy '{name}' returned V = {v[c]} (or a non-finite gradient) at a chain's start y = ({string.Join(", ", y.AsSpan(c * d, d).ToArray().Select(x => x.ToString("G4", CultureInfo.InvariantCulture)))})"));
             }
         }
+    }
+
+    private static bool AllFinite(ReadOnlySpan<double> values)
+    {
+        foreach (var x in values)
+        {
+            if (!double.IsFinite(x))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static void Multiply(Matrix<double> m, ReadOnlySpan<double> x, Span<double> result)

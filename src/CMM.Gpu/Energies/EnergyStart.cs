@@ -143,7 +143,7 @@ public static class EnergyStart
         covariance = (covariance + covariance.Transpose()) * 0.5;
         if (!covariance.Enumerate().All(double.IsFinite) || covariance.Evd(Symmetricity.Symmetric).EigenValues.Min(e => e.Real) <= 0)
         {
-            throw new ArgumentException("the energy's minima are degenerate and a MALA pilot run found no usable covariance (is exp(-V) normalisable?)");
+            throw new ArgumentException("a MALA pilot run on the energy found no usable covariance (is exp(-V) normalisable?)");
         }
 
         return (mean.ToArray(), covariance.ToArray());
