@@ -336,17 +336,23 @@ public sealed class CmmFitter : IDisposable
     /// conditioning, where L-BFGS is 1.7x faster than Newton at d = 64 (measured), so it keeps the default.
     /// </summary>
     internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, GaussianStart start) =>
-        GeneratorSolveOptions(network, start.Hessian);
+        GeneratorSolveOptions(network, () => start.Hessian);
 
-    /// <summary>The same rule from any Hessian of the generator (a loaded model's: its network's at the preconditioner's centre).</summary>
-    internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, IReadOnlyList<double> hessianRowMajor)
+    /// <summary>The same rule from any Hessian of the generator (a loaded model's: its network's at the preconditioner's centre),
+    /// asked for only where it can matter (d at most <see cref="IllConditionedNewtonMaxDimension"/>).</summary>
+    internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, Func<IReadOnlyList<double>> hessianRowMajor)
     {
         var defaults = new ConjugateOptions();
         var options = defaults with { AbsoluteTolerance = defaults.AbsoluteTolerance * network.Architecture.EffectivePreconditioner.GradientScale };
-        var eig = Matrix<double>.Build.DenseOfRowMajor(network.Dimension, network.Dimension, hessianRowMajor.ToArray())
+        if (network.Dimension > IllConditionedNewtonMaxDimension)
+        {
+            return options;
+        }
+
+        var eig = Matrix<double>.Build.DenseOfRowMajor(network.Dimension, network.Dimension, hessianRowMajor().ToArray())
             .Evd(Symmetricity.Symmetric).EigenValues.Select(e => e.Real).ToArray();
         double condition = eig.Max() / eig.Min();
-        return condition > IllConditionedThreshold && network.Dimension <= IllConditionedNewtonMaxDimension
+        return condition > IllConditionedThreshold
             ? options with { NewtonMaxDimension = IllConditionedNewtonMaxDimension }
             : options;
     }

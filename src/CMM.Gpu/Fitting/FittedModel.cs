@@ -42,7 +42,7 @@ public sealed class FittedModel : IDisposable
         // A generator network (MM's u, or CMM's u = w*) is inverted by conjugate solves; an ill-conditioned one needs Newton
         // above d = 16 as in the fit (CmmFitter.GeneratorSolveOptions), judged from its Hessian at the preconditioner's centre.
         GeneratorSolveOptions = Method == FitMethod.MomentMeasure || NetworkRole == FitNetwork.Conjugate
-            ? CmmFitter.GeneratorSolveOptions(Network, HessianAtCentre(context, Network))
+            ? CmmFitter.GeneratorSolveOptions(Network, () => HessianAtCentre(context, Network))
             : null;
         conjugate = NetworkRole == FitNetwork.Conjugate ? new ConjugatePotential(Network, GeneratorSolveOptions) : null;
         Potential = conjugate ?? (IPotential)Network;
@@ -120,7 +120,12 @@ public sealed class FittedModel : IDisposable
     /// <summary>The mode of the latent exp(-w) (or exp(-u)): argmin w = grad w*(0), solved once; Langevin chains start there.</summary>
     public IReadOnlyList<float> LatentMode => latentMode ??= conjugate is not null
         ? ConjugateSolver.Encode(Network, new float[Dimension])
-        : solver.Decode(Potential, new float[Dimension], (GeneratorSolveOptions is { } g ? ConjugateDefaults with { NewtonMaxDimension = g.NewtonMaxDimension } : ConjugateDefaults) with { MaxIterations = 200 }, out _);
+        : solver.Decode(Potential, new float[Dimension], InverseSolveOptions with { MaxIterations = 200 }, out _);
+
+    /// <summary><see cref="ConjugateDefaults"/> with a generator's Newton limit (<see cref="GeneratorSolveOptions"/>): the solves
+    /// that invert the potential itself (MM's encode and latent mode).</summary>
+    private ConjugateOptions InverseSolveOptions =>
+        GeneratorSolveOptions is { } g ? ConjugateDefaults with { NewtonMaxDimension = g.NewtonMaxDimension } : ConjugateDefaults;
 
     /// <summary>Loads a model file onto the device.</summary>
     /// <param name="context">The device.</param>
@@ -205,7 +210,7 @@ public sealed class FittedModel : IDisposable
             return x;
         }
 
-        var y = solver.Decode(Potential, z, ConjugateDefaults with { NewtonMaxDimension = GeneratorSolveOptions!.NewtonMaxDimension }, out var r);
+        var y = solver.Decode(Potential, z, InverseSolveOptions, out var r);
         result = r;
         return y;
     }
