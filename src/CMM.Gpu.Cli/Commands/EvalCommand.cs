@@ -146,10 +146,7 @@ internal static class EvalCommand
             throw new CliException("give exactly one of --data FILE or --dataset NAME");
         }
 
-        if (n is < 4)
-        {
-            throw new CliException($"--n must be at least 4 (got {n})");
-        }
+        RequireHeldOutCount(n);
 
         if (file is not null)
         {
@@ -201,14 +198,20 @@ internal static class EvalCommand
             return (data, d, name, truth);
         }
 
-        if (n is < 4)
-        {
-            throw new CliException($"--n must be at least 4 (got {n})");
-        }
+        RequireHeldOutCount(n);
 
         var exact = energy.ExactSamples(n ?? DefaultDatasetPoints, unchecked(seed + 1_000_003))
                     ?? throw new CliException($"--energy {energyPath}: the energy '{energy.Name}' has no exact sampler; give --data with reference draws (for example from cmm mala)");
         return (exact, energy.Dimension, $"{energy.Name} (exact samples)", truth);
+    }
+
+    /// <summary>Refuses a held-out count below 4, the fewest the held-out metrics accept.</summary>
+    private static void RequireHeldOutCount(int? n)
+    {
+        if (n is < 4)
+        {
+            throw new CliException($"--n must be at least 4 (got {n})");
+        }
     }
 
     /// <summary><paramref name="count"/> points chosen at random without replacement (a partial Fisher-Yates shuffle), kept in file order.</summary>
