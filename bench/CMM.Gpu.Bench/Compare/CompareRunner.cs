@@ -449,7 +449,10 @@ internal static class CompareRunner
 
     /// <summary>
     /// The conjugate solve of an ICNN (32,32 softplus, sharpness 8, random parameters of order one: a curved, non-quadratic
-    /// w), cold from y0 = x: the fused one-launch Newton (the default) against the host-driven Newton iteration, same run.
+    /// w), cold from y0 = x: the fused one-launch Newton (the default), the host-driven Newton iteration and the plain-C#
+    /// Newton (<see cref="PlainIcnn.ConjugateNewton"/>, the baseline), same run. The baseline must find the same solutions:
+    /// the note gives max |y_fused - y_csharp|, the bound on it that the residuals give (w is alpha-strongly convex, so
+    /// |y - y*| &lt;= |grad w(y) - x| / alpha for each), and both converged counts; a mismatch is printed as such.
     /// </summary>
     private static void IcnnConjugate(CmmContext ctx, int n, int d, int warmup, int reps, double budget, Action<Measurement> add)
     {
@@ -468,10 +471,68 @@ internal static class CompareRunner
         ConjugateResult? rh = null, rf = null;
         var sh = Timing.Measure(() => { rh = host.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
         var sf = Timing.Measure(() => { rf = fused.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
-        add(M("icnn_conjugate_solve", n, 0, d, "cmm-host-driven", "cmm-host-driven", sh, Work.PerPoint,
+        var yf = y.ToArray();
+        add(M("icnn_conjugate_solve", n, 0, d, "cmm-host-driven", "csharp-scalar", sh, Work.PerPoint,
             string.Create(CultureInfo.InvariantCulture, $"Newton driven from the host; {rh!.Iterations} iterations, {rh.PointIterations.Average():0.##} per point")));
-        add(M("icnn_conjugate_solve", n, 0, d, "cmm-fused", "cmm-host-driven", sf, Work.PerPoint,
-            string.Create(CultureInfo.InvariantCulture, $"one launch; {rf!.Iterations} iterations, {rf.PointIterations.Average():0.##} per point")));
+        add(M("icnn_conjugate_solve", n, 0, d, "cmm-fused", "csharp-scalar", sf, Work.PerPoint,
+            string.Create(CultureInfo.InvariantCulture, $"one launch; {rf!.Iterations} iterations, {rf.PointIterations.Average():0.##} per point; {PointForm}")));
+
+        var plain = new PlainIcnn(arch, theta, potential.GetEffectiveParameters());
+        var settings = PlainIcnn.SolveSettings.From(options);
+        foreach (bool byColumns in new[] { false, true })
+        {
+            var hy = new float[n * d];
+            var status = new int[n];
+            var iterations = new int[n];
+            var residuals = new float[n];
+            var sc = Timing.Measure(() => plain.ConjugateNewton(hx, hy, n, settings, status, iterations, residuals, byColumns), warmup, reps, budget);
+            string impl = byColumns ? "csharp-scalar-hvp" : "csharp-scalar";
+            string agreement = SolveAgreement(yf, rf, hy, status, iterations, residuals, n, d, arch.Alpha);
+            Console.Error.WriteLine($"  {Measurement.MakeKey("icnn_conjugate_solve", n, 0, d)}: {impl} {agreement}");
+            add(M("icnn_conjugate_solve", n, 0, d, impl, "csharp-scalar", sc, Work.PerPoint, string.Create(CultureInfo.InvariantCulture,
+                $"Parallel.For over points, Newton + {(byColumns ? "Hessian by d Hessian-vector products (the kernel's algorithm)" : "Hessian from the layer Jacobians")} + Cholesky per point; {iterations.Max()} iterations, {iterations.Average():0.##} per point; ") + agreement));
+        }
+    }
+
+    /// <summary>
+    /// Whether a plain-C# solve found the fused solve's solutions: the same converged count, and per point
+    /// |y_fused - y_csharp| within (residual_fused + residual_csharp) / alpha (w is alpha-strongly convex, so each y is within
+    /// |grad w(y) - x| / alpha of the one solution); prints the largest difference over all points and over the points
+    /// where both took the same number of iterations.
+    /// </summary>
+    private static string SolveAgreement(float[] yf, ConjugateResult rf, float[] y, int[] status, int[] iterations, float[] residuals, int n, int d, float alpha)
+    {
+        double maxDiff = 0, maxSame = 0, maxBound = 0, maxY = 0;
+        int same = 0, outside = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double diff = 0;
+            for (int k = 0; k < d; k++)
+            {
+                diff = Math.Max(diff, Math.Abs(yf[(i * d) + k] - y[(i * d) + k]));
+                maxY = Math.Max(maxY, Math.Abs(y[(i * d) + k]));
+            }
+
+            double bound = (rf.Residuals[i] + residuals[i]) / alpha;
+            maxBound = Math.Max(maxBound, bound);
+            maxDiff = Math.Max(maxDiff, diff);
+            if (iterations[i] == rf.PointIterations[i])
+            {
+                same++;
+                maxSame = Math.Max(maxSame, diff);
+            }
+
+            if (!(diff <= (bound * 1.01) + 1e-6))
+            {
+                outside++;
+            }
+        }
+
+        int convergedFused = rf.PointStatus.Count(v => v == ConjugatePointStatus.Converged);
+        int converged = status.Count(v => v == (int)ConjugatePointStatus.Converged);
+        bool agree = convergedFused == converged && outside == 0;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{(agree ? "agrees with cmm-fused" : "MISMATCH with cmm-fused")}: max |y_fused - y_csharp| = {maxDiff:0.##e0} ({maxSame:0.##e0} over the {same} / {n} points with the same iterations; max |y| {maxY:0.##}; residual bound {maxBound:0.##e0}, exceeded at {outside} points), converged {converged} / {n} (fused {convergedFused})");
     }
 
     /// <summary>Text table: median time, ratio to the plain-C# baseline of the same key, work and achieved throughput.</summary>

@@ -7,8 +7,9 @@ namespace CMM.Gpu.Bench.Compare;
 /// one scratch set per worker, reading the effective parameters (P, p, D already passed through softplus) in the library's
 /// layout. Forward w(x), input gradient, and the gradient-matching loss with its parameter gradient (free parameters,
 /// softplus chain rule applied at the end). Written independently of the kernels; it is a timing baseline, not a test reference.
+/// The conjugate solve (damped Newton per point) is in PlainIcnnSolve.cs.
 /// </summary>
-internal sealed class PlainIcnn
+internal sealed partial class PlainIcnn
 {
     private readonly float[] e;   // effective parameters
     private readonly float[] theta; // free parameters (for the softplus chain rule)
@@ -17,6 +18,7 @@ internal sealed class PlainIcnn
     private readonly int d, r, layers, hidden, maxWidth;
     private readonly float alpha;
     private readonly int[] width, wOff, bOff, pOff, hOff;
+    private readonly float[] centre; // the preconditioner's input centre m (the solve evaluates w at y - m; the passes above take centred points)
 
     public PlainIcnn(IcnnArchitecture arch, float[] freeParameters, float[] effectiveParameters)
     {
@@ -35,6 +37,7 @@ internal sealed class PlainIcnn
         bOff = lay.Layers.Select(l => l.Bias).ToArray();
         pOff = lay.Layers.Select(l => l.Passthrough).ToArray();
         hOff = lay.Layers.Select(l => l.HiddenOffset).ToArray();
+        centre = arch.EffectivePreconditioner.Centre.ToArray();
     }
 
     public int ParameterCount => (int)lay.ParameterCount;

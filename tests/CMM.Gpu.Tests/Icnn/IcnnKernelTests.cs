@@ -592,19 +592,25 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
             using var llg = DeviceVector.Allocate(ctx, pot.ParameterCount);
             using var ll = DeviceVector.Allocate(ctx, 1);
             pot.LikelihoodParameterGradient(dx, dv, llg, ll);
-            return [w.ToArray(), g.ToArray(), h.ToArray(), hv.ToArray(), mg.ToArray(), lg.ToArray(), [mean, loss], llg.ToArray(), ll.ToArray()];
+
+            // The fused Newton conjugate solve (IcnnSolveKernels.SolveNewton / IcnnCpuKernels.SolveNewton).
+            using var solver = new CMM.Gpu.Conjugate.ConjugateSolver(ctx);
+            var ys = solver.Decode(pot, TestData.Normal(n * d, 25, scale: 2), new CMM.Gpu.Conjugate.ConjugateOptions { Method = CMM.Gpu.Conjugate.ConjugateMethod.Newton }, out var sr);
+            float[] solveInfo = [.. sr.Residuals, .. sr.PointIterations.Select(v => (float)v), .. sr.PointStatus.Select(v => (float)v)];
+            return [w.ToArray(), g.ToArray(), h.ToArray(), hv.ToArray(), mg.ToArray(), lg.ToArray(), [mean, loss], llg.ToArray(), ll.ToArray(), ys, solveInfo];
         }
 
         var pointer = Run(arrayView: false);
         var view = Run(arrayView: true);
         string[] names = ["w", "grad w", "Hessian", "Hessian-vector product", "mean-w parameter gradient", "loss parameter gradient", "mean w and loss",
-            "likelihood parameter gradient", "likelihood objective"];
+            "likelihood parameter gradient", "likelihood objective", "conjugate solve", "conjugate solve residuals, iterations and statuses"];
         for (int k = 0; k < names.Length; k++)
         {
             Assert.True(pointer[k].AsSpan().SequenceEqual(view[k]), $"{names[k]} differs between the pointer and ArrayView forms");
         }
 
         Assert.Contains(pointer[0], v => v != 0f);
+        Assert.Contains(pointer[10].Skip(n).Take(n), v => v > 0f); // the solve iterated
     }
 
     [Fact]
