@@ -60,6 +60,9 @@ internal static class FitCommand
                 best_validation = result.BestValidation,
                 best_iteration = result.BestIteration,
                 data_treatment = result.DataTreatment,
+                // Means over this run's iterations (start-up excluded): docs/performance.md, issue 20.
+                kernel_launches_per_iteration = result.KernelLaunchesPerIteration,
+                host_syncs_per_iteration = result.HostSynchronizationsPerIteration,
             };
             foreach (var line in result.DataTreatment)
             {
@@ -160,6 +163,8 @@ internal static class FitCommand
                 objective = options.ObjectiveName,
                 accelerator = ctx.Kind.ToString().ToLowerInvariant(),
                 diagnostics,
+                kernel_launches_per_iteration = result.KernelLaunchesPerIteration,
+                host_syncs_per_iteration = result.HostSynchronizationsPerIteration,
             }, CliIO.Json));
         }
         else

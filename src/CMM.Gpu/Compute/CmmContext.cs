@@ -54,6 +54,16 @@ public sealed class CmmContext : IDisposable
     internal Accelerator Accelerator { get; }
 
     /// <summary>
+    /// The device work issued on this context so far: kernel launches, host reads and writes (each makes the host wait for
+    /// the device), explicit waits and device-side fills and copies. Thread-safe; take a snapshot before and after some work
+    /// and subtract (<see cref="DeviceCounters.op_Subtraction"/>) to count that work.
+    /// </summary>
+    public DeviceCounters Counters => Tally.Snapshot();
+
+    /// <summary>The counters behind <see cref="Counters"/>: kernels are wrapped and copies routed through it.</summary>
+    internal DeviceTally Tally { get; } = new();
+
+    /// <summary>
     /// Creates a context on the requested accelerator. <see cref="AcceleratorKind.Auto"/> tries CUDA,
     /// then a usable OpenCL device, then the CPU accelerator. An explicit request that cannot be met
     /// throws <see cref="AcceleratorUnavailableException"/> with the reason; there is no silent fallback.
@@ -153,6 +163,7 @@ public sealed class CmmContext : IDisposable
     public void Synchronize()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        Tally.CountSynchronization();
         Accelerator.Synchronize();
     }
 

@@ -106,9 +106,10 @@ public sealed class ConjugateSolver : IDisposable
         var method = options.Resolve(d);
         int m = method == ConjugateMethod.Lbfgs ? options.History : 0;
         var ws = EnsureWorkspace(n, d, method, m);
+        var tally = Context.Tally;
         if (!options.WarmStart)
         {
-            x.View.CopyTo(y.View);
+            tally.Copy(x.View, y.View);
         }
 
         if (method == ConjugateMethod.Newton && potential is IcnnPotential icnn && !BatchedOnly)
@@ -116,9 +117,9 @@ public sealed class ConjugateSolver : IDisposable
             return SolveFused(icnn, x, y, options, ws);
         }
 
-        ws.Active.MemSet(1);
-        ws.Status.MemSetToZero();
-        ws.Iterations.MemSetToZero();
+        tally.FillBytes<int>(ws.Active.View, 1);
+        tally.Clear(ws.Status.View);
+        tally.Clear(ws.Iterations.View);
         ws.Residual.Clear();
         if (m > 0)
         {
@@ -154,10 +155,10 @@ public sealed class ConjugateSolver : IDisposable
                     ws.Active.View, d, m, (it - 1) % m);
             }
 
-            ws.Counter.MemSetToZero();
+            tally.Clear(ws.Counter.View);
             kernels.Residual(n, ws.G.View, x.View, ws.Residual.View, ws.Active.View, ws.Status.View, ws.Iterations.View,
                 ws.Counter.View, d, atol, rtol, it);
-            ws.Counter.View.CopyToCPU(count);
+            tally.Read(ws.Counter.View, count);
             if (count[0] == 0 || it == options.MaxIterations)
             {
                 break;
@@ -165,7 +166,7 @@ public sealed class ConjugateSolver : IDisposable
 
             if (count[0] < listed)
             {
-                ws.Counter.MemSetToZero();
+                tally.Clear(ws.Counter.View);
                 kernels.ListActive(n, ws.Active.View, ws.Index.View, ws.Counter.View);
                 listed = count[0];
                 kernels.GatherRows(listed, y.View, ws.PackedPoints.View, ws.Index.View, d); // for the Hessian below
@@ -208,10 +209,10 @@ public sealed class ConjugateSolver : IDisposable
                     kernels.ScatterRows(listed, ws.PackedValues.View, ws.Wt.View, ws.Index.View, 1);
                 }
 
-                ws.Counter.MemSetToZero();
+                tally.Clear(ws.Counter.View);
                 kernels.LineSearchUpdate(n, x.View, y.View, ws.Trial.View, ws.Wy.View, ws.Wt.View, ws.Step.View, ws.Slope.View,
                     ws.Pending.View, ws.Active.View, ws.Status.View, ws.Counter.View, d, new LineSearchConstants((float)options.Armijo, minStep));
-                ws.Counter.View.CopyToCPU(count);
+                tally.Read(ws.Counter.View, count);
                 if (count[0] == 0)
                 {
                     break;
@@ -221,8 +222,8 @@ public sealed class ConjugateSolver : IDisposable
 
         var status = new int[n];
         var iterations = new int[n];
-        ws.Status.View.CopyToCPU(status);
-        ws.Iterations.View.CopyToCPU(iterations);
+        tally.Read(ws.Status.View, status);
+        tally.Read(ws.Iterations.View, iterations);
         return Result(method, status, iterations, ws.Residual.ToArray()) with { Iterations = it };
     }
 
@@ -250,7 +251,7 @@ public sealed class ConjugateSolver : IDisposable
             MathF.Pow(2f, -options.MaxLineSearchSteps), options.MaxIterations);
         potential.SolveNewton(x, y, ws.FusedWork!.View, ws.FusedInts!.View, ws.Residual.View, settings);
         var ints = new int[2 * n];
-        ws.FusedInts!.View.SubView(0, 2 * n).CopyToCPU(ints);
+        potential.Context.Tally.Read(ws.FusedInts!.View.SubView(0, 2 * n), ints);
         var residuals = ws.Residual.ToArray();
         return Result(ConjugateMethod.Newton, ints.AsSpan(0, n).ToArray(), ints.AsSpan(n, n).ToArray(), residuals);
     }
@@ -411,50 +412,50 @@ internal sealed class ConjugateLauncher(CmmContext context)
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape> lbfgsDirection =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape>(ConjugateKernels.LbfgsDirection);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, LbfgsShape>(ConjugateKernels.LbfgsDirection));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LineSearchConstants> lineSearchUpdate =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int,
-            LineSearchConstants>(ConjugateKernels.LineSearchUpdate);
+            LineSearchConstants>(ConjugateKernels.LineSearchUpdate));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>,
         ArrayView<int>, int, float, float, int> residual =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
-            ArrayView<int>, ArrayView<int>, ArrayView<int>, int, float, float, int>(ConjugateKernels.Residual);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<int>, ArrayView<int>, ArrayView<int>, int, float, float, int>(ConjugateKernels.Residual));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, int> newton =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.NewtonDirection);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.NewtonDirection));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int> lbfgsUpdate =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(ConjugateKernels.LbfgsUpdate);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(ConjugateKernels.LbfgsUpdate));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<int>, ArrayView<int>> lineSearchStart =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<int>, ArrayView<int>>(
-            ConjugateKernels.LineSearchStart);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<int>, ArrayView<int>>(
+            ConjugateKernels.LineSearchStart));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> lineSearchTrial =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
-            ArrayView<float>, int>(ConjugateKernels.LineSearchTrial);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>,
+            ArrayView<float>, int>(ConjugateKernels.LineSearchTrial));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> copyActive =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
-            ConjugateKernels.CopyActive);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
+            ConjugateKernels.CopyActive));
 
     private readonly Action<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>> listActive =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>>(ConjugateKernels.ListActive);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>>(ConjugateKernels.ListActive));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> gatherRows =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.GatherRows);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.GatherRows));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> scatterRows =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.ScatterRows);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(ConjugateKernels.ScatterRows));
 
     public void ListActive(int n, ArrayView<int> active, ArrayView<int> index, ArrayView<int> counter)
     {

@@ -50,22 +50,23 @@ public sealed class PairwiseCost
     {
         this.context = context;
         var acc = context.Accelerator;
-        rowHalfSq = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
-            CostKernels.RowPerThread<HalfSquaredEuclidean>);
-        rowEuclid = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
-            CostKernels.RowPerThread<Euclidean>);
-        tiledHalfSq = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
-            CostKernels.Tiled<HalfSquaredEuclidean>);
-        tiledEuclid = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
-            CostKernels.Tiled<Euclidean>);
+        var tally = context.Tally;
+        rowHalfSq = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+            CostKernels.RowPerThread<HalfSquaredEuclidean>));
+        rowEuclid = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+            CostKernels.RowPerThread<Euclidean>));
+        tiledHalfSq = tally.Counted(acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+            CostKernels.Tiled<HalfSquaredEuclidean>));
+        tiledEuclid = tally.Counted(acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
+            CostKernels.Tiled<Euclidean>));
         if (!context.IsGpu)
         {
             // The CPU accelerator's row form: blocks of rows per thread, pointer accesses (RowCpuKernels; same output).
             rows = PointLaunch.For(context);
-            rowsHalfSq = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
-                RowCpuKernels.Cost<HalfSquaredEuclidean>);
-            rowsEuclid = acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
-                RowCpuKernels.Cost<Euclidean>);
+            rowsHalfSq = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+                RowCpuKernels.Cost<HalfSquaredEuclidean>));
+            rowsEuclid = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+                RowCpuKernels.Cost<Euclidean>));
         }
     }
 

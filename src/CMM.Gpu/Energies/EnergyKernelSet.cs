@@ -26,10 +26,10 @@ internal sealed class EnergyKernelSet
     {
         this.context = context;
         launch = PointLaunch.For(context);
-        mixture = context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(
-            EnergyKernels.GaussianMixture);
-        logistic = context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>(
-            EnergyKernels.LogisticRegression);
+        mixture = context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(
+            EnergyKernels.GaussianMixture));
+        logistic = context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>(
+            EnergyKernels.LogisticRegression));
     }
 
     /// <summary>The kernels of <paramref name="context"/>.</summary>
@@ -73,7 +73,7 @@ internal sealed class EnergyKernelSet
                 buffers = upload().Select(values =>
                 {
                     var buffer = context.Accelerator.Allocate1D<double>(Math.Max(1, values.Length));
-                    buffer.View.SubView(0, values.Length).CopyFromCPU(values);
+                    context.Tally.Write(buffer.View.BaseView.SubView(0, values.Length), values);
                     return buffer;
                 }).ToArray();
                 parameters.Add(owner, buffers);
@@ -96,10 +96,10 @@ internal sealed class EnergyKernelSet
         using var g = context.Accelerator.Allocate1D<double>(gradients.IsEmpty ? 1 : (long)n * d);
         var range = launch.Plan(n, out int threads);
         launchKernel(threads, range, e.View, g.View, gradients.IsEmpty ? 0 : 1);
-        ((ArrayView<double>)e.View).SubView(0, n).CopyToCPU(energies);
+        context.Tally.Read(((ArrayView<double>)e.View).SubView(0, n), energies);
         if (!gradients.IsEmpty)
         {
-            ((ArrayView<double>)g.View).SubView(0, (long)n * d).CopyToCPU(gradients);
+            context.Tally.Read(((ArrayView<double>)g.View).SubView(0, (long)n * d), gradients);
         }
     }
 }

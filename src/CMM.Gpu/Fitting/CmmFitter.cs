@@ -391,6 +391,7 @@ public sealed class CmmFitter : IDisposable
         var losses = new List<double>();
         var status = FitStatus.Completed;
         string? reason = null;
+        var countersAtStart = context.Counters;
         while (Iteration < Options.Iterations)
         {
             if (cancellationToken.IsCancellationRequested)
@@ -465,6 +466,7 @@ public sealed class CmmFitter : IDisposable
             }
         }
 
+        var work = context.Counters - countersAtStart;
         if (checkpointPath is not null && status != FitStatus.Completed)
         {
             SaveCheckpoint(checkpointPath);
@@ -477,7 +479,7 @@ public sealed class CmmFitter : IDisposable
             var best = new IcnnModel(potential.Architecture, bestParameters.ToArray(), Metadata(bestIteration));
             return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, best)
             {
-                BestValidation = bestValidation, BestIteration = bestIteration, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment,
+                BestValidation = bestValidation, BestIteration = bestIteration, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment, DeviceWork = work,
             };
         }
 
@@ -485,10 +487,10 @@ public sealed class CmmFitter : IDisposable
         {
             // The last healthy parameters, not the last ones; the fitter (and its checkpoint) keeps its training state.
             var healthy = new IcnnModel(potential.Architecture, healthyParameters.ToArray(), Metadata(healthyIteration));
-            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, healthy) { Reason = reason, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment };
+            return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, healthy) { Reason = reason, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment, DeviceWork = work };
         }
 
-        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel()) { Reason = reason, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment };
+        return new FitResult(status, Iteration, losses, recoveries, clock.Elapsed, ToModel()) { Reason = reason, StepHalvings = health.StepHalvings, DataTreatment = DataTreatment, DeviceWork = work };
     }
 
     /// <summary>

@@ -55,8 +55,25 @@ public sealed record FitResult(FitStatus Status, int Iterations, IReadOnlyList<d
     /// before a resume.</summary>
     public int StepHalvings { get; init; }
 
+    /// <summary>The device work of this run's iterations on the fit's <see cref="CmmContext"/>, from the start of the first to the
+    /// end of the last (<see cref="CmmContext.Counters"/> after minus before): kernel launches, host reads and writes and explicit
+    /// waits. Iterations rolled back after a non-finite step, validations and checkpoints written between iterations are included;
+    /// creating the fitter (kernel compilation, uploads, the start) and building the result are not. Other work on the same
+    /// context during the run is counted too.</summary>
+    public DeviceCounters DeviceWork { get; init; }
+
+    /// <summary>Kernel launches per iteration of this run: <see cref="DeviceWork"/>'s launches over the iterations in
+    /// <see cref="LossHistory"/>; NaN when none ran.</summary>
+    public double KernelLaunchesPerIteration => PerIteration(DeviceWork.KernelLaunches);
+
+    /// <summary>Host synchronisations (reads, writes and waits, <see cref="DeviceCounters.HostSynchronizations"/>) per iteration
+    /// of this run; NaN when none ran.</summary>
+    public double HostSynchronizationsPerIteration => PerIteration(DeviceWork.HostSynchronizations);
+
     /// <summary>True for <see cref="FitStatus.Completed"/> and <see cref="FitStatus.EarlyStopped"/>: the model is the fit's
     /// result. Otherwise it is the last good (diverged) or last healthy (sampler or solver failed) state, or where a
     /// cancelled fit stopped, and must not be used as a finished fit.</summary>
     public bool Succeeded => Status is FitStatus.Completed or FitStatus.EarlyStopped;
+
+    private double PerIteration(long total) => LossHistory.Count > 0 ? (double)total / LossHistory.Count : double.NaN;
 }

@@ -16,36 +16,37 @@ internal sealed class IcnnActivationKernels
 {
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>> likelihood;
 
-    private IcnnActivationKernels(Accelerator acc, bool pointerForm, Type activation)
+    private IcnnActivationKernels(Accelerator acc, DeviceTally tally, bool pointerForm, Type activation)
     {
         var point = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnKernels);
-        Evaluate = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(point, nameof(IcnnKernels.Evaluate), activation));
-        Hessian = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.Hessian), activation));
-        HessianVector = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.HessianVector), activation));
-        ValueParameterGradient = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.ValueParameterGradient), activation));
-        LossParameterGradient = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LossParameterGradient), activation));
+        Evaluate = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(point, nameof(IcnnKernels.Evaluate), activation)));
+        Hessian = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.Hessian), activation)));
+        HessianVector = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.HessianVector), activation)));
+        ValueParameterGradient = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.ValueParameterGradient), activation)));
+        LossParameterGradient = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LossParameterGradient), activation)));
         // Compiled on first use: only the likelihood objective needs it (on GPUs it is the largest ICNN kernel to compile).
-        likelihood = new(() => acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LikelihoodParameterGradient), activation)));
+        likelihood = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LikelihoodParameterGradient), activation))));
         var solve = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnSolveKernels);
-        SolveNewton = acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation));
-        EvaluateStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(typeof(IcnnKernels), nameof(IcnnKernels.EvaluateStaged), activation));
-        ValueParameterGradientStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.ValueParameterGradientStaged), activation));
-        LossParameterGradientStaged = acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.LossParameterGradientStaged), activation));
+        SolveNewton = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation)));
+        EvaluateStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(typeof(IcnnKernels), nameof(IcnnKernels.EvaluateStaged), activation)));
+        ValueParameterGradientStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.ValueParameterGradientStaged), activation)));
+        LossParameterGradientStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.LossParameterGradientStaged), activation)));
     }
 
     /// <summary>Loads the kernels of <paramref name="activation"/>.</summary>
     /// <param name="acc">The accelerator.</param>
+    /// <param name="tally">The context's counters (every kernel is wrapped to count its launches).</param>
     /// <param name="activation">The activation.</param>
     /// <param name="pointerForm">Use the pointer form of the point kernels (CPU accelerator only).</param>
     /// <returns>The kernels.</returns>
-    public static IcnnActivationKernels Load(Accelerator acc, IcnnActivation activation, bool pointerForm)
+    public static IcnnActivationKernels Load(Accelerator acc, DeviceTally tally, IcnnActivation activation, bool pointerForm)
     {
         if (pointerForm && acc.AcceleratorType != AcceleratorType.CPU)
         {
             throw new InvalidOperationException("the pointer form of the ICNN kernels runs on the CPU accelerator only");
         }
 
-        return new IcnnActivationKernels(acc, pointerForm, activation == IcnnActivation.Elu ? typeof(EluActivation) : typeof(SoftplusActivation));
+        return new IcnnActivationKernels(acc, tally, pointerForm, activation == IcnnActivation.Elu ? typeof(EluActivation) : typeof(SoftplusActivation));
     }
 
     private static TDelegate Delegate<TDelegate>(Type kernels, string name, Type activation)
@@ -77,20 +78,22 @@ internal sealed class IcnnActivationKernels
 internal sealed class IcnnKernelSet
 {
     private readonly Accelerator acc;
+    private readonly DeviceTally tally;
     private readonly Dictionary<(IcnnActivation, bool), IcnnActivationKernels> sets = [];
 
     private IcnnKernelSet(CmmContext context)
     {
         acc = context.Accelerator;
-        Materialize = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize);
-        ReduceSlots = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots);
-        ReduceSlotsWeighted = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted);
-        SlotColumn = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn);
-        AddScaled = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled);
-        SumSquaresPartial = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial);
-        ClipFactor = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor);
-        AdamStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep);
-        SgdStep = acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep);
+        tally = context.Tally;
+        Materialize = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize));
+        ReduceSlots = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots));
+        ReduceSlotsWeighted = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted));
+        SlotColumn = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn));
+        AddScaled = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled));
+        SumSquaresPartial = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial));
+        ClipFactor = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor));
+        AdamStep = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep));
+        SgdStep = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep));
     }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>> Materialize { get; }
@@ -123,7 +126,7 @@ internal sealed class IcnnKernelSet
         {
             if (!sets.TryGetValue((activation, pointerForm), out var k))
             {
-                k = IcnnActivationKernels.Load(acc, activation, pointerForm);
+                k = IcnnActivationKernels.Load(acc, tally, activation, pointerForm);
                 sets.Add((activation, pointerForm), k);
             }
 

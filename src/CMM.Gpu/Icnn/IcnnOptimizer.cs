@@ -134,9 +134,10 @@ public sealed class IcnnOptimizer : IDisposable
     public void Reset()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        m.MemSetToZero();
-        v.MemSetToZero();
-        scalars.MemSetToZero();
+        var tally = potential.Context.Tally;
+        tally.Clear(m.View);
+        tally.Clear(v.View);
+        tally.Clear(scalars.View);
         Steps = 0;
     }
 
@@ -191,7 +192,7 @@ public sealed class IcnnOptimizer : IDisposable
     public (float[] M, float[] V, long Steps) ExportState()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        return (m.GetAsArray1D(), v.GetAsArray1D(), Steps);
+        return (potential.Context.Tally.Read(m.View), potential.Context.Tally.Read(v.View), Steps);
     }
 
     /// <summary>Restores a state written by <see cref="ExportState"/>.</summary>
@@ -204,8 +205,8 @@ public sealed class IcnnOptimizer : IDisposable
         Shape.RequireLength(firstMoments.Length, potential.ParameterCount, nameof(firstMoments), "the optimiser state");
         Shape.RequireLength(secondMoments.Length, potential.ParameterCount, nameof(secondMoments), "the optimiser state");
         ArgumentOutOfRangeException.ThrowIfNegative(steps);
-        m.View.BaseView.CopyFromCPU(firstMoments);
-        v.View.BaseView.CopyFromCPU(secondMoments);
+        potential.Context.Tally.Write(m.View.BaseView, firstMoments);
+        potential.Context.Tally.Write(v.View.BaseView, secondMoments);
         Steps = steps;
     }
 
@@ -214,9 +215,7 @@ public sealed class IcnnOptimizer : IDisposable
     public float LastGradientNorm()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        var s = new float[2];
-        scalars.View.CopyToCPU(s);
-        return s[0];
+        return potential.Context.Tally.ReadFirst<float>(scalars.View);
     }
 
     /// <inheritdoc />

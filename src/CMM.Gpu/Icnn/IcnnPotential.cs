@@ -131,10 +131,10 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         // The effective buffer holds the P effective parameters, then the input centre the kernels subtract.
         var pre = Architecture.EffectivePreconditioner;
         EffectiveParameters = DeviceVector.Allocate(context, ParameterCount + (long)Dimension);
-        EffectiveParameters.View.SubView(ParameterCount, Dimension).CopyFromCPU(pre.Centre.ToArray());
-        mask = acc.Allocate1D(Layout.NonNegativeMask());
-        scale = acc.Allocate1D(Layout.ParameterScales(pre, Architecture.Sharpness));
-        table = acc.Allocate1D(Layout.KernelTable());
+        context.Tally.Write(EffectiveParameters.View.SubView(ParameterCount, Dimension), pre.Centre.ToArray());
+        mask = context.Tally.Upload(acc, Layout.NonNegativeMask());
+        scale = context.Tally.Upload(acc, Layout.ParameterScales(pre, Architecture.Sharpness));
+        table = context.Tally.Upload(acc, Layout.KernelTable());
         extra = acc.Allocate1D<float>(1);
         Refresh();
     }
@@ -463,8 +463,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         act.LikelihoodParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, enc, ws, part);
         var values = Ensure(ref slotValues, 2L * n);
         kernels.SlotColumn(n, part, dm, ParameterCount, values.SubView(0, n));
-        var terms = new float[n];
-        values.SubView(0, n).CopyToCPU(terms);
+        var terms = Context.Tally.Read(values.SubView(0, n));
         var residuals = new double[n];
         for (int i = 0; i < n; i++)
         {
@@ -492,9 +491,9 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
             variance += pi[i] * c * c;
         }
 
-        values.SubView(n, n).CopyFromCPU(weights);
+        Context.Tally.Write(values.SubView(n, n), weights);
         kernels.ReduceSlotsWeighted(ParameterCount, part, dm, Parameters.View, mask.View, scale.View, values.SubView(n, n), gradient.View);
-        objective.View.SubView(0, 1).CopyFromCPU(new[] { (float)variance });
+        Context.Tally.Write(objective.View.SubView(0, 1), [(float)variance]);
         return residuals;
     }
 
@@ -630,9 +629,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
 
     private float ReadExtra()
     {
-        var v = new float[1];
-        extra.View.CopyToCPU(v);
-        return v[0];
+        return Context.Tally.ReadFirst<float>(extra.View);
     }
 
     private void Evaluate(DevicePoints points, ArrayView<float> values, ArrayView<float> grads, int mode)

@@ -52,11 +52,9 @@ public static class BatchedCholesky
 
         var launcher = context.GetComponent(c => new Launcher(c));
         using var failures = context.Accelerator.Allocate1D<int>(1);
-        failures.MemSetToZero();
+        context.Tally.Clear(failures.View);
         launcher.LogDeterminant((int)n, matrices.View, logDeterminants.View, failures.View, dimension);
-        var count = new int[1];
-        failures.View.CopyToCPU(count);
-        return count[0];
+        return context.Tally.ReadFirst<int>(failures.View);
     }
 
     /// <summary>
@@ -85,11 +83,9 @@ public static class BatchedCholesky
         Shape.RequireLength(inverses.Length, matrices.Length, nameof(inverses), "one d x d inverse per matrix");
         var launcher = context.GetComponent(c => new Launcher(c));
         using var failures = context.Accelerator.Allocate1D<int>(1);
-        failures.MemSetToZero();
+        context.Tally.Clear(failures.View);
         launcher.Inverse((int)(matrices.Length / dd), matrices.View, inverses.View, failures.View, dimension);
-        var count = new int[1];
-        failures.View.CopyToCPU(count);
-        return count[0];
+        return context.Tally.ReadFirst<int>(failures.View);
     }
 
     private sealed class Launcher(CmmContext context)
@@ -97,12 +93,12 @@ public static class BatchedCholesky
         private readonly PointLaunch launch = PointLaunch.For(context);
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> inverse =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
-                CholeskyKernels.Inverse);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
+                CholeskyKernels.Inverse));
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> logDeterminant =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
-                CholeskyKernels.LogDeterminant);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(
+                CholeskyKernels.LogDeterminant));
 
         public void Inverse(int n, ArrayView<float> matrices, ArrayView<float> output, ArrayView<int> failures, int d) =>
             Run(inverse, n, matrices, output, failures, d);

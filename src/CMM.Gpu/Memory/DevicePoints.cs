@@ -118,7 +118,7 @@ public sealed class DevicePoints : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         Shape.RequireLength(data.Length, Length, nameof(data), $"points [{Count}, {Dimension}]");
-        View.CopyFromCPU(data);
+        Context.Tally.Write(View, data);
     }
 
     /// <summary>Downloads the n * d floats into <paramref name="destination"/> (exactly n * d long).</summary>
@@ -127,7 +127,7 @@ public sealed class DevicePoints : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         Shape.RequireLength(destination.Length, Length, nameof(destination), $"points [{Count}, {Dimension}]");
-        View.CopyToCPU(destination);
+        Context.Tally.Read(View, destination);
     }
 
     /// <summary>Downloads into a new row-major array of n * d floats.</summary>

@@ -67,7 +67,7 @@ public sealed class DeviceVector : IDisposable
         context.ThrowIfDisposed();
         Shape.RequirePositive(length, nameof(length), "vector length");
         var v = new DeviceVector(context, length);
-        v.buffer.MemSetToZero();
+        context.Tally.Clear(v.buffer.View);
         return v;
     }
 
@@ -88,7 +88,7 @@ public sealed class DeviceVector : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         Shape.RequireLength(data.Length, Length, nameof(data), $"vector of length {Length}");
-        View.CopyFromCPU(data);
+        Context.Tally.Write(View, data);
     }
 
     /// <summary>Downloads into a span of exactly <see cref="Length"/> values.</summary>
@@ -97,7 +97,7 @@ public sealed class DeviceVector : IDisposable
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         Shape.RequireLength(destination.Length, Length, nameof(destination), $"vector of length {Length}");
-        View.CopyToCPU(destination);
+        Context.Tally.Read(View, destination);
     }
 
     /// <summary>Downloads into a new array.</summary>
@@ -113,7 +113,7 @@ public sealed class DeviceVector : IDisposable
     public void Clear()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        View.MemSetToZero();
+        Context.Tally.Clear(View);
     }
 
     /// <inheritdoc />

@@ -196,12 +196,12 @@ public sealed class ConjugatePotential : IReplicablePotential, IConjugateKnown, 
         private readonly PointLaunch launch = PointLaunch.For(context);
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> start =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(
-                ConjugatePotentialKernels.Start);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(
+                ConjugatePotentialKernels.Start));
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> legendre =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
-                ConjugatePotentialKernels.Legendre);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+                ConjugatePotentialKernels.Legendre));
 
         public void Start(int n, ArrayView<float> x, ArrayView<float> z, ArrayView<float> centre, ArrayView<float> image, float ratio, int d)
         {

@@ -163,16 +163,16 @@ public sealed class QuadraticPotential : IPotential, IDisposable
         private readonly PointLaunch launch = PointLaunch.For(context);
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> value =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
-                ClosedFormPotentialKernels.QuadraticValue);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
+                ClosedFormPotentialKernels.QuadraticValue));
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> gradient =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
-                ClosedFormPotentialKernels.QuadraticGradient);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+                ClosedFormPotentialKernels.QuadraticGradient));
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int> hessian =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int>(
-                ClosedFormPotentialKernels.QuadraticHessian);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int>(
+                ClosedFormPotentialKernels.QuadraticHessian));
 
         public void Value(int n, ArrayView<float> x, ArrayView<float> a, ArrayView<float> b, ArrayView<float> values, int d, float c)
         {

@@ -82,16 +82,16 @@ public sealed class SeparableQuarticPotential : IPotential
         private readonly PointLaunch launch = PointLaunch.For(context);
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float> value =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
-                ClosedFormPotentialKernels.QuarticValue);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
+                ClosedFormPotentialKernels.QuarticValue));
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float> gradient =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
-                ClosedFormPotentialKernels.QuarticGradient);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
+                ClosedFormPotentialKernels.QuarticGradient));
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float> hessian =
-            context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
-                ClosedFormPotentialKernels.QuarticHessian);
+            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, float, float>(
+                ClosedFormPotentialKernels.QuarticHessian));
 
         public void Value(int n, ArrayView<float> x, ArrayView<float> values, int d, float qa, float qb)
         {

@@ -211,11 +211,12 @@ public sealed class LangevinChains : IDisposable
             stats.Clear();
         }
 
-        accepted.MemSetToZero();
-        diverged.MemSetToZero();
-        divergedTotal.MemSetToZero();
-        divergedSinceCheck.MemSetToZero();
-        x.View.CopyTo(checkpoint.View);
+        var tally = Context.Tally;
+        tally.Clear(accepted.View);
+        tally.Clear(diverged.View);
+        tally.Clear(divergedTotal.View);
+        tally.Clear(divergedSinceCheck.View);
+        tally.Copy(x.View, checkpoint.View);
         // A potential whose gradient is a solve (w = u*) starts each proposal's solve at the chain's current gradient, and the
         // run's first solves at the gradients the last run left (when there are): a run depends on the states and those
         // starts only, and a checkpoint keeps both (SolveStarts), so a resumed fit repeats the uninterrupted one.
@@ -264,7 +265,7 @@ public sealed class LangevinChains : IDisposable
             kernels.Propose(Count, x.View, g.View, proposal.View, d, p);
             if (mala && warm is not null)
             {
-                g.View.CopyTo(gProposal.View);
+                tally.Copy(g.View, gProposal.View);
                 warm.ValueAndGradientFrom(proposal, wProposal, gProposal);
             }
             else if (mala)
@@ -298,12 +299,11 @@ public sealed class LangevinChains : IDisposable
             if ((s + 1) % options.CheckEvery == 0 || s + 1 == total)
             {
                 checks++;
-                var dv = new int[1];
-                divergedTotal.View.CopyToCPU(dv);
-                if (dv[0] > lastDiverged)
+                int divergedNow = tally.ReadFirst<int>(divergedTotal.View);
+                if (divergedNow > lastDiverged)
                 {
                     // Chains that diverged since the last check go back to their checkpoint; the step size halves.
-                    lastDiverged = dv[0];
+                    lastDiverged = divergedNow;
                     kernels.Restore(Count, x.View, checkpoint.View, divergedSinceCheck.View, d, 0);
                     if (mala)
                     {
@@ -327,7 +327,7 @@ public sealed class LangevinChains : IDisposable
 
                 if (mala && options.AdaptStepSize && s < options.BurnIn)
                 {
-                    accepted.View.SubView(0, adaptChains).CopyToCPU(acceptedHost);
+                    tally.Read(accepted.View.SubView(0, adaptChains), acceptedHost);
                     long sum = acceptedHost.Sum(v => (long)v);
                     double rate = (sum - lastAcceptedSum) / ((double)adaptChains * options.CheckEvery);
                     lastAcceptedSum = sum;
@@ -344,10 +344,8 @@ public sealed class LangevinChains : IDisposable
 
         // After MALA, g holds the gradients at the final states (ULA's are one step old).
         gradientsValid = warm is not null && mala;
-        var acc = new int[Count];
-        accepted.View.CopyToCPU(acc);
-        var div = new int[Count];
-        diverged.View.CopyToCPU(div);
+        var acc = tally.Read(accepted.View);
+        var div = tally.Read(diverged.View);
         long acceptedSum = acc.Sum(v => (long)v);
         double rateAll = steps == 0 ? 0 : acceptedSum / ((double)Count * steps);
         int divergentChains = div.Count(v => v > 0);
@@ -357,15 +355,12 @@ public sealed class LangevinChains : IDisposable
         if (diagChains > 0)
         {
             potential.Gradient(x, g);
-            var hx = new float[(long)diagChains * d];
-            var hg = new float[(long)diagChains * d];
-            x.View.SubView(0, hx.Length).CopyToCPU(hx);
-            g.View.SubView(0, hg.Length).CopyToCPU(hg);
+            var hx = tally.Read(x.View.SubView(0, (long)diagChains * d));
+            var hg = tally.Read(g.View.SubView(0, (long)diagChains * d));
             float[]? hs = null;
             if (rhat)
             {
-                hs = new float[4L * diagChains * d];
-                stats!.View.SubView(0, hs.Length).CopyToCPU(hs);
+                hs = tally.Read(stats!.View.SubView(0, 4L * diagChains * d));
             }
 
             diagnostics = LangevinDiagnosticsCalculator.Compute(hx, hg, hs, diagChains, d, half);
@@ -409,27 +404,27 @@ internal sealed class LangevinLauncher(CmmContext context)
     private readonly PointLaunch launch = PointLaunch.For(context);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long> init =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long>(LangevinKernels.InitNormal);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long>(LangevinKernels.InitNormal));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep> propose =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
-            LangevinKernels.Propose);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
+            LangevinKernels.Propose));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> accept =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> restore =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(
-            LangevinKernels.RestoreDiverged);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(
+            LangevinKernels.RestoreDiverged));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> moments =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(
-            LangevinKernels.AccumulateMoments);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(
+            LangevinKernels.AccumulateMoments));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> scatter =
-        context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows);
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows));
 
     public void Init(int n, ArrayView<float> x, int d, float scale, ArrayView<float> centre, ulong seed, long chainOffset)
     {

@@ -388,7 +388,7 @@ public sealed class SinkhornSolver : IDisposable
 
         if (symmetric)
         {
-            f!.View.CopyTo(g!.View);
+            context.Tally.Copy(f!.View, g!.View);
         }
 
         if (status == SinkhornStatus.Diverged && !opt.EpsilonScaling && opt.RetryWithScalingOnDivergence && !isRetry)
