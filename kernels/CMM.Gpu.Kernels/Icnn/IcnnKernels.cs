@@ -359,7 +359,7 @@ public static class IcnnKernels
     /// the sharpness are in the effective parameters, as for every pass. Each layer's terms are added to the lower triangle
     /// (row &gt;= column) once its Jacobian is known, and the upper triangle is mirrored at the end. Costs
     /// d sum_l h_l h_(l-1) + H d (d + 1) / 2 multiply-adds and two activation derivatives per unit, against about
-    /// d (4 sum_l h_l h_(l-1) + 4 H d) and 3 d per unit for <see cref="HessianColumns{TAct, TF, TO}"/>. Scratch: two layer
+    /// d (4 sum_l h_l h_(l-1) + 4 H d) and 3 d per unit for d Hessian-vector products (the former algorithm). Scratch: two layer
     /// Jacobians, M x d each, at <paramref name="rj"/> (<see cref="IcnnDims.JacobianFloats"/>); also uses regions E, A0 and B0.
     /// </summary>
     internal static void HessianJacobian<TAct, TF, TO>(TF eff, ArrayView<int> lay, IcnnDims dm, StridedRow<TF> row, int rj, TO hess, long hb)
@@ -458,32 +458,6 @@ public static class IcnnKernels
             for (int c = k + 1; c < d; c++)
             {
                 hess[hb + ((long)k * d) + c] = hess[hb + ((long)c * d) + k];
-            }
-        }
-    }
-
-    /// <summary>
-    /// hess[hb + c d + k] = (Hess w e_c)_k: the Hessian at the point of the last <see cref="Forward{TAct, TF}"/> and
-    /// <see cref="Backward{TAct, TF}"/>, column by column (one tangent pass and its reverse per column; region V ends at e_(d-1)).
-    /// </summary>
-    internal static void HessianColumns<TAct, TF, TO>(TF eff, ArrayView<int> lay, IcnnDims dm, StridedRow<TF> row, TO hess, long hb)
-        where TAct : struct, IIcnnActivation
-        where TF : struct, IFloats
-        where TO : struct, IFloats
-    {
-        int d = dm.Dim;
-        for (int c = 0; c < d; c++)
-        {
-            for (int k = 0; k < d; k++)
-            {
-                row.Set(dm.RV + k, k == c ? 1f : 0f);
-            }
-
-            Tangent<TAct, TF>(eff, lay, dm, row);
-            TangentBackward<TAct, TF>(eff, lay, dm, row);
-            for (int k = 0; k < d; k++)
-            {
-                hess[hb + (long)c * d + k] = row.Get(dm.RH + k);
             }
         }
     }
