@@ -490,7 +490,7 @@ internal static class CompareRunner
             string agreement = SolveAgreement(yf, rf, hy, status, iterations, residuals, n, d, arch.Alpha);
             Console.Error.WriteLine($"  {Measurement.MakeKey("icnn_conjugate_solve", n, 0, d)}: {impl} {agreement}");
             add(M("icnn_conjugate_solve", n, 0, d, impl, "csharp-scalar", sc, Work.PerPoint, string.Create(CultureInfo.InvariantCulture,
-                $"Parallel.For over points, Newton + {(byColumns ? "Hessian by d Hessian-vector products (the kernel's algorithm)" : "Hessian from the layer Jacobians")} + Cholesky per point; {iterations.Max()} iterations, {iterations.Average():0.##} per point; ") + agreement));
+                $"Parallel.For over points, Newton + {(byColumns ? "Hessian by d Hessian-vector products (the kernel's algorithm until 2026-12-05)" : "Hessian from the layer Jacobians")} + Cholesky per point; {iterations.Max()} iterations, {iterations.Average():0.##} per point; ") + agreement));
         }
     }
 

@@ -7,8 +7,8 @@ namespace CMM.Gpu.Bench.Compare;
 /// scratch set per worker, damped Newton with Armijo backtracking per point, as a C# programmer would write it from the
 /// algorithm (docs/conjugate.md), not from the kernel: the Hessian is assembled from the layer Jacobians,
 /// Hess w = diag(alpha + D) + R R' + sum over hidden units of (dw/dz) act''(s) (ds/dx)(ds/dx)' (every non-linearity is a
-/// scalar activation; s is affine in x and the previous layer), instead of the kernel's d tangent passes; Cholesky with a
-/// pivot test. Same start (y = x), tests, tolerances, cap, line search and statuses as the library's Newton
+/// scalar activation; s is affine in x and the previous layer), as the kernel has done since 2026-12-05
+/// (IcnnKernels.HessianJacobian; before, it took d tangent passes); Cholesky with a pivot test. Same start (y = x), tests, tolerances, cap, line search and statuses as the library's Newton
 /// (ConjugateOptions, ConjugatePointStatus), so the solutions must agree to float tolerance.
 /// </summary>
 internal sealed partial class PlainIcnn
@@ -40,7 +40,7 @@ internal sealed partial class PlainIcnn
     /// <param name="iterations">Each point's Newton iterations.</param>
     /// <param name="residuals">|grad w(y_i) - x_i| at the returned y_i.</param>
     /// <param name="hessianByColumns">Assemble the Hessian column by column from d Hessian-vector products (a tangent pass
-    /// and its reverse per column, the kernel's algorithm: about twice the multiply-adds of a forward and reverse pass per
+    /// and its reverse per column, the kernel's algorithm until 2026-12-05: about twice the multiply-adds of a forward and reverse pass per
     /// column, and the activation's derivatives recomputed) instead of from the layer Jacobians; a diagnostic that
     /// separates the algorithm's cost from the CPU accelerator's.</param>
     public void ConjugateNewton(float[] x, float[] y, int n, SolveSettings s, int[] status, int[] iterations, float[] residuals, bool hessianByColumns = false) =>

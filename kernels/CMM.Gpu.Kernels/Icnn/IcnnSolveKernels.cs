@@ -18,7 +18,7 @@ public readonly record struct NewtonSettings(float AbsoluteTolerance, float Rela
 /// The whole conjugate solve y = argmin_y w(y) - &lt;x, y&gt; of an ICNN w in one launch: each slot runs damped Newton with
 /// Armijo backtracking on its points (s, s + G, ...) to the end, with the ICNN's forward, reverse and tangent passes
 /// (<see cref="IcnnKernels"/>), the Hessian's Cholesky factorisation (<see cref="DeviceCholesky"/>) and the line search
-/// inside the thread: no launch and no host synchronisation per iteration. Same iteration, tests and statuses as the
+/// inside the thread (the Hessian from the layer Jacobians, <see cref="IcnnKernels.HessianJacobian{TAct, TF, TO}"/>): no launch and no host synchronisation per iteration. Same iteration, tests and statuses as the
 /// batched solver's Newton path (ConjugateKernels); per point, so a point's result does not depend on its batch.
 /// Buffers: work holds per point the Hessian (d^2), the direction (d) and the trial point (d) at i (d^2 + 2d);
 /// ints holds the status at i and the iterations at n + i.
@@ -33,7 +33,7 @@ public static class IcnnSolveKernels
     /// <param name="dm">Dimensions (Count = n, Slots, scratch strides).</param>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="y">Starts on entry, solutions on exit [n, d].</param>
-    /// <param name="ws">ICNN scratch.</param>
+    /// <param name="ws">ICNN scratch, <see cref="IcnnDims.HessianScratchPerSlot"/> floats per slot.</param>
     /// <param name="work">Per-point work, n (d^2 + 2d).</param>
     /// <param name="ints">Status [n] then iterations [n].</param>
     /// <param name="residual">|grad w(y) - x| at the returned y [n].</param>
@@ -90,8 +90,8 @@ public static class IcnnSolveKernels
                     break; // StatusRunning: the cap
                 }
 
-                // Hessian column by column (tangent passes along e_c); the forward and reverse state at y is kept in the row.
-                IcnnKernels.HessianColumns<TAct, TF, TF>(eff, lay, dm, row, work, h);
+                // Hessian from the layer Jacobians and the forward and reverse state at y kept in the row.
+                IcnnKernels.HessianJacobian<TAct, TF, TF>(eff, lay, dm, row, dm.RJ, work, h);
 
                 // Newton direction p = -H^-1 (g - x), or steepest descent when H is not numerically positive definite.
                 float slope = 0f;

@@ -338,7 +338,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         Shape.RequireSameContext(Context, hessians.Context, nameof(hessians));
         int d = Dimension;
         Shape.RequireLength(hessians.Length, (long)points.Count * d * d, nameof(hessians), $"{points.Count} Hessians of {d} x {d}");
-        var dm = PointDims(points.Count, out var ws);
+        var dm = PointDims(points.Count, out var ws, hessian: true);
         act.Hessian(dm.Slots, EffectiveParameters.View, table.View, dm, points.View, ws, hessians.View);
     }
 
@@ -574,7 +574,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         CheckPoints(x, nameof(x));
         CheckPoints(y, nameof(y));
         RequireCount(x, y, nameof(y));
-        var dm = PointDims(x.Count, out var ws);
+        var dm = PointDims(x.Count, out var ws, hessian: true);
         act.SolveNewton(dm.Slots, EffectiveParameters.View, table.View, dm, x.View, y.View, ws, work, ints, residual, settings);
     }
 
@@ -686,10 +686,11 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         return (int)Math.Max(1, Math.Min(Math.Min(n, cap), byMemory));
     }
 
-    private IcnnDims PointDims(int n, out ArrayView<float> ws)
+    private IcnnDims PointDims(int n, out ArrayView<float> ws, bool hessian = false)
     {
         var dm = BaseDims();
-        int stride = dm.ScratchPerSlot;
+        // The Hessian kernel and the fused solve build the Hessian from the layer Jacobians: two M x d buffers more per slot.
+        int stride = hessian ? dm.HessianScratchPerSlot : dm.ScratchPerSlot;
         int slots = Slots(n, stride, gradient: false);
         dm.Count = n;
         dm.Slots = slots;

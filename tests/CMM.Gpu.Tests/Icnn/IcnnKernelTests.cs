@@ -160,6 +160,74 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
     }
 
     [Theory]
+    [InlineData(1, new[] { 3 }, 0, IcnnActivation.Softplus, IcnnKernelVariant.SlotRows, 0)]
+    [InlineData(2, new[] { 7, 4, 5 }, 1, IcnnActivation.Elu, IcnnKernelVariant.Interleaved, 3)]
+    [InlineData(5, new[] { 9, 6, 8 }, 3, IcnnActivation.Softplus, IcnnKernelVariant.Interleaved, 0)]
+    [InlineData(5, new[] { 4 }, 2, IcnnActivation.Elu, IcnnKernelVariant.SlotRows, 2)]
+    [InlineData(17, new[] { 11, 13, 6 }, 4, IcnnActivation.Elu, IcnnKernelVariant.Interleaved, 0)]
+    [InlineData(17, new[] { 23 }, 5, IcnnActivation.Softplus, IcnnKernelVariant.SlotRows, 4)]
+    public void JacobianFormHessianMatchesDoubleReferences(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads)
+    {
+        // The Hessian kernel builds Hess w from the layer Jacobians (IcnnKernels.HessianJacobian): checked against the
+        // reference's analytic Hessian (forward propagation of second derivatives, double), against central differences of
+        // its gradient, and against the Hessian-vector kernel (tangent passes, float). Uneven widths, rank < d, a
+        // preconditioner and sharpness 2.5.
+        var arch = IcnnCases.Arch(d, widths, rank, act, preconditioned: true);
+        var reference = IcnnCases.Reference(arch);
+        var theta = IcnnCases.RandomTheta(reference.ParameterCount, seed: 40 + d);
+        var th = IcnnCases.ToDouble(theta);
+        const int n = 7;
+        var pre = arch.EffectivePreconditioner;
+        var x = TestData.Normal(n * d, seed: 41 + d);
+        for (int i = 0; i < x.Length; i++)
+        {
+            // Points around the centre on the scale of the inputs, so every unit is neither far on nor far off.
+            x[i] = pre.Centre[i % d] + (pre.InputScale[i % d] * x[i]);
+        }
+
+        var v = TestData.Normal(n * d, seed: 42 + d);
+        var ctx = fixture.Context;
+        using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant, maxThreads));
+        using var dx = DevicePoints.Upload(ctx, x, d);
+        using var dv = DevicePoints.Upload(ctx, v, d);
+        using var hess = DeviceVector.Allocate(ctx, n * d * d);
+        using var hv = DevicePoints.Allocate(ctx, n, d);
+        pot.Hessian(dx, hess);
+        pot.HessianVectorProduct(dx, dv, hv);
+        var hs = hess.ToArray();
+        var hvs = hv.ToArray();
+        var xs = IcnnCases.Rows(x, d);
+        var vs = IcnnCases.Rows(v, d);
+        for (int i = 0; i < n; i++)
+        {
+            var analytic = reference.AnalyticHessian(th, xs[i]);
+            var differences = reference.Hessian(th, xs[i]);
+            double scale = 0;
+            foreach (var e in analytic)
+            {
+                scale = Math.Max(scale, Math.Abs(e));
+            }
+
+            // Float32 sums of H d terms: absolute error relative to the largest entry.
+            double atol = 1e-5 * (1 + scale);
+            for (int r = 0; r < d; r++)
+            {
+                double hvr = 0;
+                for (int c = 0; c < d; c++)
+                {
+                    float h = hs[(i * d * d) + (r * d) + c];
+                    Assert.Equal(hs[(i * d * d) + (c * d) + r], h); // symmetric by construction
+                    Approx.Equal(analytic[r, c], h, atol, 1e-4, $"Hess[{i},{r},{c}] vs analytic");
+                    Approx.Equal(differences[r, c], h, 10 * atol, 1e-4, $"Hess[{i},{r},{c}] vs central differences");
+                    hvr += h * vs[i][c];
+                }
+
+                Approx.Equal(hvr, hvs[(i * d) + r], 4 * atol, 1e-4, $"(Hess v)[{i},{r}] vs the Hessian-vector kernel");
+            }
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(Cases))]
     public void ParameterGradientsMatchCentralDifferences(int d, int[] widths, int rank, IcnnActivation act, IcnnKernelVariant variant, int maxThreads, bool preconditioned)
     {
