@@ -60,9 +60,12 @@ public static class IcnnSolveKernels
             int status = ConjugateKernels.StatusRunning;
             int it = 0;
             float res = 0f;
+            bool forwardAtY = false; // the row holds the forward state at y, and wAtY its value (an accepted line-search trial)
+            float wAtY = 0f;
             for (; ; it++)
             {
-                float w = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, y, o, row);
+                // After an accepted step the line search's last forward pass was at the new y: reuse it (same inputs, same value).
+                float w = forwardAtY ? wAtY : IcnnKernels.Forward<TAct, TF>(eff, lay, dm, y, o, row);
                 IcnnKernels.Backward<TAct, TF>(eff, lay, dm, y, o, row);
                 float r2 = 0f, x2 = 0f;
                 for (int k = 0; k < d; k++)
@@ -145,7 +148,8 @@ public static class IcnnSolveKernels
                         xt += x[o + k] * v;
                     }
 
-                    float phiT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row) - xt;
+                    float wT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row);
+                    float phiT = wT - xt;
                     if (XMath.IsFinite(phiT) && phiT <= phiY + (settings.Armijo * t * slope) + slack)
                     {
                         for (int k = 0; k < d; k++)
@@ -153,6 +157,8 @@ public static class IcnnSolveKernels
                             y[o + k] = work[trial + k];
                         }
 
+                        wAtY = wT;
+                        forwardAtY = true;
                         accepted = true;
                         break;
                     }
