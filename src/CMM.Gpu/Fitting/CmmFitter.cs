@@ -512,7 +512,7 @@ public sealed class CmmFitter : IDisposable
         {
             // The semi-dual objective's solver holds only scratch space sized for the particles: reuse it.
             var solver = (objective as PotentialSemiDualObjective)?.Solver ?? (validationSolver ??= new ConjugateSolver(context));
-            solver.Solve(potential, chains.States, validationOut, conjugateOptions);
+            solver.SolveDeferred(potential, chains.States, validationOut, conjugateOptions); // its result is not needed: no read
         }
         else
         {

@@ -17,7 +17,7 @@ internal sealed class GeneratorSemiDualObjective(CmmContext context, ConjugatePo
     public ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss)
     {
         conjugateOfNetwork.Gradient(state.Batch, encoded);
-        double converged = conjugateOfNetwork.LastSolve!.ConvergedFraction;
+        double converged = conjugateOfNetwork.LastConvergedFraction; // the statuses only: one read
         state.Network.SemiDualParameterGradient(state.Particles.States, encoded, gradient, loss);
         return new ObjectiveStep(converged);
     }

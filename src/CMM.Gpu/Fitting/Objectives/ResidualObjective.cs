@@ -46,7 +46,7 @@ internal sealed class ResidualObjective : IFitObjective
     /// <inheritdoc />
     public ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss)
     {
-        var solve = solver.Solve(state.Network, state.Particles.States, mapped, Options);
+        var solve = solver.SolveDeferred(state.Network, state.Particles.States, mapped, Options); // only the statuses are read, below
         int n = mapped.Count, d = dimension;
         var points = mapped.ToArray();
         var rng = new Random(unchecked((seed * 7_368_787) ^ (state.Iteration * 2_654_435) ^ 0xC3F));
