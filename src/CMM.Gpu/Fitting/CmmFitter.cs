@@ -700,14 +700,18 @@ public sealed class CmmFitter : IDisposable
     {
         var o = Options;
         var lr = (float)(o.LearningRateAt(Iteration) * learningRateScale);
-        var lang = chains.Run(latentEnergy, new LangevinOptions
+        // No end-of-run diagnostics (the fit uses none: they cost 4 host reads a run), but the run still ends with the cold
+        // solve of the particles' gradients that the diagnostics made, which the next run warm-starts from: the fit's numbers
+        // stay those of the fits made while its runs computed diagnostics (LangevinChains.RunCore).
+        var lang = chains.RunCore(latentEnergy, new LangevinOptions
         {
             Sampler = o.Sampler,
             StepSize = langevinStep,
             BurnIn = o.LangevinSteps,
             Samples = 0,
             CheckEvery = Math.Max(1, o.LangevinSteps),
-        });
+            DiagnosticChains = 0,
+        }, null, default, coldGradientsAtEnd: true);
         langevinStep = lang.StepSize;
         FillBatch(Iteration);
         int sinkIterations = 0;
