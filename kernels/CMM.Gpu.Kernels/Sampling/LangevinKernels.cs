@@ -356,5 +356,6 @@ public static class LangevinKernels
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(AccumulateMoments), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(ScatterRows), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(RestoreDiverged), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(SummarizeCounters), KernelGrouping.Implicit);
     }
 }

@@ -363,6 +363,19 @@ public sealed class ConjugateSolver : IDisposable
             }
         }
 
+        /// <summary>Number of points solved.</summary>
+        public int Count => count;
+
+        /// <summary>The per-point statuses on the device (valid until the solver's next solve), for a count on the device.</summary>
+        public ArrayView<int> StatusView
+        {
+            get
+            {
+                ThrowIfStale();
+                return loopIterations is null ? workspace.FusedInts!.View.SubView(0, count) : workspace.Status.View.SubView(0, count);
+            }
+        }
+
         private void ThrowIfStale()
         {
             ObjectDisposedException.ThrowIf(solver.disposed, solver);

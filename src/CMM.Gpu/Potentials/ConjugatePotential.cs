@@ -90,6 +90,9 @@ public sealed class ConjugatePotential : IReplicablePotential, IConjugateKnown, 
     public ConjugateResult? LastSolve => lastSolve?.Result;
 
     /// <summary>The last solve's converged fraction, reading only its statuses (one host read, or none when read before).</summary>
+    /// <summary>The last solve, its result still on the device until asked for; null before the first.</summary>
+    internal ConjugateSolver.ConjugateSolveHandle? LastSolveHandle => lastSolve;
+
     internal double LastConvergedFraction => (lastSolve ?? throw new InvalidOperationException("no solve yet")).ConvergedFraction;
 
     /// <inheritdoc />

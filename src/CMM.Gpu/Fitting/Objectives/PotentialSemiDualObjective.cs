@@ -26,7 +26,7 @@ internal sealed class PotentialSemiDualObjective(CmmContext context, int particl
     {
         var solve = solver.SolveDeferred(state.Network, state.Particles.States, mapped, Options); // the result stays on the device
         state.Network.SemiDualParameterGradient(state.Batch, mapped, gradient, loss);
-        return new ObjectiveStep(solve.ConvergedFraction); // the statuses only: one read
+        return new ObjectiveStep(Solve: solve); // unread: the fitter counts its converged points on the device
     }
 
     /// <inheritdoc />
