@@ -45,8 +45,4 @@ internal sealed record FitState(IcnnPotential Network, LangevinChains Particles,
 /// solve returns the solve, unread, as <paramref name="Solve"/>: its converged share is then the solve's (the fitter counts
 /// it on the device, in the iteration's one packed read) and <paramref name="ConvergedFraction"/> is unused.</summary>
 internal readonly record struct ObjectiveStep(double ConvergedFraction = 1, int SinkhornIterations = 0, double MarginalError = double.NaN,
-    Conjugate.ConjugateSolver.ConjugateSolveHandle? Solve = null)
-{
-    /// <summary>The converged share (reads the solve's statuses when there is one and they were not read).</summary>
-    public double Converged => Solve?.ConvergedFraction ?? ConvergedFraction;
-}
+    Conjugate.ConjugateSolver.ConjugateSolveHandle? Solve = null);
