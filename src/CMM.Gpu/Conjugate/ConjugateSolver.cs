@@ -251,7 +251,7 @@ public sealed class ConjugateSolver : IDisposable
 
     /// <summary>
     /// Newton for an ICNN in one launch (<see cref="IcnnPotential.SolveNewton"/>): the same iteration, tests and statuses as
-    /// the host-driven path, with no launch or host synchronisation per iteration. Synchronises once, to read the result.
+    /// the host-driven path, with no launch or host synchronisation per iteration, and none at all until the result is read.
     /// </summary>
     private static void SolveFused(IcnnPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions options, Workspace ws)
     {
