@@ -134,6 +134,53 @@ public static class LangevinKernels
         }
     }
 
+    /// <summary>
+    /// Packs a run's counters for one host read: summary[0] = divergedTotal[0], summary[1] = the sum of
+    /// <paramref name="accepted"/>, summary[2] = the chains with a non-finite proposal, summary[3] = the sum of
+    /// <paramref name="diverged"/>. <paramref name="summary"/> must be zero on entry (integer atomics: the sums are exact).
+    /// </summary>
+    /// <param name="t">Thread index.</param>
+    /// <param name="range">The chains of each thread.</param>
+    /// <param name="accepted">Per-chain accepted-move counter.</param>
+    /// <param name="diverged">Per-chain count of non-finite proposals.</param>
+    /// <param name="divergedTotal">The total of non-finite proposals (one value).</param>
+    /// <param name="summary">Output [4].</param>
+    public static void SummarizeCounters(Index1D t, PointRange range, ArrayView<int> accepted, ArrayView<int> diverged,
+        ArrayView<int> divergedTotal, ArrayView<long> summary)
+    {
+        long acceptedHere = 0, chainsHere = 0, proposalsHere = 0;
+        for (long i = range.First(t), end = range.Limit(t); i < end; i += range.Stride)
+        {
+            acceptedHere += accepted[i];
+            int v = diverged[i];
+            proposalsHere += v;
+            if (v > 0)
+            {
+                chainsHere++;
+            }
+        }
+
+        if ((int)t == 0)
+        {
+            summary[0] = divergedTotal[0];
+        }
+
+        if (acceptedHere != 0)
+        {
+            Atomic.Add(ref summary[1], acceptedHere);
+        }
+
+        if (chainsHere != 0)
+        {
+            Atomic.Add(ref summary[2], chainsHere);
+        }
+
+        if (proposalsHere != 0)
+        {
+            Atomic.Add(ref summary[3], proposalsHere);
+        }
+    }
+
     /// <summary>Accept/reject of chain i; returns 1 if its proposal was non-finite, else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int AcceptChain(long i, ArrayView<float> x, ArrayView<float> g, ArrayView<float> w,
@@ -309,5 +356,6 @@ public static class LangevinKernels
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(AccumulateMoments), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(ScatterRows), KernelGrouping.Implicit);
         yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(RestoreDiverged), KernelGrouping.Implicit);
+        yield return KernelCatalog.Entry(typeof(LangevinKernels), nameof(SummarizeCounters), KernelGrouping.Implicit);
     }
 }

@@ -84,7 +84,15 @@ public sealed class ConjugateSolver : IDisposable
     /// <param name="y">Output [n, d] (input too when warm-starting); may not alias <paramref name="x"/>.</param>
     /// <param name="options">Options (defaults when null).</param>
     /// <returns>Per-point status, iterations and residuals, and the fraction converged.</returns>
-    public ConjugateResult Solve(IPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions? options = null)
+    public ConjugateResult Solve(IPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions? options = null) =>
+        SolveDeferred(potential, x, y, options).Result;
+
+    /// <summary>
+    /// As <see cref="Solve"/>, but the per-point statuses, iterations and residuals stay on the device until the returned
+    /// handle is asked for them, so a caller that needs no result makes no host synchronisation for it (the host-driven
+    /// path still synchronises per iteration to test convergence). The handle is valid until this solver's next solve.
+    /// </summary>
+    internal ConjugateSolveHandle SolveDeferred(IPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions? options = null)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentNullException.ThrowIfNull(potential);
@@ -107,6 +115,7 @@ public sealed class ConjugateSolver : IDisposable
         int m = method == ConjugateMethod.Lbfgs ? options.History : 0;
         var ws = EnsureWorkspace(n, d, method, m);
         var tally = Context.Tally;
+        generation++;
         if (!options.WarmStart)
         {
             tally.Copy(x.View, y.View);
@@ -114,7 +123,8 @@ public sealed class ConjugateSolver : IDisposable
 
         if (method == ConjugateMethod.Newton && potential is IcnnPotential icnn && !BatchedOnly)
         {
-            return SolveFused(icnn, x, y, options, ws);
+            SolveFused(icnn, x, y, options, ws);
+            return new ConjugateSolveHandle(this, ws, generation, ConjugateMethod.Newton, n, null);
         }
 
         tally.FillBytes<int>(ws.Active.View, 1);
@@ -220,12 +230,11 @@ public sealed class ConjugateSolver : IDisposable
             }
         }
 
-        var status = new int[n];
-        var iterations = new int[n];
-        tally.Read(ws.Status.View, status);
-        tally.Read(ws.Iterations.View, iterations);
-        return Result(method, status, iterations, ws.Residual.ToArray()) with { Iterations = it };
+        return new ConjugateSolveHandle(this, ws, generation, method, n, it);
     }
+
+    /// <summary>Solves started so far; a <see cref="ConjugateSolveHandle"/> reads the workspace only while it is the latest.</summary>
+    private long generation;
 
     /// <summary>Test seam: drive the Newton iterations from the host for ICNN potentials too (the fused solve is the default).</summary>
     internal bool BatchedOnly { get; set; }
@@ -242,18 +251,42 @@ public sealed class ConjugateSolver : IDisposable
 
     /// <summary>
     /// Newton for an ICNN in one launch (<see cref="IcnnPotential.SolveNewton"/>): the same iteration, tests and statuses as
-    /// the host-driven path, with no launch or host synchronisation per iteration. Synchronises once, to read the result.
+    /// the host-driven path, with no launch or host synchronisation per iteration, and none at all until the result is read.
     /// </summary>
-    private static ConjugateResult SolveFused(IcnnPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions options, Workspace ws)
+    private static void SolveFused(IcnnPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions options, Workspace ws)
     {
-        int n = x.Count, d = x.Dimension;
         var settings = new NewtonSettings((float)options.AbsoluteTolerance, (float)options.RelativeTolerance, (float)options.Armijo,
             MathF.Pow(2f, -options.MaxLineSearchSteps), options.MaxIterations);
         potential.SolveNewton(x, y, ws.FusedWork!.View, ws.FusedInts!.View, ws.Residual.View, settings);
-        var ints = new int[2 * n];
-        potential.Context.Tally.Read(ws.FusedInts!.View.SubView(0, 2 * n), ints);
-        var residuals = ws.Residual.ToArray();
-        return Result(ConjugateMethod.Newton, ints.AsSpan(0, n).ToArray(), ints.AsSpan(n, n).ToArray(), residuals);
+    }
+
+    /// <summary>Reads a solve's full result from the workspace (2 reads fused, 3 host-driven).</summary>
+    private ConjugateResult ReadResult(Workspace ws, ConjugateMethod method, int n, int? loopIterations)
+    {
+        var tally = Context.Tally;
+        if (loopIterations is null)
+        {
+            // Fused Newton: statuses then iterations in one buffer.
+            var ints = new int[2 * n];
+            tally.Read(ws.FusedInts!.View.SubView(0, 2 * n), ints);
+            var residuals = ws.Residual.ToArray();
+            return Result(method, ints.AsSpan(0, n).ToArray(), ints.AsSpan(n, n).ToArray(), residuals);
+        }
+
+        var status = new int[n];
+        var iterations = new int[n];
+        tally.Read(ws.Status.View, status);
+        tally.Read(ws.Iterations.View, iterations);
+        return Result(method, status, iterations, ws.Residual.ToArray()) with { Iterations = loopIterations.Value };
+    }
+
+    /// <summary>Reads only the per-point statuses (1 read) and returns the fraction converged, as <see cref="Result"/> computes it.</summary>
+    private double ReadConvergedFraction(Workspace ws, int n, bool fused)
+    {
+        var status = new int[n];
+        Context.Tally.Read(fused ? ws.FusedInts!.View.SubView(0, n) : ws.Status.View.SubView(0, n), status);
+        int converged = status.Count(s => (ConjugatePointStatus)s == ConjugatePointStatus.Converged);
+        return converged / (double)n;
     }
 
     private static ConjugateResult Result(ConjugateMethod method, int[] status, int[] iterations, float[] residuals)
@@ -269,6 +302,90 @@ public sealed class ConjugateSolver : IDisposable
         return new ConjugateResult(overall, method, iterations.DefaultIfEmpty(0).Max(), converged / (double)n, maxRes, pointStatus, iterations, residuals);
     }
 
+    /// <summary>
+    /// A solve whose result is still on the device (<see cref="SolveDeferred"/>): the first access to <see cref="Result"/> reads
+    /// it, <see cref="ConvergedFraction"/> reads only the statuses. Both throw once the solver has started another solve or been
+    /// disposed before the result was read (the workspace holds the newer solve's result, or none); a value read before stays.
+    /// </summary>
+    internal sealed class ConjugateSolveHandle
+    {
+        private readonly ConjugateSolver solver;
+        private readonly Workspace workspace;
+        private readonly long generation;
+        private readonly ConjugateMethod method;
+        private readonly int count;
+        private readonly int? loopIterations;
+        private ConjugateResult? result;
+        private double? convergedFraction;
+
+        internal ConjugateSolveHandle(ConjugateSolver solver, Workspace workspace, long generation, ConjugateMethod method, int count, int? loopIterations)
+        {
+            this.solver = solver;
+            this.workspace = workspace;
+            this.generation = generation;
+            this.method = method;
+            this.count = count;
+            this.loopIterations = loopIterations;
+        }
+
+        /// <summary>The full result (read on first access: 2 host reads for the fused Newton solve, 3 host-driven).</summary>
+        public ConjugateResult Result
+        {
+            get
+            {
+                if (result is null)
+                {
+                    ThrowIfStale();
+                    result = solver.ReadResult(workspace, method, count, loopIterations);
+                }
+
+                return result;
+            }
+        }
+
+        /// <summary>The fraction of points converged (1 host read of the statuses, unless the result was read already).</summary>
+        public double ConvergedFraction
+        {
+            get
+            {
+                if (result is not null)
+                {
+                    return result.ConvergedFraction;
+                }
+
+                if (convergedFraction is null)
+                {
+                    ThrowIfStale();
+                    convergedFraction = solver.ReadConvergedFraction(workspace, count, loopIterations is null);
+                }
+
+                return convergedFraction.Value;
+            }
+        }
+
+        /// <summary>Number of points solved.</summary>
+        public int Count => count;
+
+        /// <summary>The per-point statuses on the device (valid until the solver's next solve), for a count on the device.</summary>
+        public ArrayView<int> StatusView
+        {
+            get
+            {
+                ThrowIfStale();
+                return loopIterations is null ? workspace.FusedInts!.View.SubView(0, count) : workspace.Status.View.SubView(0, count);
+            }
+        }
+
+        private void ThrowIfStale()
+        {
+            ObjectDisposedException.ThrowIf(solver.disposed, solver);
+            if (solver.generation != generation || !ReferenceEquals(solver.workspace, workspace))
+            {
+                throw new InvalidOperationException("the conjugate solve's result was not read before the solver's next solve overwrote it");
+            }
+        }
+    }
+
     private Workspace EnsureWorkspace(int n, int d, ConjugateMethod method, int m)
     {
         if (workspace is not null && workspace.Matches(n, d, method, m))
@@ -281,7 +398,7 @@ public sealed class ConjugateSolver : IDisposable
         return workspace;
     }
 
-    private sealed class Workspace : IDisposable
+    internal sealed class Workspace : IDisposable
     {
         private readonly int n;
         private readonly int d;

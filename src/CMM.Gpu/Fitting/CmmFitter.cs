@@ -5,9 +5,13 @@ using CMM.Gpu.Conjugate;
 using CMM.Gpu.Energies;
 using CMM.Gpu.Fitting.Objectives;
 using CMM.Gpu.Icnn;
+using CMM.Gpu.Kernels;
+using CMM.Gpu.Kernels.Fitting;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
 using CMM.Gpu.Sampling;
+using ILGPU;
+using ILGPU.Runtime;
 using MathNet.Numerics.LinearAlgebra;
 using MathNet.Numerics.LinearAlgebra.Factorization;
 
@@ -43,7 +47,13 @@ public sealed class CmmFitter : IDisposable
     private readonly string optionsFingerprint;
     private readonly string dataFingerprint;
     private readonly float[] batchHost;
-    private float[] lastGood;
+    // The last good free parameters (those the current iteration started from) and the last healthy ones stay on the
+    // device: copying them there each iteration needs no host read; they are read only for a checkpoint or a failed fit.
+    private readonly DeviceVector lastGood;
+    private readonly DeviceVector healthyParameters;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> figures;
+    private readonly MemoryBuffer1D<int, Stride1D.Dense> noStatuses;
+    private readonly FitLauncher fitKernels;
     private double langevinStep;
     private double learningRateScale = 1;
     private int recoveries;
@@ -55,7 +65,6 @@ public sealed class CmmFitter : IDisposable
     private int bestIteration;
     private int validationsSinceBest;
     private float[]? bestParameters;
-    private float[] healthyParameters;
     private int healthyIteration;
 
     private CmmFitter(CmmContext context, ReadOnlySpan<float> rawData, int dimension, FitOptions options, IEnergy? energy = null)
@@ -135,9 +144,14 @@ public sealed class CmmFitter : IDisposable
         objective = FitObjectives.Create(context, options, generatorNetwork, conjugateOfNetwork, batchCount, dimension, conjugateOptions, energy, Start);
 
         langevinStep = options.LangevinStepSize / Start.LargestCurvature;
-        lastGood = potential.GetParameters();
+        lastGood = DeviceVector.Allocate(context, potential.ParameterCount);
+        healthyParameters = DeviceVector.Allocate(context, potential.ParameterCount);
+        context.Tally.Copy(potential.Parameters.View, lastGood.View);
+        context.Tally.Copy(potential.Parameters.View, healthyParameters.View);
+        figures = context.Accelerator.Allocate1D<int>(3);
+        noStatuses = context.Accelerator.Allocate1D<int>(1);
+        fitKernels = context.GetComponent(c => new FitLauncher(c));
         health = new FitHealth(options);
-        healthyParameters = lastGood;
     }
 
     /// <summary>The options the fit runs with.</summary>
@@ -400,10 +414,9 @@ public sealed class CmmFitter : IDisposable
                 break;
             }
 
-            var step = Step();
-            var parameters = potential.GetParameters();
+            var step = Step(out bool parametersFinite);
             bool injected = InjectNonFiniteStep?.Invoke(Iteration + 1) == true;
-            if (injected || !double.IsFinite(step.Loss) || !AllFinite(parameters))
+            if (injected || !double.IsFinite(step.Loss) || !parametersFinite)
             {
                 bool recovered = Recover();
                 observer?.OnRecovery(Iteration + 1, recovered ? learningRateScale : 0);
@@ -421,11 +434,11 @@ public sealed class CmmFitter : IDisposable
             // The iteration's figures judge the parameters it started from (its Langevin run and solves used them).
             if (health.IsHealthy(step))
             {
-                healthyParameters = lastGood;
+                context.Tally.Copy(lastGood.View, healthyParameters.View);
                 healthyIteration = Iteration;
             }
 
-            lastGood = parameters;
+            context.Tally.Copy(potential.Parameters.View, lastGood.View);
             Iteration++;
             losses.Add(step.Loss);
             var progress = step with { Iteration = Iteration, Elapsed = clock.Elapsed };
@@ -512,7 +525,7 @@ public sealed class CmmFitter : IDisposable
         {
             // The semi-dual objective's solver holds only scratch space sized for the particles: reuse it.
             var solver = (objective as PotentialSemiDualObjective)?.Solver ?? (validationSolver ??= new ConjugateSolver(context));
-            solver.Solve(potential, chains.States, validationOut, conjugateOptions);
+            solver.SolveDeferred(potential, chains.States, validationOut, conjugateOptions); // its result is not needed: no read
         }
         else
         {
@@ -619,7 +632,7 @@ public sealed class CmmFitter : IDisposable
             HealthConverged = health.Converged.ToArray(),
             StepHalvings = health.StepHalvings,
             HealthyIteration = healthyIteration,
-            HealthyParameters = healthyParameters,
+            HealthyParameters = healthyParameters.ToArray(),
         };
         checkpoint.Save(path);
     }
@@ -639,6 +652,10 @@ public sealed class CmmFitter : IDisposable
         conjugateOfNetwork?.Dispose();
         scalar.Dispose();
         gradient.Dispose();
+        lastGood.Dispose();
+        healthyParameters.Dispose();
+        figures.Dispose();
+        noStatuses.Dispose();
         batch.Dispose();
         chains.Dispose();
         optimizer.Dispose();
@@ -684,7 +701,7 @@ public sealed class CmmFitter : IDisposable
         learningRateScale = c.LearningRateScale;
         recoveries = c.Recoveries;
         langevinStep = c.LangevinStepSize;
-        lastGood = potential.GetParameters();
+        context.Tally.Copy(potential.Parameters.View, lastGood.View);
         if (c.HealthyParameters.Length != 0 && c.HealthyParameters.Length != potential.ParameterCount)
         {
             throw new InvalidDataException($"the checkpoint's last healthy parameters hold {c.HealthyParameters.Length} values, the network {potential.ParameterCount}");
@@ -692,37 +709,71 @@ public sealed class CmmFitter : IDisposable
 
         health.Restore(c.HealthAcceptance, c.HealthConverged, c.StepHalvings);
         // Before version 3 the checkpoint kept no health state: its own model counts as the last healthy one.
-        healthyParameters = c.HealthyParameters.Length > 0 ? c.HealthyParameters : lastGood;
+        if (c.HealthyParameters.Length > 0)
+        {
+            healthyParameters.CopyFrom(c.HealthyParameters);
+        }
+        else
+        {
+            context.Tally.Copy(lastGood.View, healthyParameters.View);
+        }
+
         healthyIteration = c.HealthyParameters.Length > 0 ? c.HealthyIteration : c.Iteration;
     }
 
-    private FitProgress Step()
+    private FitProgress Step(out bool parametersFinite)
     {
         var o = Options;
         var lr = (float)(o.LearningRateAt(Iteration) * learningRateScale);
-        var lang = chains.Run(latentEnergy, new LangevinOptions
+        // No end-of-run diagnostics (the fit uses none: they cost 4 host reads a run), but the run still ends with the cold
+        // solve of the particles' gradients that the diagnostics made, which the next run warm-starts from: the fit's numbers
+        // stay those of the fits made while its runs computed diagnostics (LangevinChains.RunCore).
+        var lang = chains.RunCore(latentEnergy, new LangevinOptions
         {
             Sampler = o.Sampler,
             StepSize = langevinStep,
             BurnIn = o.LangevinSteps,
             Samples = 0,
             CheckEvery = Math.Max(1, o.LangevinSteps),
-        });
+            DiagnosticChains = 0,
+        }, null, default, coldGradientsAtEnd: true);
         langevinStep = lang.StepSize;
         FillBatch(Iteration);
         int sinkIterations = 0;
         double marginal = double.NaN, converged = 1;
         double loss = 0;
         var state = new FitState(potential, chains, batch, Iteration);
+        ConjugateSolver.ConjugateSolveHandle? solve = null;
         for (int inner = 0; inner < o.InnerSteps; inner++)
         {
             var step = objective.Compute(state, gradient, scalar);
             converged = step.ConvergedFraction;
+            solve = step.Solve;
             sinkIterations += step.SinkhornIterations;
             marginal = step.MarginalError;
             optimizer.Step(gradient, lr);
-            loss = scalar.ToArray()[0];
         }
+
+        // One host read for the loss, the solve's converged share and the parameters' finiteness, counted on the device.
+        int statusCount = solve?.Count ?? 0;
+        int parameterCount = potential.ParameterCount;
+        var tally = context.Tally;
+        tally.Clear(figures.View);
+        fitKernels.PackIterationFigures(Math.Max(statusCount, parameterCount), scalar.View, solve?.StatusView ?? noStatuses.View, statusCount,
+            potential.Parameters.View, parameterCount, figures.View);
+        var packed = new int[3];
+        tally.Read(figures.View, packed);
+        if (o.InnerSteps > 0)
+        {
+            loss = BitConverter.Int32BitsToSingle(packed[0]);
+        }
+
+        if (solve is not null)
+        {
+            converged = packed[1] / (double)statusCount; // as ConjugateResult.ConvergedFraction
+        }
+
+        parametersFinite = packed[2] == 0;
 
         return new FitProgress(Iteration + 1, o.Iterations, loss, sinkIterations, marginal,
             o.Sampler == LangevinSampler.Mala ? lang.AcceptanceRate : 1.0, converged, TimeSpan.Zero);
@@ -800,31 +851,42 @@ public sealed class CmmFitter : IDisposable
         }
     }
 
-    private static bool AllFinite(float[] values)
-    {
-        foreach (var v in values)
-        {
-            if (!float.IsFinite(v))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
     private bool Recover()
     {
         recoveries++;
         if (recoveries > MaxRecoveries)
         {
-            potential.SetParameters(lastGood);
+            RestoreLastGood();
             return false;
         }
 
-        potential.SetParameters(lastGood);
+        RestoreLastGood();
         optimizer.Reset();
         learningRateScale *= 0.5;
         return true;
+    }
+
+    /// <summary>The network's parameters back to the last good ones, on the device (as SetParameters: copy, then Refresh).</summary>
+    private void RestoreLastGood()
+    {
+        context.Tally.Copy(lastGood.View, potential.Parameters.View);
+        potential.Refresh();
+    }
+}
+
+/// <summary>Loads the fitting loop's kernels once per context and launches them by the <see cref="PointLaunch"/> rule.</summary>
+internal sealed class FitLauncher(CmmContext context)
+{
+    private readonly PointLaunch launch = PointLaunch.For(context);
+
+    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, int, ArrayView<int>> pack =
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, int,
+            ArrayView<int>>(FitKernels.PackIterationFigures));
+
+    public void PackIterationFigures(int n, ArrayView<float> loss, ArrayView<int> status, int statusCount, ArrayView<float> parameters, int parameterCount,
+        ArrayView<int> packed)
+    {
+        var range = launch.Plan(n, out int threads);
+        pack(threads, range, loss, status, statusCount, parameters, parameterCount, packed);
     }
 }

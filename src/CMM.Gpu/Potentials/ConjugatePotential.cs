@@ -53,6 +53,7 @@ public sealed class ConjugatePotential : IReplicablePotential, IConjugateKnown, 
     private readonly DevicePoints centre;
     private readonly DevicePoints image;
     private DevicePoints? scratchPoints;
+    private ConjugateSolver.ConjugateSolveHandle? lastSolve;
     private bool disposed;
 
     /// <summary>Wraps u.</summary>
@@ -82,8 +83,17 @@ public sealed class ConjugatePotential : IReplicablePotential, IConjugateKnown, 
     /// <summary>The options of the conjugate solves.</summary>
     public ConjugateOptions Options { get; }
 
-    /// <summary>The last solve's result (iterations, converged fraction), or null before the first.</summary>
-    public ConjugateResult? LastSolve { get; private set; }
+    /// <summary>
+    /// The last solve's result (iterations, converged fraction), or null before the first. Read from the device on first
+    /// access (a host synchronisation), so solves whose result nobody asks for, such as a Langevin run's, make none for it.
+    /// </summary>
+    public ConjugateResult? LastSolve => lastSolve?.Result;
+
+    /// <summary>The last solve's converged fraction, reading only its statuses (one host read, or none when read before).</summary>
+    /// <summary>The last solve, its result still on the device until asked for; null before the first.</summary>
+    internal ConjugateSolver.ConjugateSolveHandle? LastSolveHandle => lastSolve;
+
+    internal double LastConvergedFraction => (lastSolve ?? throw new InvalidOperationException("no solve yet")).ConvergedFraction;
 
     /// <inheritdoc />
     public CmmContext Context => Inner.Context;
@@ -177,7 +187,7 @@ public sealed class ConjugatePotential : IReplicablePotential, IConjugateKnown, 
             launcher.Start(points.Count, points.View, z.View, centre.View, image.View, ratio, Dimension);
         }
 
-        LastSolve = solver.Solve(Inner, points, z, Options with { WarmStart = true });
+        lastSolve = solver.SolveDeferred(Inner, points, z, Options with { WarmStart = true });
     }
 
     private DevicePoints Scratch(int n)

@@ -28,6 +28,7 @@ public sealed class LangevinChains : IDisposable
     private readonly MemoryBuffer1D<int, Stride1D.Dense> diverged;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedTotal;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> divergedSinceCheck;
+    private readonly MemoryBuffer1D<long, Stride1D.Dense> summary;
     private readonly DevicePoints checkpoint;
     private readonly DeviceVector centre;
     private readonly LangevinLauncher kernels;
@@ -79,6 +80,7 @@ public sealed class LangevinChains : IDisposable
         diverged = context.Accelerator.Allocate1D<int>(count);
         divergedTotal = context.Accelerator.Allocate1D<int>(1);
         divergedSinceCheck = context.Accelerator.Allocate1D<int>(count);
+        summary = context.Accelerator.Allocate1D<long>(4);
         checkpoint = DevicePoints.Allocate(context, count, dimension);
         centre = initialCentre is null ? DeviceVector.Allocate(context, dimension) : DeviceVector.Upload(context, initialCentre.ToArray());
         Reset(chainOffset, initialScale);
@@ -181,7 +183,20 @@ public sealed class LangevinChains : IDisposable
     public LangevinResult Run(IPotential potential, LangevinOptions options, CancellationToken cancellationToken = default) =>
         RunCore(potential, options, null, cancellationToken);
 
-    internal LangevinResult RunCore(IPotential potential, LangevinOptions options, Action<int>? onKept, CancellationToken cancellationToken)
+    /// <summary>As <see cref="Run"/>, with a callback per kept draw.</summary>
+    /// <param name="potential">The potential w.</param>
+    /// <param name="options">Sampler options.</param>
+    /// <param name="onKept">Called with the 0-based index of each kept draw, or null.</param>
+    /// <param name="cancellationToken">Checked every <see cref="LangevinOptions.CheckEvery"/> steps.</param>
+    /// <param name="coldGradientsAtEnd">
+    /// With a warm-start potential and MALA, end the run by replacing the gradients the next run starts from with a cold
+    /// solve at the states, as the end-of-run diagnostics do (<see cref="LangevinOptions.DiagnosticChains"/> above 0), without
+    /// computing the diagnostics. The fitter runs its chains so: it needs no diagnostics, and its fits stay those made while
+    /// its runs computed them (the next run's warm starts would otherwise change within the solve's tolerance).
+    /// </param>
+    /// <returns>Status, step size, acceptance and diagnostics.</returns>
+    internal LangevinResult RunCore(IPotential potential, LangevinOptions options, Action<int>? onKept, CancellationToken cancellationToken,
+        bool coldGradientsAtEnd = false)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentNullException.ThrowIfNull(potential);
@@ -247,6 +262,8 @@ public sealed class LangevinChains : IDisposable
         int adaptChains = Math.Min(Count, 4096);
         long lastAcceptedSum = 0;
         var acceptedHost = new int[adaptChains];
+        var counters = new long[4];
+        int countersAtStep = -1;
         for (int s = 0; s < total; s++)
         {
             if (!mala && s > 0)
@@ -299,7 +316,19 @@ public sealed class LangevinChains : IDisposable
             if ((s + 1) % options.CheckEvery == 0 || s + 1 == total)
             {
                 checks++;
-                int divergedNow = tally.ReadFirst<int>(divergedTotal.View);
+                int divergedNow;
+                if (s + 1 == total)
+                {
+                    // The last check also brings back the counters the result needs: one read instead of three.
+                    ReadCounters(counters);
+                    countersAtStep = steps;
+                    divergedNow = (int)counters[0];
+                }
+                else
+                {
+                    divergedNow = tally.ReadFirst<int>(divergedTotal.View);
+                }
+
                 if (divergedNow > lastDiverged)
                 {
                     // Chains that diverged since the last check go back to their checkpoint; the step size halves.
@@ -344,12 +373,22 @@ public sealed class LangevinChains : IDisposable
 
         // After MALA, g holds the gradients at the final states (ULA's are one step old).
         gradientsValid = warm is not null && mala;
-        var acc = tally.Read(accepted.View);
-        var div = tally.Read(diverged.View);
-        long acceptedSum = acc.Sum(v => (long)v);
+        if (countersAtStep != steps)
+        {
+            // A run that stopped at an earlier check (cancelled or diverged), or made no step. The counters change only in
+            // Accept, so those read at the last step's check are still current.
+            ReadCounters(counters);
+        }
+
+        long acceptedSum = counters[1];
         double rateAll = steps == 0 ? 0 : acceptedSum / ((double)Count * steps);
-        int divergentChains = div.Count(v => v > 0);
-        long divergentProposals = div.Sum(v => (long)v);
+        int divergentChains = (int)counters[2];
+        long divergentProposals = counters[3];
+
+        if (coldGradientsAtEnd && diagChains == 0 && warm is not null && mala)
+        {
+            potential.Gradient(x, g);
+        }
 
         LangevinDiagnostics? diagnostics = null;
         if (diagChains > 0)
@@ -367,6 +406,15 @@ public sealed class LangevinChains : IDisposable
         }
 
         return new LangevinResult(status, steps, tau, rateAll, divergentChains, divergentProposals, backoffs, diagnostics);
+    }
+
+    /// <summary>One packed read of the divergence total, the accepted sum and the divergent chains and proposals.</summary>
+    private void ReadCounters(long[] destination)
+    {
+        var tally = Context.Tally;
+        tally.Clear(summary.View);
+        kernels.Summarize(Count, accepted.View, diverged.View, divergedTotal.View, summary.View);
+        tally.Read(summary.View, destination);
     }
 
     /// <summary>Copies chain rows into a draw buffer (row i goes to row i * stride + offset).</summary>
@@ -392,6 +440,7 @@ public sealed class LangevinChains : IDisposable
         diverged.Dispose();
         divergedTotal.Dispose();
         divergedSinceCheck.Dispose();
+        summary.Dispose();
         checkpoint.Dispose();
         centre.Dispose();
         stats?.Dispose();
@@ -422,6 +471,10 @@ internal sealed class LangevinLauncher(CmmContext context)
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> moments =
         context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(
             LangevinKernels.AccumulateMoments));
+
+    private readonly Action<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<long>> summarize =
+        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<long>>(
+            LangevinKernels.SummarizeCounters));
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> scatter =
         context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows));
@@ -456,6 +509,12 @@ internal sealed class LangevinLauncher(CmmContext context)
     {
         var range = launch.Plan(n, out int threads);
         moments(threads, range, x, stats, d, half, count);
+    }
+
+    public void Summarize(int n, ArrayView<int> accepted, ArrayView<int> diverged, ArrayView<int> divergedTotal, ArrayView<long> summary)
+    {
+        var range = launch.Plan(n, out int threads);
+        summarize(threads, range, accepted, diverged, divergedTotal, summary);
     }
 
     public void Scatter(int n, ArrayView<float> x, ArrayView<float> destination, int d, int stride, int offset)

@@ -4,6 +4,8 @@ using CMM.Gpu.Conjugate;
 using CMM.Gpu.Fitting;
 using CMM.Gpu.Icnn;
 using CMM.Gpu.Memory;
+using CMM.Gpu.Potentials;
+using CMM.Gpu.Sampling;
 using CMM.Gpu.Tests.Cli;
 using CMM.Gpu.Tests.Infrastructure;
 
@@ -106,6 +108,103 @@ public sealed class DeviceCountersTests(AcceleratorFixture fixture)
         Assert.Equal(new DeviceCounters(1, 2, 0, 0, 1), ctx.Counters - before);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DeferredSolveReadsOnlyWhatIsAskedAndGoesStaleAtTheNextSolve(bool hostDriven)
+    {
+        var ctx = fixture.Context;
+        using var w = IcnnPotential.Create(ctx, Arch, seed: 5);
+        using var solver = new ConjugateSolver(ctx) { BatchedOnly = hostDriven };
+        using var x = DevicePoints.Upload(ctx, TestData.Normal(2 * 40, 2), 2);
+        using var y = DevicePoints.Allocate(ctx, 40, 2);
+        var options = new ConjugateOptions { Method = ConjugateMethod.Newton };
+        var eager = solver.Solve(w, x, y, options); // also allocates the workspace
+        var eagerY = y.ToArray();
+
+        var before = ctx.Counters;
+        var handle = solver.SolveDeferred(w, x, y, options);
+        var solve = ctx.Counters - before;
+        if (!hostDriven)
+        {
+            Assert.Equal(new DeviceCounters(1, 0, 0, 0, 1), solve); // the copy y = x and SolveNewton: nothing read
+        }
+
+        before = ctx.Counters;
+        Assert.Equal(eager.ConvergedFraction, handle.ConvergedFraction);
+        Assert.Equal(new DeviceCounters(0, 1, 0, 0, 0), ctx.Counters - before); // the statuses only
+
+        before = ctx.Counters;
+        var result = handle.Result;
+        Assert.Equal(new DeviceCounters(0, hostDriven ? 3 : 2, 0, 0, 0), ctx.Counters - before);
+        Assert.Equal((eager.Status, eager.Method, eager.Iterations, eager.ConvergedFraction, eager.MaxResidual),
+            (result.Status, result.Method, result.Iterations, result.ConvergedFraction, result.MaxResidual));
+        Assert.Equal(eager.PointStatus, result.PointStatus);
+        Assert.Equal(eager.PointIterations, result.PointIterations);
+        Assert.Equal(eager.Residuals, result.Residuals);
+        Assert.Equal(eagerY, y.ToArray());
+
+        // Read once: asking again reads nothing.
+        before = ctx.Counters;
+        Assert.Same(result, handle.Result);
+        Assert.Equal(result.ConvergedFraction, handle.ConvergedFraction);
+        Assert.Equal(default, ctx.Counters - before);
+
+        // A result not read before the solver's next solve is gone: asking for it throws rather than reading the newer one's.
+        var unread = solver.SolveDeferred(w, x, y, options);
+        solver.SolveDeferred(w, x, y, options);
+        Assert.Throws<InvalidOperationException>(() => unread.Result);
+        Assert.Throws<InvalidOperationException>(() => unread.ConvergedFraction);
+        Assert.Same(result, handle.Result);
+        var last = solver.SolveDeferred(w, x, y, options);
+        solver.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => last.Result);
+    }
+
+    [Fact]
+    public void ConjugatePotentialReadsItsSolvesOnlyWhenAsked()
+    {
+        var ctx = fixture.Context;
+        using var u = IcnnPotential.Create(ctx, Arch, seed: 7);
+        using var w = new ConjugatePotential(u);
+        using var x = DevicePoints.Upload(ctx, TestData.Normal(2 * 30, 3), 2);
+        using var z = DevicePoints.Allocate(ctx, 30, 2);
+        using var values = DeviceVector.Allocate(ctx, 30);
+        Assert.Null(w.LastSolve);
+        w.ValueAndGradient(x, values, z); // compiles and allocates
+
+        var before = ctx.Counters;
+        w.ValueAndGradient(x, values, z);
+        w.GradientFrom(x, z);
+        Assert.Equal(0, (ctx.Counters - before).HostSynchronizations);
+
+        before = ctx.Counters;
+        Assert.Equal(1.0, w.LastConvergedFraction);
+        Assert.Equal(1, (ctx.Counters - before).HostReads);
+        before = ctx.Counters;
+        Assert.Equal(1.0, w.LastSolve!.ConvergedFraction);
+        Assert.Equal(2, (ctx.Counters - before).HostReads);
+    }
+
+    [Fact]
+    public void LangevinRunReadsItsCountersOnce()
+    {
+        var ctx = fixture.Context;
+        using var u = IcnnPotential.Create(ctx, Arch, seed: 7);
+        using var w = new ConjugatePotential(u);
+        using var chains = new LangevinChains(ctx, 50, 2, seed: 3);
+        var options = new LangevinOptions { StepSize = 0.05, BurnIn = 4, Samples = 0, CheckEvery = 4, DiagnosticChains = 0 };
+        chains.Run(w, options); // compiles; the next run warm-starts as a fit's do
+
+        var before = ctx.Counters;
+        var r = chains.Run(w, options);
+        var work = ctx.Counters - before;
+        // The check at the last step reads the divergence total, the accepted and the divergent counts together.
+        Assert.Equal(1, work.HostSynchronizations);
+        Assert.Equal(4, r.Steps);
+        Assert.InRange(r.AcceptanceRate, 0.01, 1);
+    }
+
     [Fact]
     public void FitReportsItsIterationsWorkPerIterationAndRepeatsIt()
     {
@@ -138,6 +237,26 @@ public sealed class DeviceCountersTests(AcceleratorFixture fixture)
         // The same fit issues the same work: the counts are exact, not sampled.
         Assert.Equal(work, Fit(out _).DeviceWork);
     }
+
+    /// <summary>Regression bound on the host round trips of a fitting iteration (docs/performance.md, issue 20): before the
+    /// deferred solve results, the packed Langevin counters and the fitter's runs without diagnostics, 24 (u = w*) and 10 (w).</summary>
+    [Theory]
+    [InlineData(FitNetwork.Conjugate)]
+    [InlineData(FitNetwork.Potential)]
+    public void FitIterationMakesAtMostMaxHostSynchronizations(FitNetwork network)
+    {
+        var ctx = fixture.Context;
+        var data = TestData.Normal(2 * 64, 11);
+        var options = new FitOptions { Iterations = 3, Particles = 32, BatchSize = 32, LangevinSteps = 3, HiddenWidths = [8], Seed = 4, Network = network };
+        using var f = CmmFitter.Create(ctx, data, 2, options);
+        var r = f.Run();
+        Assert.Equal(FitStatus.Completed, r.Status);
+        Assert.InRange(r.HostSynchronizationsPerIteration, 1, MaxHostSynchronizationsPerIteration);
+    }
+
+    /// <summary>A default iteration's host synchronisations: the Langevin run's packed counters, the packed loss, converged share
+    /// and parameters' finiteness, and the batch write.</summary>
+    private const double MaxHostSynchronizationsPerIteration = 3;
 
     [Fact]
     public void FitJsonPrintsTheMeansPerIteration()

@@ -17,9 +17,9 @@ internal sealed class GeneratorSemiDualObjective(CmmContext context, ConjugatePo
     public ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss)
     {
         conjugateOfNetwork.Gradient(state.Batch, encoded);
-        double converged = conjugateOfNetwork.LastSolve!.ConvergedFraction;
+        var solve = conjugateOfNetwork.LastSolveHandle!;
         state.Network.SemiDualParameterGradient(state.Particles.States, encoded, gradient, loss);
-        return new ObjectiveStep(converged);
+        return new ObjectiveStep(Solve: solve); // unread: the fitter counts its converged points on the device
     }
 
     /// <inheritdoc />

@@ -41,5 +41,8 @@ internal interface IFitObjective : IDisposable
 internal sealed record FitState(IcnnPotential Network, LangevinChains Particles, DevicePoints Batch, int Iteration);
 
 /// <summary>What an objective's step did: the share of its conjugate solves that converged (1 without solves), and the
-/// Sinkhorn iterations and final marginal error of the map objective (0 and NaN otherwise).</summary>
-internal readonly record struct ObjectiveStep(double ConvergedFraction = 1, int SinkhornIterations = 0, double MarginalError = double.NaN);
+/// Sinkhorn iterations and final marginal error of the map objective (0 and NaN otherwise). An objective with a conjugate
+/// solve returns the solve, unread, as <paramref name="Solve"/>: its converged share is then the solve's (the fitter counts
+/// it on the device, in the iteration's one packed read) and <paramref name="ConvergedFraction"/> is unused.</summary>
+internal readonly record struct ObjectiveStep(double ConvergedFraction = 1, int SinkhornIterations = 0, double MarginalError = double.NaN,
+    Conjugate.ConjugateSolver.ConjugateSolveHandle? Solve = null);

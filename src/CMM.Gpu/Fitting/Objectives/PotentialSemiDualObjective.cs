@@ -24,9 +24,9 @@ internal sealed class PotentialSemiDualObjective(CmmContext context, int particl
     /// <inheritdoc />
     public ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss)
     {
-        var solve = solver.Solve(state.Network, state.Particles.States, mapped, Options);
+        var solve = solver.SolveDeferred(state.Network, state.Particles.States, mapped, Options); // the result stays on the device
         state.Network.SemiDualParameterGradient(state.Batch, mapped, gradient, loss);
-        return new ObjectiveStep(solve.ConvergedFraction);
+        return new ObjectiveStep(Solve: solve); // unread: the fitter counts its converged points on the device
     }
 
     /// <inheritdoc />

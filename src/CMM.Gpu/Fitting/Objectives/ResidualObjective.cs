@@ -46,7 +46,7 @@ internal sealed class ResidualObjective : IFitObjective
     /// <inheritdoc />
     public ObjectiveStep Compute(FitState state, DeviceVector gradient, DeviceVector loss)
     {
-        var solve = solver.Solve(state.Network, state.Particles.States, mapped, Options);
+        var solve = solver.SolveDeferred(state.Network, state.Particles.States, mapped, Options); // its result stays on the device
         int n = mapped.Count, d = dimension;
         var points = mapped.ToArray();
         var rng = new Random(unchecked((seed * 7_368_787) ^ (state.Iteration * 2_654_435) ^ 0xC3F));
@@ -72,7 +72,7 @@ internal sealed class ResidualObjective : IFitObjective
 
         state.Network.ResidualParameterGradient(mapped, energies, gradient, loss,
             targetWeight > 0 ? residuals => TargetWeights(points, energies, residuals).Select(w => (targetWeight * w) + ((1 - targetWeight) / n)).ToArray() : null);
-        return new ObjectiveStep(solve.ConvergedFraction);
+        return new ObjectiveStep(Solve: solve); // unread: the fitter counts its converged points on the device
     }
 
     /// <summary>
