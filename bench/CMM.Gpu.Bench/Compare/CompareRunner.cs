@@ -136,6 +136,11 @@ internal static class CompareRunner
             IcnnConjugate(ctx, n, d, warmup, reps, budget, Add);
         }
 
+        foreach (var (n, d) in Wants("icnn_conjugate_lbfgs") ? [(2_000, 64)] : Array.Empty<(int, int)>())
+        {
+            IcnnConjugateLbfgs(ctx, n, d, warmup, reps, budget, Add);
+        }
+
         if (Wants("icnn"))
         {
             IcnnBench.Run(ctx, quick, Option(args, "--icnn-n"), warmup, reps, budget, Add);
@@ -492,6 +497,58 @@ internal static class CompareRunner
             add(M("icnn_conjugate_solve", n, 0, d, impl, "csharp-scalar", sc, Work.PerPoint, string.Create(CultureInfo.InvariantCulture,
                 $"Parallel.For over points, Newton + {(byColumns ? "Hessian by d Hessian-vector products (the kernel's algorithm until 2026-12-05)" : "Hessian from the layer Jacobians")} + Cholesky per point; {iterations.Max()} iterations, {iterations.Average():0.##} per point; ") + agreement));
         }
+    }
+
+    /// <summary>
+    /// The L-BFGS conjugate solve of an ICNN (the default above d = 16; 32,32 softplus, sharpness 8, random parameters), cold from
+    /// y0 = x: the fused one-launch L-BFGS (the default) against the host-driven iteration (the baseline of this row), same run.
+    /// The note says whether the two found the same solutions, statuses and iteration counts bit for bit, and how many launches
+    /// and host synchronisations each solve made.
+    /// </summary>
+    private static void IcnnConjugateLbfgs(CmmContext ctx, int n, int d, int warmup, int reps, double budget, Action<Measurement> add)
+    {
+        var arch = new IcnnArchitecture(d) { HiddenWidths = [32, 32], Rank = Math.Min(d, 16), Alpha = 0.2f, Sharpness = 8f };
+        // Random raw parameters uniform on [-0.5, 0.5]: a network far from its quadratic part, where L-BFGS needs 40-70
+        // iterations per point (the initial parameters' w is nearly quadratic: 2 iterations).
+        var theta = Uniform((int)new IcnnLayout(arch).ParameterCount, 5).Select(v => v - 0.5f).ToArray();
+        var hx = Uniform(n * d, 8).Select(v => (4 * v) - 2).ToArray();
+        var options = new ConjugateOptions { Method = ConjugateMethod.Lbfgs };
+        using var potential = IcnnPotential.FromParameters(ctx, arch, theta);
+        using var x = DevicePoints.Upload(ctx, hx, d);
+        using var y = DevicePoints.Allocate(ctx, n, d);
+        using var fused = new ConjugateSolver(ctx);
+        using var host = new ConjugateSolver(ctx) { BatchedOnly = true };
+        ConjugateResult? rh = null, rf = null;
+        // The first fused solve compiles the kernel (once per context and activation): timed apart, on 2 points.
+        using (var x2 = DevicePoints.Upload(ctx, hx.AsSpan(0, 2 * d), d))
+        using (var y2 = DevicePoints.Allocate(ctx, 2, d))
+        using (var first = new ConjugateSolver(ctx))
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            first.Solve(potential, x2, y2, options);
+            double compileAndSolve = clock.Elapsed.TotalSeconds;
+            clock.Restart();
+            first.Solve(potential, x2, y2, options);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  icnn_conjugate_lbfgs d={d}: first fused solve of 2 points (kernel compile included) {compileAndSolve * 1e3:0} ms, second {clock.Elapsed.TotalMilliseconds:0.#} ms"));
+        }
+
+        var sh = Timing.Measure(() => { rh = host.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
+        var yh = y.ToArray();
+        var before = ctx.Counters;
+        host.Solve(potential, x, y, options);
+        var workHost = ctx.Counters - before;
+        var sf = Timing.Measure(() => { rf = fused.Solve(potential, x, y, options); ctx.Synchronize(); }, warmup, reps, budget);
+        var yf = y.ToArray();
+        before = ctx.Counters;
+        fused.Solve(potential, x, y, options);
+        var workFused = ctx.Counters - before;
+        bool same = yh.AsSpan().SequenceEqual(yf) && rh!.PointStatus.SequenceEqual(rf!.PointStatus) && rh.PointIterations.SequenceEqual(rf.PointIterations);
+        int converged = rf!.PointStatus.Count(v => v == ConjugatePointStatus.Converged);
+        add(M("icnn_conjugate_lbfgs", n, 0, d, "cmm-host-driven", "cmm-host-driven", sh, Work.PerPoint, string.Create(CultureInfo.InvariantCulture,
+            $"L-BFGS driven from the host; {rh!.Iterations} iterations, {rh.PointIterations.Average():0.##} per point, {string.Join(",", rh.PointIterations.Order().Where((v, i) => i % (n / 10) == 0))} deciles; {workHost.KernelLaunches} launches, {workHost.HostSynchronizations} host syncs per solve")));
+        add(M("icnn_conjugate_lbfgs", n, 0, d, "cmm-fused", "cmm-host-driven", sf, Work.PerPoint, string.Create(CultureInfo.InvariantCulture,
+            $"one launch; {rf.Iterations} iterations, {rf.PointIterations.Average():0.##} per point; converged {converged} / {n}; {workFused.KernelLaunches} launches, {workFused.HostSynchronizations} host syncs per solve; {(same ? "bit-identical to" : "DIFFERS from")} the host-driven solve; {PointForm}")));
     }
 
     /// <summary>

@@ -16,7 +16,8 @@ namespace CMM.Gpu.Conjugate;
 /// reuses it while the batch shape stays the same; dispose it before the context.
 /// The host drives the iterations (one Gradient, Hessian or Value call of the potential per stage for the
 /// whole batch) and the per-point algebra runs in kernels: one thread per point on GPUs, a block of points per
-/// thread on the CPU accelerator (<see cref="PointLaunch"/>).
+/// thread on the CPU accelerator (<see cref="PointLaunch"/>). For ICNN potentials both methods run the same iteration
+/// per point inside one launch instead (<see cref="IcnnPotential.SolveNewton"/>, <see cref="IcnnPotential.SolveLbfgs"/>).
 /// </summary>
 public sealed class ConjugateSolver : IDisposable
 {
@@ -113,7 +114,8 @@ public sealed class ConjugateSolver : IDisposable
         int n = x.Count, d = x.Dimension;
         var method = options.Resolve(d);
         int m = method == ConjugateMethod.Lbfgs ? options.History : 0;
-        var ws = EnsureWorkspace(n, d, method, m);
+        bool fused = potential is IcnnPotential && !BatchedOnly;
+        var ws = EnsureWorkspace(n, d, method, m, fused);
         var tally = Context.Tally;
         generation++;
         if (!options.WarmStart)
@@ -121,10 +123,18 @@ public sealed class ConjugateSolver : IDisposable
             tally.Copy(x.View, y.View);
         }
 
-        if (method == ConjugateMethod.Newton && potential is IcnnPotential icnn && !BatchedOnly)
+        if (fused && potential is IcnnPotential icnn)
         {
-            SolveFused(icnn, x, y, options, ws);
-            return new ConjugateSolveHandle(this, ws, generation, ConjugateMethod.Newton, n, null);
+            if (method == ConjugateMethod.Newton)
+            {
+                SolveFused(icnn, x, y, options, ws);
+            }
+            else
+            {
+                SolveFusedLbfgs(icnn, x, y, options, ws);
+            }
+
+            return new ConjugateSolveHandle(this, ws, generation, method, n, null);
         }
 
         tally.FillBytes<int>(ws.Active.View, 1);
@@ -236,7 +246,7 @@ public sealed class ConjugateSolver : IDisposable
     /// <summary>Solves started so far; a <see cref="ConjugateSolveHandle"/> reads the workspace only while it is the latest.</summary>
     private long generation;
 
-    /// <summary>Test seam: drive the Newton iterations from the host for ICNN potentials too (the fused solve is the default).</summary>
+    /// <summary>Test seam: drive the Newton and L-BFGS iterations from the host for ICNN potentials too (the fused solves are the default).</summary>
     internal bool BatchedOnly { get; set; }
 
     /// <inheritdoc />
@@ -266,7 +276,7 @@ public sealed class ConjugateSolver : IDisposable
         var tally = Context.Tally;
         if (loopIterations is null)
         {
-            // Fused Newton: statuses then iterations in one buffer.
+            // A fused solve (Newton or L-BFGS): statuses then iterations in one buffer.
             var ints = new int[2 * n];
             tally.Read(ws.FusedInts!.View.SubView(0, 2 * n), ints);
             var residuals = ws.Residual.ToArray();
@@ -287,6 +297,18 @@ public sealed class ConjugateSolver : IDisposable
         Context.Tally.Read(fused ? ws.FusedInts!.View.SubView(0, n) : ws.Status.View.SubView(0, n), status);
         int converged = status.Count(s => (ConjugatePointStatus)s == ConjugatePointStatus.Converged);
         return converged / (double)n;
+    }
+
+    /// <summary>
+    /// L-BFGS for an ICNN in one launch (<see cref="IcnnPotential.SolveLbfgs"/>): the iteration of the host-driven path below,
+    /// per point and in the same arithmetic order, with no launch or host synchronisation per iteration, and none at all until
+    /// the result is read.
+    /// </summary>
+    private static void SolveFusedLbfgs(IcnnPotential potential, DevicePoints x, DevicePoints y, ConjugateOptions options, Workspace ws)
+    {
+        var settings = new LbfgsSettings((float)options.AbsoluteTolerance, (float)options.RelativeTolerance, (float)options.Armijo,
+            MathF.Pow(2f, -options.MaxLineSearchSteps), options.MaxIterations, options.History);
+        potential.SolveLbfgs(x, y, ws.FusedWork!.View, ws.FusedInts!.View, ws.Residual.View, settings);
     }
 
     private static ConjugateResult Result(ConjugateMethod method, int[] status, int[] iterations, float[] residuals)
@@ -328,7 +350,7 @@ public sealed class ConjugateSolver : IDisposable
             this.loopIterations = loopIterations;
         }
 
-        /// <summary>The full result (read on first access: 2 host reads for the fused Newton solve, 3 host-driven).</summary>
+        /// <summary>The full result (read on first access: 2 host reads for a fused solve, 3 host-driven).</summary>
         public ConjugateResult Result
         {
             get
@@ -386,15 +408,15 @@ public sealed class ConjugateSolver : IDisposable
         }
     }
 
-    private Workspace EnsureWorkspace(int n, int d, ConjugateMethod method, int m)
+    private Workspace EnsureWorkspace(int n, int d, ConjugateMethod method, int m, bool fused)
     {
-        if (workspace is not null && workspace.Matches(n, d, method, m))
+        if (workspace is not null && workspace.Matches(n, d, method, m, fused))
         {
             return workspace;
         }
 
         workspace?.Dispose();
-        workspace = new Workspace(Context, n, d, method, m);
+        workspace = new Workspace(Context, n, d, method, m, fused);
         return workspace;
     }
 
@@ -404,13 +426,15 @@ public sealed class ConjugateSolver : IDisposable
         private readonly int d;
         private readonly ConjugateMethod method;
         private readonly int m;
+        private readonly bool fused;
 
-        public Workspace(CmmContext context, int n, int d, ConjugateMethod method, int m)
+        public Workspace(CmmContext context, int n, int d, ConjugateMethod method, int m, bool fused)
         {
             this.n = n;
             this.d = d;
             this.method = method;
             this.m = m;
+            this.fused = fused;
             var acc = context.Accelerator;
             G = DevicePoints.Allocate(context, n, d);
             Direction = DevicePoints.Allocate(context, n, d);
@@ -434,6 +458,12 @@ public sealed class ConjugateSolver : IDisposable
                 Hessians = DeviceVector.Allocate(context, (long)n * d * d);
                 PackedHessians = DeviceVector.Allocate(context, (long)n * d * d);
                 FusedWork = DeviceVector.Allocate(context, (long)n * ((d * d) + (2 * d)));
+                FusedInts = acc.Allocate1D<int>(2L * n);
+            }
+            else if (fused)
+            {
+                // The fused L-BFGS keeps its pairs, direction, trial point and previous iterate and gradient per point in one buffer.
+                FusedWork = DeviceVector.Allocate(context, n * IcnnLbfgsKernels.WorkPerPoint(d, m));
                 FusedInts = acc.Allocate1D<int>(2L * n);
             }
             else
@@ -475,10 +505,11 @@ public sealed class ConjugateSolver : IDisposable
 
         public DeviceVector? Hessians { get; }
 
-        /// <summary>Per-point Hessian, direction and trial point of the fused Newton solve.</summary>
+        /// <summary>Per-point work of the fused solve: the Hessian, direction and trial point (Newton), or the history pairs and
+        /// vectors of <see cref="IcnnLbfgsKernels"/> (L-BFGS).</summary>
         public DeviceVector? FusedWork { get; }
 
-        /// <summary>Status then iterations of the fused Newton solve [2n].</summary>
+        /// <summary>Status then iterations of the fused solve [2n].</summary>
         public MemoryBuffer1D<int, Stride1D.Dense>? FusedInts { get; }
 
         /// <summary>Indices of the points still active (first <c>listed</c> entries).</summary>
@@ -508,8 +539,8 @@ public sealed class ConjugateSolver : IDisposable
 
         public DevicePoints? GPrev { get; }
 
-        public bool Matches(int count, int dimension, ConjugateMethod kind, int history) =>
-            n == count && d == dimension && method == kind && m == history;
+        public bool Matches(int count, int dimension, ConjugateMethod kind, int history, bool fusedSolve) =>
+            n == count && d == dimension && method == kind && m == history && (fused == fusedSolve || kind == ConjugateMethod.Newton);
 
         public void Dispose()
         {

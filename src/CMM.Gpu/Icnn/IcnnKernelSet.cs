@@ -15,6 +15,7 @@ namespace CMM.Gpu.Icnn;
 internal sealed class IcnnActivationKernels
 {
     private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>> likelihood;
+    private readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings>> solveLbfgs;
 
     private IcnnActivationKernels(Accelerator acc, DeviceTally tally, bool pointerForm, Type activation)
     {
@@ -28,6 +29,9 @@ internal sealed class IcnnActivationKernels
         likelihood = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LikelihoodParameterGradient), activation))));
         var solve = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnSolveKernels);
         SolveNewton = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation)));
+        // Compiled on first use: only L-BFGS conjugate solves (d > 16 by default) need it.
+        var lbfgs = pointerForm ? typeof(IcnnLbfgsCpuKernels) : typeof(IcnnLbfgsKernels);
+        solveLbfgs = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings>>(lbfgs, nameof(IcnnLbfgsKernels.SolveLbfgs), activation))));
         EvaluateStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(typeof(IcnnKernels), nameof(IcnnKernels.EvaluateStaged), activation)));
         ValueParameterGradientStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.ValueParameterGradientStaged), activation)));
         LossParameterGradientStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(typeof(IcnnKernels), nameof(IcnnKernels.LossParameterGradientStaged), activation)));
@@ -66,6 +70,8 @@ internal sealed class IcnnActivationKernels
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LikelihoodParameterGradient => likelihood.Value;
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings> SolveNewton { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings> SolveLbfgs => solveLbfgs.Value;
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> EvaluateStaged { get; }
 

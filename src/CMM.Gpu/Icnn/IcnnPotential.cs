@@ -578,6 +578,26 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         act.SolveNewton(dm.Slots, EffectiveParameters.View, table.View, dm, x.View, y.View, ws, work, ints, residual, settings);
     }
 
+    /// <summary>
+    /// The conjugate solve grad w(y_i) = x_i of every point by L-BFGS in one launch (<see cref="IcnnLbfgsKernels"/>): the
+    /// iteration of the host-driven batched solver, per point. y holds the starts on entry. Used by
+    /// <see cref="Conjugate.ConjugateSolver"/> for ICNN potentials.
+    /// </summary>
+    /// <param name="x">Targets [n, d].</param>
+    /// <param name="y">Starts, then solutions [n, d].</param>
+    /// <param name="work">At least n <see cref="IcnnLbfgsKernels.WorkPerPoint"/> floats.</param>
+    /// <param name="ints">At least 2n ints: status, then iterations.</param>
+    /// <param name="residual">At least n floats.</param>
+    /// <param name="settings">Tolerances, limits and history length.</param>
+    internal void SolveLbfgs(DevicePoints x, DevicePoints y, ArrayView<float> work, ArrayView<int> ints, ArrayView<float> residual, LbfgsSettings settings)
+    {
+        CheckPoints(x, nameof(x));
+        CheckPoints(y, nameof(y));
+        RequireCount(x, y, nameof(y));
+        var dm = PointDims(x.Count, out var ws);
+        act.SolveLbfgs(dm.Slots, EffectiveParameters.View, table.View, dm, x.View, y.View, ws, work, ints, residual, settings);
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

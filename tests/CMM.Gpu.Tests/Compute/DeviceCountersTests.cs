@@ -91,20 +91,22 @@ public sealed class DeviceCountersTests(AcceleratorFixture fixture)
         Assert.Equal(new DeviceCounters(1, 2, 1, 0, 0), ctx.Counters - before);
     }
 
-    [Fact]
-    public void FusedConjugateSolveIsOneLaunchAndTwoReads()
+    [Theory]
+    [InlineData(ConjugateMethod.Newton)]
+    [InlineData(ConjugateMethod.Lbfgs)]
+    public void FusedConjugateSolveIsOneLaunchAndTwoReads(ConjugateMethod method)
     {
         var ctx = fixture.Context;
         using var w = IcnnPotential.Create(ctx, Arch, seed: 5);
         using var solver = new ConjugateSolver(ctx);
         using var x = DevicePoints.Upload(ctx, TestData.Normal(2 * 40, 2), 2);
         using var y = DevicePoints.Allocate(ctx, 40, 2);
-        var options = new ConjugateOptions { Method = ConjugateMethod.Newton };
+        var options = new ConjugateOptions { Method = method };
         solver.Solve(w, x, y, options); // allocates the workspace
 
         var before = ctx.Counters;
         solver.Solve(w, x, y, options);
-        // SolveNewton, after the copy y = x; then the statuses and iterations, and the residuals, are read.
+        // SolveNewton or SolveLbfgs, after the copy y = x; then the statuses and iterations, and the residuals, are read.
         Assert.Equal(new DeviceCounters(1, 2, 0, 0, 1), ctx.Counters - before);
     }
 

@@ -102,9 +102,11 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
     }
 
     [Theory]
-    [InlineData(ConjugateMethod.Newton)]
-    [InlineData(ConjugateMethod.Lbfgs)]
-    public void PackingTheActivePointsLeavesEveryPointsSolveUnchanged(ConjugateMethod method)
+    [InlineData(ConjugateMethod.Newton, false)]
+    [InlineData(ConjugateMethod.Lbfgs, false)]
+    [InlineData(ConjugateMethod.Newton, true)]
+    [InlineData(ConjugateMethod.Lbfgs, true)]
+    public void PackingTheActivePointsLeavesEveryPointsSolveUnchanged(ConjugateMethod method, bool hostDriven)
     {
         // Once some points converge, the solver evaluates the potential only at the points still active, packed. A point
         // solved alone is never packed; its result, status and iteration count must be exactly those it gets in the batch.
@@ -114,7 +116,7 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         using var w = IcnnPotential.FromParameters(ctx, arch, TestData.Normal((int)new IcnnLayout(arch).ParameterCount, 81, scale: 0.9));
         var x = TestData.Normal(n * d, 82, scale: 2.5);
         var options = new ConjugateOptions { Method = method, AbsoluteTolerance = 1e-5, RelativeTolerance = 1e-5 };
-        using var solver = new ConjugateSolver(ctx);
+        using var solver = new ConjugateSolver(ctx) { BatchedOnly = hostDriven }; // packing is the host-driven path's; the fused solves are per point too
         var batch = solver.Decode(w, x, options, out var all);
         Assert.True(all.PointIterations.Distinct().Count() >= 3, "the points should need different numbers of iterations");
         for (int i = 0; i < n; i++)
@@ -161,6 +163,116 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         var back = ConjugateSolver.Encode(w, yf);
         Approx.AllEqual(x.Select(v => (double)v).ToArray(), back, 1e-4, 1e-4, "grad w(y) = x");
         Assert.True(rf.Iterations <= rh.Iterations + 2, $"fused {rf.Iterations} vs host-driven {rh.Iterations} iterations");
+    }
+
+    [Theory]
+    [InlineData(17, false, false)]
+    [InlineData(17, true, true)]
+    [InlineData(33, false, true)]
+    [InlineData(33, true, false)]
+    [InlineData(64, false, false)]
+    [InlineData(64, true, true)]
+    public void TheFusedIcnnLbfgsSolveMatchesTheHostDrivenOne(int d, bool warm, bool elu)
+    {
+        // The host-driven L-BFGS iteration per point in one launch, in the same arithmetic order: the same statuses and
+        // iteration counts, and solutions within (residual_a + residual_b) / alpha of each other (w is alpha-strongly
+        // convex); on the CPU accelerator they are bit-identical. Cold and warm starts, default options and a cap that most
+        // points hit.
+        var arch = new IcnnArchitecture(d)
+        {
+            HiddenWidths = [12, 10], Rank = 3, Alpha = 0.3f, Sharpness = 2f, Activation = elu ? IcnnActivation.Elu : IcnnActivation.Softplus,
+        };
+        var theta = TestData.Normal((int)new IcnnLayout(arch).ParameterCount, 31 + d, scale: 0.5);
+        const int n = 11;
+        var x = TestData.Normal(n * d, 32 + d, scale: 2.5);
+        var start = TestData.Normal(n * d, 33 + d);
+        var ctx = fixture.Context;
+        using var w = IcnnPotential.FromParameters(ctx, arch, theta);
+        using var dx = DevicePoints.Upload(ctx, x, d);
+        using var fused = new ConjugateSolver(ctx);
+        using var host = new ConjugateSolver(ctx) { BatchedOnly = true };
+        foreach (var options in new[]
+                 {
+                     new ConjugateOptions { Method = ConjugateMethod.Lbfgs, WarmStart = warm },
+                     new ConjugateOptions { Method = ConjugateMethod.Lbfgs, WarmStart = warm, MaxIterations = 6, AbsoluteTolerance = 1e-6, RelativeTolerance = 1e-6, History = 4 },
+                 })
+        {
+            ConjugateResult Run(ConjugateSolver solver, out float[] y)
+            {
+                using var dy = DevicePoints.Upload(ctx, start, d);
+                var r = solver.Solve(w, dx, dy, options);
+                y = dy.ToArray();
+                return r;
+            }
+
+            var rf = Run(fused, out var yf);
+            var rh = Run(host, out var yh);
+            string what = $"d = {d}, warm = {warm}, cap {options.MaxIterations}";
+            Assert.Equal(rh.PointStatus, rf.PointStatus);
+            Assert.Equal(rh.PointIterations, rf.PointIterations);
+            Assert.Equal(rh.Iterations, rf.Iterations);
+            if (options.MaxIterations == 100)
+            {
+                Assert.True(rf.Status == ConjugateStatus.Converged, $"{what}: {rf.Status}");
+                Assert.True(rf.PointIterations.Min() > 3, what);
+            }
+            else
+            {
+                Assert.True(rf.PointStatus.Count(s => s == ConjugatePointStatus.MaxIterations) > n / 2, $"{what}: {string.Join(", ", rf.PointStatus)}");
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                double dist = 0;
+                for (int k = 0; k < d; k++)
+                {
+                    dist += Math.Pow(yf[(i * d) + k] - yh[(i * d) + k], 2);
+                }
+
+                Assert.True(Math.Sqrt(dist) <= ((rf.Residuals[i] + rh.Residuals[i]) / arch.Alpha) + 1e-6, $"{what}: point {i} is {Math.Sqrt(dist)} apart");
+            }
+
+            if (ctx.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.CPU)
+            {
+                Assert.Equal(yh, yf);
+                Assert.Equal(rh.Residuals, rf.Residuals);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(ConjugateMethod.Newton)]
+    [InlineData(ConjugateMethod.Lbfgs)]
+    public void NonFiniteIcnnParametersOrTargetsArePointStatuses(ConjugateMethod method)
+    {
+        // A non-finite target fails its point only; a non-finite parameter fails every point. Fused and host-driven alike.
+        const int d = 3, n = 4;
+        var arch = new IcnnArchitecture(d) { HiddenWidths = [6], Rank = 1, Alpha = 0.5f };
+        var theta = TestData.Normal((int)new IcnnLayout(arch).ParameterCount, 41, scale: 0.5);
+        var x = TestData.Normal(n * d, 42);
+        x[(2 * d) + 1] = float.NaN;
+        var ctx = fixture.Context;
+        var options = new ConjugateOptions { Method = method };
+        foreach (bool hostDriven in new[] { false, true })
+        {
+            using var solver = new ConjugateSolver(ctx) { BatchedOnly = hostDriven };
+            using (var w = IcnnPotential.FromParameters(ctx, arch, theta))
+            {
+                solver.Decode(w, x, options, out var r);
+                Assert.Equal(ConjugateStatus.NonFinite, r.Status);
+                Assert.Equal(new[] { ConjugatePointStatus.Converged, ConjugatePointStatus.Converged, ConjugatePointStatus.NonFinite, ConjugatePointStatus.Converged }, r.PointStatus);
+            }
+
+            var bad = theta.ToArray();
+            bad[3] = float.NaN;
+            using (var w = IcnnPotential.FromParameters(ctx, arch, bad))
+            {
+                solver.Decode(w, TestData.Normal(n * d, 43), options, out var r);
+                Assert.Equal(ConjugateStatus.NonFinite, r.Status);
+                Assert.All(r.PointStatus, s => Assert.Equal(ConjugatePointStatus.NonFinite, s));
+                Assert.All(r.PointIterations, it => Assert.Equal(0, it));
+            }
+        }
     }
 
     [Fact]

@@ -665,13 +665,18 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
             using var solver = new CMM.Gpu.Conjugate.ConjugateSolver(ctx);
             var ys = solver.Decode(pot, TestData.Normal(n * d, 25, scale: 2), new CMM.Gpu.Conjugate.ConjugateOptions { Method = CMM.Gpu.Conjugate.ConjugateMethod.Newton }, out var sr);
             float[] solveInfo = [.. sr.Residuals, .. sr.PointIterations.Select(v => (float)v), .. sr.PointStatus.Select(v => (float)v)];
-            return [w.ToArray(), g.ToArray(), h.ToArray(), hv.ToArray(), mg.ToArray(), lg.ToArray(), [mean, loss], llg.ToArray(), ll.ToArray(), ys, solveInfo];
+
+            // The fused L-BFGS conjugate solve (IcnnLbfgsKernels.SolveLbfgs / IcnnLbfgsCpuKernels.SolveLbfgs), with a cap some points hit.
+            var yl = solver.Decode(pot, TestData.Normal(n * d, 26, scale: 2), new CMM.Gpu.Conjugate.ConjugateOptions { Method = CMM.Gpu.Conjugate.ConjugateMethod.Lbfgs, History = 3, MaxIterations = 7 }, out var lr);
+            float[] lbfgsInfo = [.. lr.Residuals, .. lr.PointIterations.Select(v => (float)v), .. lr.PointStatus.Select(v => (float)v)];
+            return [w.ToArray(), g.ToArray(), h.ToArray(), hv.ToArray(), mg.ToArray(), lg.ToArray(), [mean, loss], llg.ToArray(), ll.ToArray(), ys, solveInfo, yl, lbfgsInfo];
         }
 
         var pointer = Run(arrayView: false);
         var view = Run(arrayView: true);
         string[] names = ["w", "grad w", "Hessian", "Hessian-vector product", "mean-w parameter gradient", "loss parameter gradient", "mean w and loss",
-            "likelihood parameter gradient", "likelihood objective", "conjugate solve", "conjugate solve residuals, iterations and statuses"];
+            "likelihood parameter gradient", "likelihood objective", "conjugate solve", "conjugate solve residuals, iterations and statuses",
+            "L-BFGS conjugate solve", "L-BFGS conjugate solve residuals, iterations and statuses"];
         for (int k = 0; k < names.Length; k++)
         {
             Assert.True(pointer[k].AsSpan().SequenceEqual(view[k]), $"{names[k]} differs between the pointer and ArrayView forms");
@@ -679,6 +684,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
 
         Assert.Contains(pointer[0], v => v != 0f);
         Assert.Contains(pointer[10].Skip(n).Take(n), v => v > 0f); // the solve iterated
+        Assert.Contains(pointer[12].Skip(n).Take(n), v => v > 2f); // so did the L-BFGS solve, past its first pairs
     }
 
     [Fact]
