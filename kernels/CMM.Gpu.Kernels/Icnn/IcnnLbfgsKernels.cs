@@ -75,10 +75,13 @@ public static class IcnnLbfgsKernels
             int status = ConjugateKernels.StatusRunning;
             int it = 0;
             float res = 0f;
+            bool forwardAtY = false; // the row holds the forward state at y, and wAtY its value (an accepted line-search trial)
+            float wAtY = 0f;
             for (; ; it++)
             {
-                // w(y) and grad w(y) (grad w stays in the row's G region until the next reverse pass).
-                float w = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, y, o, row);
+                // w(y) and grad w(y) (grad w stays in the row's G region until the next reverse pass). After an accepted step
+                // the line search's last forward pass was at the new y: it is reused (same inputs, same value).
+                float w = forwardAtY ? wAtY : IcnnKernels.Forward<TAct, TF>(eff, lay, dm, y, o, row);
                 IcnnKernels.Backward<TAct, TF>(eff, lay, dm, y, o, row);
 
                 // ConjugateKernels.LbfgsUpdate: the pair s = y - yPrev, v = g - gPrev into slot (it - 1) mod m,
@@ -160,7 +163,8 @@ public static class IcnnLbfgsKernels
                         xt += x[o + k] * v;
                     }
 
-                    float phiT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row) - xt;
+                    float wT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row);
+                    float phiT = wT - xt;
                     if (XMath.IsFinite(phiT) && phiT <= phiY + (settings.Armijo * t * slope) + slack)
                     {
                         for (int k = 0; k < d; k++)
@@ -168,6 +172,8 @@ public static class IcnnLbfgsKernels
                             y[o + k] = work[trial + k];
                         }
 
+                        wAtY = wT;
+                        forwardAtY = true;
                         accepted = true;
                         break;
                     }
