@@ -142,50 +142,15 @@ public static class IcnnLbfgsKernels
                 }
 
                 // ConjugateKernels.LineSearchTrial / LineSearchUpdate: Armijo backtracking on phi(y) = w(y) - <x, y>.
-                float xy = 0f, axy = 0f;
-                for (int k = 0; k < d; k++)
-                {
-                    xy += x[o + k] * y[o + k];
-                    axy += XMath.Abs(x[o + k] * y[o + k]);
-                }
-
-                float phiY = w - xy;
-                float slack = 8f * 1.1920929e-7f * (XMath.Abs(w) + axy + XMath.Abs(phiY));
-                float t = 1f;
-                bool accepted = false;
-                while (t >= settings.MinStep)
-                {
-                    float xt = 0f;
-                    for (int k = 0; k < d; k++)
-                    {
-                        float v = y[o + k] + (t * work[dir + k]);
-                        work[trial + k] = v;
-                        xt += x[o + k] * v;
-                    }
-
-                    float wT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row);
-                    float phiT = wT - xt;
-                    if (XMath.IsFinite(phiT) && phiT <= phiY + (settings.Armijo * t * slope) + slack)
-                    {
-                        for (int k = 0; k < d; k++)
-                        {
-                            y[o + k] = work[trial + k];
-                        }
-
-                        wAtY = wT;
-                        forwardAtY = true;
-                        accepted = true;
-                        break;
-                    }
-
-                    t *= 0.5f;
-                }
-
-                if (!accepted)
+                float wNext = IcnnSolveKernels.ArmijoStep<TAct, TF>(eff, lay, dm, row, x, y, o, work, dir, trial, w, slope, settings.Armijo, settings.MinStep);
+                if (!XMath.IsFinite(wNext))
                 {
                     status = ConjugateKernels.StatusStalled;
                     break;
                 }
+
+                wAtY = wNext;
+                forwardAtY = true;
             }
 
             residual[i] = res;

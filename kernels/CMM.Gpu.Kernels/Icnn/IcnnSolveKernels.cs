@@ -127,56 +127,72 @@ public static class IcnnSolveKernels
                 }
 
                 // Armijo backtracking on phi(y) = w(y) - <x, y>, with the batched solver's float slack.
-                float xy = 0f, axy = 0f;
-                for (int k = 0; k < d; k++)
-                {
-                    xy += x[o + k] * y[o + k];
-                    axy += XMath.Abs(x[o + k] * y[o + k]);
-                }
-
-                float phiY = w - xy;
-                float slack = 8f * 1.1920929e-7f * (XMath.Abs(w) + axy + XMath.Abs(phiY));
-                float t = 1f;
-                bool accepted = false;
-                while (t >= settings.MinStep)
-                {
-                    float xt = 0f;
-                    for (int k = 0; k < d; k++)
-                    {
-                        float v = y[o + k] + (t * work[dir + k]);
-                        work[trial + k] = v;
-                        xt += x[o + k] * v;
-                    }
-
-                    float wT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row);
-                    float phiT = wT - xt;
-                    if (XMath.IsFinite(phiT) && phiT <= phiY + (settings.Armijo * t * slope) + slack)
-                    {
-                        for (int k = 0; k < d; k++)
-                        {
-                            y[o + k] = work[trial + k];
-                        }
-
-                        wAtY = wT;
-                        forwardAtY = true;
-                        accepted = true;
-                        break;
-                    }
-
-                    t *= 0.5f;
-                }
-
-                if (!accepted)
+                float wNext = ArmijoStep<TAct, TF>(eff, lay, dm, row, x, y, o, work, dir, trial, w, slope, settings.Armijo, settings.MinStep);
+                if (!XMath.IsFinite(wNext))
                 {
                     status = ConjugateKernels.StatusStalled;
                     break;
                 }
+
+                wAtY = wNext;
+                forwardAtY = true;
             }
 
             residual[i] = res;
             ints[i] = status;
             ints[n + i] = it;
         }
+    }
+
+    /// <summary>
+    /// Armijo backtracking on phi(y) = w(y) - &lt;x, y&gt; from the point at <paramref name="o"/> along the direction at
+    /// <paramref name="dir"/> (steps 1, 1/2, ... down to <paramref name="minStep"/>), with the batched solver's float slack
+    /// 8 eps (|w| + sum |x_k y_k| + |phi(y)|). On acceptance y moves to the trial point, the row holds the ICNN's forward state
+    /// there, and the return value is w at it (finite); NaN when no step is accepted (y unchanged: the point stalls).
+    /// Shared by the fused Newton and L-BFGS solves.
+    /// </summary>
+    internal static float ArmijoStep<TAct, TF>(TF eff, ArrayView<int> lay, IcnnDims dm, StridedRow<TF> row, TF x, TF y, long o, TF work,
+        long dir, long trial, float w, float slope, float armijo, float minStep)
+        where TAct : struct, IIcnnActivation
+        where TF : struct, IFloats
+    {
+        int d = dm.Dim;
+        float xy = 0f, axy = 0f;
+        for (int k = 0; k < d; k++)
+        {
+            xy += x[o + k] * y[o + k];
+            axy += XMath.Abs(x[o + k] * y[o + k]);
+        }
+
+        float phiY = w - xy;
+        float slack = 8f * 1.1920929e-7f * (XMath.Abs(w) + axy + XMath.Abs(phiY));
+        float t = 1f;
+        while (t >= minStep)
+        {
+            float xt = 0f;
+            for (int k = 0; k < d; k++)
+            {
+                float v = y[o + k] + (t * work[dir + k]);
+                work[trial + k] = v;
+                xt += x[o + k] * v;
+            }
+
+            float wT = IcnnKernels.Forward<TAct, TF>(eff, lay, dm, work, trial, row);
+            float phiT = wT - xt;
+            if (XMath.IsFinite(phiT) && phiT <= phiY + (armijo * t * slope) + slack)
+            {
+                for (int k = 0; k < d; k++)
+                {
+                    y[o + k] = work[trial + k];
+                }
+
+                return wT;
+            }
+
+            t *= 0.5f;
+        }
+
+        return float.NaN;
     }
 
     internal static IEnumerable<KernelEntry> CatalogEntries()
