@@ -17,10 +17,11 @@ namespace CMM.Gpu.Kernels.Icnn;
 /// exp and log: float polynomial approximations after Cephes' expf and logf (<see cref="VecMath"/>, about 1 ulp) instead of
 /// MathF's, which differ in the last bits; a point's result is therefore not bit-identical to the scalar form's (its status
 /// and iteration count are the same but for points near a tolerance or step threshold), and does not depend on its group,
-/// thread or batch. Lanes are independent: a lane whose point has stopped (converged, capped, stalled, non-finite) keeps its
-/// results while the group runs on; in the line search a lane that accepted keeps its trial (and the trial's forward state,
-/// reused at the next iteration as the scalar kernel does) while the others halve their step. The tail of a block (fewer
-/// than W points) runs with idle lanes holding a copy of the block's first point.
+/// thread or batch. Lanes are independent, and points stream through them: a lane whose point has stopped (converged, capped,
+/// stalled, non-finite) writes it out and takes its block's next point, whose forward pass runs with the next round's (so no
+/// lane waits for the slowest point of a group); in the line search a lane that accepted keeps its trial (and the trial's
+/// forward state, reused at the next iteration as the scalar kernel does) while the others halve their step. Once a block
+/// has no points left its lanes idle on a copy of the block's first point.
 /// This is host code, not an ILGPU kernel: ILGPU's CPU accelerator builds its IR from every kernel (verification), which
 /// has no form for System.Runtime.Intrinsics; the library calls it instead of launching the pointer kernel
 /// (<see cref="IcnnCpuKernels.SolveNewton{TAct}"/>) when the accelerator is the CPU (its buffers are host memory and its
@@ -264,176 +265,234 @@ public static unsafe class IcnnSimdSolver
                 var stStalled = Vector256.Create(ConjugateKernels.StatusStalled);
                 var stNonFinite = Vector256.Create(ConjugateKernels.StatusNonFinite);
 
-                for (int i0 = start; i0 < end; i0 += W)
+                // Lanes stream through the block: a lane whose point stops writes it out and takes the block's next point
+                // (fresh: its forward pass runs at the next round), so no lane idles while points remain.
+                int* idx = stackalloc int[W];
+                int next = start;
+                var runningI = VI.Zero;
+                var freshI = VI.Zero;
+                var status = stRunning;
+                var iters = VI.Zero;
+                var res = V.Zero;
+                var wY = V.Zero;
+                for (int l = 0; l < W; l++)
                 {
-                    int cnt = Math.Min(W, end - i0);
+                    LoadLane(l, next < end ? next : start, yv, xv, d, px, py);
+                    idx[l] = next < end ? next++ : -1;
+                    if (idx[l] >= 0)
+                    {
+                        runningI = runningI.WithElement(l, -1);
+                    }
+                }
 
-                    // Load the group, lane l = point i0 + l; idle lanes copy lane 0's point.
+                freshI = runningI;
+                var maxIt = Vector256.Create(settings.MaxIterations);
+                var tol = B(settings.AbsoluteTolerance);
+                var relTol = B(settings.RelativeTolerance);
+                for (; ; )
+                {
+                    var running = runningI.AsSingle();
+                    if (!Any(running))
+                    {
+                        break;
+                    }
+
+                    var fresh = freshI.AsSingle();
+                    if (Any(fresh))
+                    {
+                        var wT = Forward(net, yv, yc, sT, zT, qT);
+                        for (int j = 0; j < H; j++)
+                        {
+                            sY[j] = Vector256.ConditionalSelect(fresh, sT[j], sY[j]);
+                            zY[j] = Vector256.ConditionalSelect(fresh, zT[j], zY[j]);
+                        }
+
+                        for (int m = 0; m < r; m++)
+                        {
+                            qY[m] = Vector256.ConditionalSelect(fresh, qT[m], qY[m]);
+                        }
+
+                        wY = Vector256.ConditionalSelect(fresh, wT, wY);
+                        freshI = VI.Zero;
+                    }
+
+                    Backward(net, yv, yc, sY, qY, u, d1, d2, g);
+                    var r2 = V.Zero;
+                    var x2 = V.Zero;
                     for (int k = 0; k < d; k++)
                     {
-                        var yk = V.Zero;
-                        var xk = V.Zero;
-                        for (int l = 0; l < W; l++)
-                        {
-                            long o = ((long)(l < cnt ? i0 + l : i0) * d) + k;
-                            yk = yk.WithElement(l, py[o]);
-                            xk = xk.WithElement(l, px[o]);
-                        }
-
-                        yv[k] = yk;
-                        xv[k] = xk;
+                        var rk = g[k] - xv[k];
+                        r2 += rk * rk;
+                        x2 += xv[k] * xv[k];
                     }
 
-                    var running = Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(cnt)).AsSingle();
-                    var status = stRunning;
-                    var iters = VI.Zero;
-                    var res = V.Zero;
-
-                    var wY = Forward(net, yv, yc, sY, zY, qY);
-                    for (int it = 0; ; it++)
+                    var resNow = Vector256.Sqrt(r2);
+                    res = Vector256.ConditionalSelect(running, resNow, res);
+                    var nonFinite = running & ~Finite(resNow);
+                    status = Vector256.ConditionalSelect(nonFinite.AsInt32(), stNonFinite, status);
+                    var still = running & ~nonFinite;
+                    var converged = still & Vector256.LessThanOrEqual(resNow, tol + (relTol * Vector256.Sqrt(x2)));
+                    status = Vector256.ConditionalSelect(converged.AsInt32(), stConverged, status);
+                    still &= ~converged;
+                    still &= ~Vector256.Equals(iters, maxIt).AsSingle(); // the cap: StatusRunning
+                    var stopped = running & ~still;
+                    if (Any(stopped))
                     {
-                        Backward(net, yv, yc, sY, qY, u, d1, d2, g);
-                        var r2 = V.Zero;
-                        var x2 = V.Zero;
+                        Retire(Vector256.ExtractMostSignificantBits(stopped), ref runningI, ref freshI, ref status, ref iters, ref res, idx, ref next, start, end, yv, xv, d, px, py, pres, pints, n);
+                    }
+
+                    var stepping = still;
+                    if (!Any(stepping))
+                    {
+                        continue;
+                    }
+
+                    // Hessian from the layer Jacobians and the state at y.
+                    Hessian(net, baseHess, u, d1, d2, ja, jb, a0, hs, tt);
+
+                    // Newton direction p = -H^-1 (g - x), or steepest descent where H is not numerically positive definite.
+                    var ok = Factor(hs, d);
+                    for (int k = 0; k < d; k++)
+                    {
+                        dir[k] = xv[k] - g[k];
+                    }
+
+                    SolveFactored(hs, d, dir);
+                    var slope = V.Zero;
+                    var sdSlope = V.Zero;
+                    for (int k = 0; k < d; k++)
+                    {
+                        var rk = g[k] - xv[k];
+                        slope += rk * dir[k];
+                        sdSlope -= rk * rk;
+                    }
+
+                    ok &= Vector256.LessThan(slope, V.Zero) & Finite(slope);
+                    for (int k = 0; k < d; k++)
+                    {
+                        dir[k] = Vector256.ConditionalSelect(ok, dir[k], -(g[k] - xv[k]));
+                    }
+
+                    slope = Vector256.ConditionalSelect(ok, slope, sdSlope);
+
+                    // Armijo backtracking on phi(y) = w(y) - <x, y>, with the batched solver's float slack.
+                    var xy = V.Zero;
+                    var axy = V.Zero;
+                    for (int k = 0; k < d; k++)
+                    {
+                        var p = xv[k] * yv[k];
+                        xy += p;
+                        axy += Vector256.Abs(p);
+                    }
+
+                    var phiY = wY - xy;
+                    var slack = B(8f * 1.1920929e-7f) * (Vector256.Abs(wY) + axy + Vector256.Abs(phiY));
+                    var t = V.One;
+                    var accepted = V.Zero;
+                    var searching = 1f >= settings.MinStep ? stepping : V.Zero;
+                    while (Any(searching))
+                    {
+                        var xt = V.Zero;
                         for (int k = 0; k < d; k++)
                         {
-                            var rk = g[k] - xv[k];
-                            r2 += rk * rk;
-                            x2 += xv[k] * xv[k];
+                            var v = yv[k] + (t * dir[k]);
+                            tv[k] = v;
+                            xt += xv[k] * v;
                         }
 
-                        var resNow = Vector256.Sqrt(r2);
-                        res = Vector256.ConditionalSelect(running, resNow, res);
-                        var nonFinite = running & ~Finite(resNow);
-                        status = Vector256.ConditionalSelect(nonFinite.AsInt32(), stNonFinite, status);
-                        var still = running & ~nonFinite;
-                        var converged = still & Vector256.LessThanOrEqual(resNow, B(settings.AbsoluteTolerance) + (B(settings.RelativeTolerance) * Vector256.Sqrt(x2)));
-                        status = Vector256.ConditionalSelect(converged.AsInt32(), stConverged, status);
-                        still &= ~converged;
-                        if (it == settings.MaxIterations)
+                        var wT = Forward(net, tv, yc, sT, zT, qT);
+                        var phiT = wT - xt;
+                        var acc = searching & Finite(phiT) & Vector256.LessThanOrEqual(phiT, phiY + (B(settings.Armijo) * t * slope) + slack);
+                        if (Any(acc))
                         {
-                            iters = Vector256.ConditionalSelect(running.AsInt32(), Vector256.Create(it), iters); // the cap: StatusRunning
-                            break;
-                        }
-
-                        iters = Vector256.ConditionalSelect((running & ~still).AsInt32(), Vector256.Create(it), iters);
-                        running = still;
-                        if (!Any(running))
-                        {
-                            break;
-                        }
-
-                        // Hessian from the layer Jacobians and the state at y.
-                        Hessian(net, baseHess, u, d1, d2, ja, jb, a0, hs, tt);
-
-                        // Newton direction p = -H^-1 (g - x), or steepest descent where H is not numerically positive definite.
-                        var ok = Factor(hs, d);
-                        for (int k = 0; k < d; k++)
-                        {
-                            dir[k] = xv[k] - g[k];
-                        }
-
-                        SolveFactored(hs, d, dir);
-                        var slope = V.Zero;
-                        var sdSlope = V.Zero;
-                        for (int k = 0; k < d; k++)
-                        {
-                            var rk = g[k] - xv[k];
-                            slope += rk * dir[k];
-                            sdSlope -= rk * rk;
-                        }
-
-                        ok &= Vector256.LessThan(slope, V.Zero) & Finite(slope);
-                        for (int k = 0; k < d; k++)
-                        {
-                            dir[k] = Vector256.ConditionalSelect(ok, dir[k], -(g[k] - xv[k]));
-                        }
-
-                        slope = Vector256.ConditionalSelect(ok, slope, sdSlope);
-
-                        // Armijo backtracking on phi(y) = w(y) - <x, y>, with the batched solver's float slack.
-                        var xy = V.Zero;
-                        var axy = V.Zero;
-                        for (int k = 0; k < d; k++)
-                        {
-                            var p = xv[k] * yv[k];
-                            xy += p;
-                            axy += Vector256.Abs(p);
-                        }
-
-                        var phiY = wY - xy;
-                        var slack = B(8f * 1.1920929e-7f) * (Vector256.Abs(wY) + axy + Vector256.Abs(phiY));
-                        var t = V.One;
-                        var accepted = V.Zero;
-                        var searching = 1f >= settings.MinStep ? running : V.Zero;
-                        while (Any(searching))
-                        {
-                            var xt = V.Zero;
+                            // Accepting lanes take the trial and its forward state (reused at the next iteration).
                             for (int k = 0; k < d; k++)
                             {
-                                var v = yv[k] + (t * dir[k]);
-                                tv[k] = v;
-                                xt += xv[k] * v;
+                                yv[k] = Vector256.ConditionalSelect(acc, tv[k], yv[k]);
                             }
 
-                            var wT = Forward(net, tv, yc, sT, zT, qT);
-                            var phiT = wT - xt;
-                            var acc = searching & Finite(phiT) & Vector256.LessThanOrEqual(phiT, phiY + (B(settings.Armijo) * t * slope) + slack);
-                            if (Any(acc))
+                            for (int j = 0; j < H; j++)
                             {
-                                // Accepting lanes take the trial and its forward state (reused at the next iteration).
-                                for (int k = 0; k < d; k++)
-                                {
-                                    yv[k] = Vector256.ConditionalSelect(acc, tv[k], yv[k]);
-                                }
-
-                                for (int j = 0; j < H; j++)
-                                {
-                                    sY[j] = Vector256.ConditionalSelect(acc, sT[j], sY[j]);
-                                    zY[j] = Vector256.ConditionalSelect(acc, zT[j], zY[j]);
-                                }
-
-                                for (int m = 0; m < r; m++)
-                                {
-                                    qY[m] = Vector256.ConditionalSelect(acc, qT[m], qY[m]);
-                                }
-
-                                wY = Vector256.ConditionalSelect(acc, wT, wY);
-                                accepted |= acc;
-                                searching &= ~acc;
+                                sY[j] = Vector256.ConditionalSelect(acc, sT[j], sY[j]);
+                                zY[j] = Vector256.ConditionalSelect(acc, zT[j], zY[j]);
                             }
 
-                            t = Vector256.ConditionalSelect(searching, t * B(0.5f), t);
-                            searching &= Vector256.GreaterThanOrEqual(t, B(settings.MinStep));
+                            for (int m = 0; m < r; m++)
+                            {
+                                qY[m] = Vector256.ConditionalSelect(acc, qT[m], qY[m]);
+                            }
+
+                            wY = Vector256.ConditionalSelect(acc, wT, wY);
+                            accepted |= acc;
+                            searching &= ~acc;
                         }
 
-                        var stalled = running & ~accepted;
-                        status = Vector256.ConditionalSelect(stalled.AsInt32(), stStalled, status);
-                        iters = Vector256.ConditionalSelect(stalled.AsInt32(), Vector256.Create(it), iters);
-                        running &= accepted;
-                        if (!Any(running))
-                        {
-                            break;
-                        }
+                        t = Vector256.ConditionalSelect(searching, t * B(0.5f), t);
+                        searching &= Vector256.GreaterThanOrEqual(t, B(settings.MinStep));
                     }
 
-                    for (int l = 0; l < cnt; l++)
+                    var stalled = stepping & ~accepted;
+                    status = Vector256.ConditionalSelect(stalled.AsInt32(), stStalled, status);
+                    iters = Vector256.ConditionalSelect(accepted.AsInt32(), iters + Vector256.Create(1), iters);
+                    if (Any(stalled))
                     {
-                        int i = i0 + l;
-                        for (int k = 0; k < d; k++)
-                        {
-                            py[((long)i * d) + k] = yv[k].GetElement(l);
-                        }
-
-                        pres[i] = res.GetElement(l);
-                        pints[i] = status.GetElement(l);
-                        pints[n + i] = iters.GetElement(l);
+                        Retire(Vector256.ExtractMostSignificantBits(stalled), ref runningI, ref freshI, ref status, ref iters, ref res, idx, ref next, start, end, yv, xv, d, px, py, pres, pints, n);
                     }
                 }
             }
             finally
             {
                 NativeMemory.AlignedFree(mem);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void LoadLane(int l, int i, V* yv, V* xv, int d, float* px, float* py)
+        {
+            for (int k = 0; k < d; k++)
+            {
+                long o = ((long)i * d) + k;
+                yv[k] = yv[k].WithElement(l, py[o]);
+                xv[k] = xv[k].WithElement(l, px[o]);
+            }
+        }
+
+        /// <summary>Writes out the points of the lanes in <paramref name="bits"/> (stopped) and gives each the block's next point, if any.</summary>
+        private static void Retire(uint bits, ref VI runningI, ref VI freshI, ref VI status, ref VI iters, ref V res, int* idx, ref int next, int start,
+            int end, V* yv, V* xv, int d, float* px, float* py, float* pres, int* pints, int n)
+        {
+            for (int l = 0; l < V.Count; l++)
+            {
+                if ((bits & (1u << l)) == 0)
+                {
+                    continue;
+                }
+
+                int i = idx[l];
+                for (int k = 0; k < d; k++)
+                {
+                    py[((long)i * d) + k] = yv[k].GetElement(l);
+                }
+
+                pres[i] = res.GetElement(l);
+                pints[i] = status.GetElement(l);
+                pints[n + i] = iters.GetElement(l);
+                if (next < end)
+                {
+                    LoadLane(l, next, yv, xv, d, px, py);
+                    idx[l] = next++;
+                    freshI = freshI.WithElement(l, -1);
+                    status = status.WithElement(l, ConjugateKernels.StatusRunning);
+                    iters = iters.WithElement(l, 0);
+                    res = res.WithElement(l, 0f);
+                }
+                else
+                {
+                    // No point left: the lane idles on a copy of the block's first point (finite work, results never written).
+                    LoadLane(l, start, yv, xv, d, px, py);
+                    idx[l] = -1;
+                    runningI = runningI.WithElement(l, 0);
+                }
             }
         }
 
