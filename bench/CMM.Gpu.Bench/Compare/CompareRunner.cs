@@ -8,6 +8,7 @@ using CMM.Gpu.Conjugate;
 using CMM.Gpu.Icnn;
 using CMM.Gpu.Costs;
 using CMM.Gpu.IO;
+using CMM.Gpu.Kernels.Icnn;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
 using CMM.Gpu.Sampling;
@@ -480,7 +481,18 @@ internal static class CompareRunner
         add(M("icnn_conjugate_solve", n, 0, d, "cmm-host-driven", "csharp-scalar", sh, Work.PerPoint,
             string.Create(CultureInfo.InvariantCulture, $"Newton driven from the host; {rh!.Iterations} iterations, {rh.PointIterations.Average():0.##} per point")));
         add(M("icnn_conjugate_solve", n, 0, d, "cmm-fused", "csharp-scalar", sf, Work.PerPoint,
-            string.Create(CultureInfo.InvariantCulture, $"one launch; {rf!.Iterations} iterations, {rf.PointIterations.Average():0.##} per point; {PointForm}")));
+            string.Create(CultureInfo.InvariantCulture, $"one launch; {rf!.Iterations} iterations, {rf.PointIterations.Average():0.##} per point; {PointForm}{(ctx.IsGpu ? "" : IcnnSimdSolver.IsSupported(d) ? "; SIMD form, 8 points per vector" : "; scalar pointer form")}")));
+        if (!ctx.IsGpu && IcnnSimdSolver.IsSupported(d))
+        {
+            // The CPU accelerator's scalar pointer form of the same fused solve (the SIMD form's fallback), same run.
+            using var scalarPotential = IcnnPotential.FromParameters(ctx, arch, theta, new IcnnPotentialOptions { SimdNewtonOnCpu = false });
+            using var ys = DevicePoints.Allocate(ctx, n, d);
+            ConjugateResult? rs = null;
+            var ss = Timing.Measure(() => { rs = fused.Solve(scalarPotential, x, ys, options); ctx.Synchronize(); }, warmup, reps, budget);
+            add(M("icnn_conjugate_solve", n, 0, d, "cmm-fused-scalar", "csharp-scalar", ss, Work.PerPoint,
+                string.Create(CultureInfo.InvariantCulture, $"one launch, scalar pointer form; {rs!.Iterations} iterations, {rs.PointIterations.Average():0.##} per point; {PointForm}")));
+        }
+
 
         var plain = new PlainIcnn(arch, theta, potential.GetEffectiveParameters());
         var settings = PlainIcnn.SolveSettings.From(options);

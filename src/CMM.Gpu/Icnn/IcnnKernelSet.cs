@@ -29,6 +29,25 @@ internal sealed class IcnnActivationKernels
         likelihood = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LikelihoodParameterGradient), activation))));
         var solve = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnSolveKernels);
         SolveNewton = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation)));
+        // The SIMD form of the fused Newton solve (CPU accelerator only): host code over the CPU accelerator's buffers, not a kernel.
+        if (pointerForm)
+        {
+            var simd = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int, bool>>(
+                typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TrySolveNewton), activation);
+            SolveNewtonSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int>(
+                (eff, lay, dm, x, y, ints, res, settings, blocks) =>
+                {
+                    if (!simd(eff, lay, dm, x, y, ints, res, settings, blocks))
+                    {
+                        throw new InvalidOperationException($"the SIMD Newton solve does not run here (d = {dm.Dim})");
+                    }
+                });
+        }
+        else
+        {
+            SolveNewtonSimd = (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the SIMD Newton solve runs on the CPU accelerator only");
+        }
+
         // Compiled on first use: only L-BFGS conjugate solves (d > 16 by default) need it.
         var lbfgs = pointerForm ? typeof(IcnnLbfgsCpuKernels) : typeof(IcnnLbfgsKernels);
         solveLbfgs = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings>>(lbfgs, nameof(IcnnLbfgsKernels.SolveLbfgs), activation))));
@@ -70,6 +89,9 @@ internal sealed class IcnnActivationKernels
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LikelihoodParameterGradient => likelihood.Value;
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings> SolveNewton { get; }
+
+    /// <summary>The SIMD form of <see cref="SolveNewton"/> (<see cref="IcnnSimdSolver.TrySolveNewton{TAct}"/>; pointer form only), counted as one launch.</summary>
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int> SolveNewtonSimd { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings> SolveLbfgs => solveLbfgs.Value;
 

@@ -46,6 +46,14 @@ public sealed record IcnnPotentialOptions
     /// </summary>
     internal bool ArrayViewKernelsOnCpu { get; init; }
 
+    /// <summary>
+    /// Test and benchmark seam: on the CPU accelerator, the fused Newton conjugate solve runs in its SIMD form
+    /// (<see cref="IcnnSimdSolver"/>, several points per vector; default) where the hardware and the dimension allow it, else
+    /// in the scalar pointer form (<see cref="IcnnCpuKernels.SolveNewton{TAct}"/>). False forces the scalar form. Ignored on
+    /// GPUs and with <see cref="ArrayViewKernelsOnCpu"/>.
+    /// </summary>
+    internal bool SimdNewtonOnCpu { get; init; } = true;
+
     /// <summary>Every problem, each with how to fix it; empty when valid.</summary>
     /// <returns>The problems.</returns>
     public IReadOnlyList<string> Problems()
@@ -101,6 +109,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? secondGradient;
     private MemoryBuffer1D<float, Stride1D.Dense>? encoded;
     private MemoryBuffer1D<float, Stride1D.Dense>? slotValues;
+    private readonly bool simdNewton;
     private bool disposed;
 
     private IcnnPotential(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options)
@@ -125,7 +134,9 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
             Variant = IcnnKernelVariant.Interleaved;
         }
         kernels = IcnnKernelSet.For(context);
-        act = kernels.For(architecture.Activation, pointerForm: !context.IsGpu && !this.options.ArrayViewKernelsOnCpu);
+        bool pointerForm = !context.IsGpu && !this.options.ArrayViewKernelsOnCpu;
+        act = kernels.For(architecture.Activation, pointerForm);
+        simdNewton = pointerForm && this.options.SimdNewtonOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
         // The effective buffer holds the P effective parameters, then the input centre the kernels subtract.
@@ -574,6 +585,17 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         CheckPoints(x, nameof(x));
         CheckPoints(y, nameof(y));
         RequireCount(x, y, nameof(y));
+        if (simdNewton)
+        {
+            // CPU accelerator: the SIMD form, run on the host over the same (host) buffers; the CPU accelerator's launches are
+            // synchronous, so every queued write to x and y has landed.
+            var sd = BaseDims();
+            sd.Count = x.Count;
+            sd.Slots = 1;
+            act.SolveNewtonSimd(EffectiveParameters.View, table.View, sd, x.View, y.View, ints, residual, settings, PointLaunch.For(Context).LoopThreads);
+            return;
+        }
+
         var dm = PointDims(x.Count, out var ws, hessian: true);
         act.SolveNewton(dm.Slots, EffectiveParameters.View, table.View, dm, x.View, y.View, ws, work, ints, residual, settings);
     }
