@@ -27,7 +27,7 @@ namespace CMM.Gpu.Kernels.Icnn;
 /// (<see cref="IcnnCpuKernels.SolveNewton{TAct}"/>) when the accelerator is the CPU (its buffers are host memory and its
 /// launches synchronous), on blocks of points run in parallel.
 /// </summary>
-public static unsafe class IcnnSimdSolver
+public static unsafe partial class IcnnSimdSolver
 {
     /// <summary>Largest input dimension of the SIMD form (larger ones run the scalar pointer kernel).</summary>
     public const int MaxDimension = 16;
@@ -213,7 +213,7 @@ public static unsafe class IcnnSimdSolver
         }
     }
 
-    private static class Solver<TA>
+    private static partial class Solver<TA>
         where TA : struct, IVecActivation
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -48,6 +48,25 @@ internal sealed class IcnnActivationKernels
             SolveNewtonSimd = (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the SIMD Newton solve runs on the CPU accelerator only");
         }
 
+        // The SIMD form of the value parameter gradient (CPU accelerator only), likewise host code counted as one launch.
+        if (pointerForm)
+        {
+            var simdGrad = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int, bool>>(
+                typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryValueParameterGradient), activation);
+            ValueParameterGradientSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int>(
+                (eff, lay, dm, x, part, blocks) =>
+                {
+                    if (!simdGrad(eff, lay, dm, x, part, blocks))
+                    {
+                        throw new InvalidOperationException($"the SIMD value parameter gradient does not run here (d = {dm.Dim})");
+                    }
+                });
+        }
+        else
+        {
+            ValueParameterGradientSimd = (_, _, _, _, _, _) => throw new InvalidOperationException("the SIMD value parameter gradient runs on the CPU accelerator only");
+        }
+
         // Compiled on first use: only L-BFGS conjugate solves (d > 16 by default) need it.
         var lbfgs = pointerForm ? typeof(IcnnLbfgsCpuKernels) : typeof(IcnnLbfgsKernels);
         solveLbfgs = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings>>(lbfgs, nameof(IcnnLbfgsKernels.SolveLbfgs), activation))));
@@ -92,6 +111,10 @@ internal sealed class IcnnActivationKernels
 
     /// <summary>The SIMD form of <see cref="SolveNewton"/> (<see cref="IcnnSimdSolver.TrySolveNewton{TAct}"/>; pointer form only), counted as one launch.</summary>
     public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int> SolveNewtonSimd { get; }
+
+    /// <summary>The SIMD form of <see cref="ValueParameterGradient"/> (<see cref="IcnnSimdSolver.TryValueParameterGradient{TAct}"/>; pointer form only),
+    /// counted as one launch: writes <see cref="IcnnSimdSolver.GradientBlocks"/> partial rows.</summary>
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int> ValueParameterGradientSimd { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings> SolveLbfgs => solveLbfgs.Value;
 

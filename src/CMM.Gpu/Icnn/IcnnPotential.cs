@@ -54,6 +54,14 @@ public sealed record IcnnPotentialOptions
     /// </summary>
     internal bool SimdNewtonOnCpu { get; init; } = true;
 
+    /// <summary>
+    /// Whether the value parameter gradient (semi-dual objectives, mean value gradients) runs on the CPU accelerator in SIMD
+    /// form (<see cref="IcnnSimdSolver.TryValueParameterGradient{TAct}"/>; default) where the hardware and the dimension allow
+    /// it, else in the scalar pointer form. False forces the scalar form. Ignored on GPUs, with
+    /// <see cref="ArrayViewKernelsOnCpu"/> and with the staged variant.
+    /// </summary>
+    internal bool SimdGradientOnCpu { get; init; } = true;
+
     /// <summary>Every problem, each with how to fix it; empty when valid.</summary>
     /// <returns>The problems.</returns>
     public IReadOnlyList<string> Problems()
@@ -110,6 +118,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? encoded;
     private MemoryBuffer1D<float, Stride1D.Dense>? slotValues;
     private readonly bool simdNewton;
+    private readonly bool simdGradient;
     private bool disposed;
 
     private IcnnPotential(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options)
@@ -137,6 +146,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         bool pointerForm = !context.IsGpu && !this.options.ArrayViewKernelsOnCpu;
         act = kernels.For(architecture.Activation, pointerForm);
         simdNewton = pointerForm && this.options.SimdNewtonOnCpu && IcnnSimdSolver.IsSupported(Dimension);
+        simdGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
         // The effective buffer holds the P effective parameters, then the input centre the kernels subtract.
@@ -382,7 +392,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         ArgumentNullException.ThrowIfNull(mean);
         Shape.RequireSameContext(Context, mean.Context, nameof(mean));
         var dm = GradientDims(points.Count, out var ws, out var part);
-        LaunchValueGradient(dm, points.View, ws, part);
+        dm = LaunchValueGradient(dm, points.View, ws, part);
         ReduceMean(dm, part, points.Count, gradient.View, mean.View.SubView(0, 1));
     }
 
@@ -395,7 +405,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         CheckPoints(points, nameof(points));
         CheckGradient(gradient);
         var dm = GradientDims(points.Count, out var ws, out var part);
-        LaunchValueGradient(dm, points.View, ws, part);
+        dm = LaunchValueGradient(dm, points.View, ws, part);
         ReduceMean(dm, part, points.Count, gradient.View, extra.View);
         return ReadExtra();
     }
@@ -413,7 +423,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     {
         CheckObjective(data, model, nameof(model), gradient, objective);
         var dm = GradientDims(data.Count, out var ws, out var part);
-        LaunchValueGradient(dm, data.View, ws, part);
+        dm = LaunchValueGradient(dm, data.View, ws, part);
         ReduceMean(dm, part, data.Count, gradient.View, objective.View.SubView(0, 1));
         SubtractMeanValueGradient(model, gradient, objective);
     }
@@ -529,7 +539,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     {
         var tmp = Ensure(ref secondGradient, ParameterCount + 1L);
         var dm = GradientDims(points.Count, out var ws, out var part);
-        LaunchValueGradient(dm, points.View, ws, part);
+        dm = LaunchValueGradient(dm, points.View, ws, part);
         ReduceMean(dm, part, points.Count, tmp.SubView(0, ParameterCount), tmp.SubView(ParameterCount, 1));
         kernels.AddScaled(ParameterCount, gradient.View, tmp.SubView(0, ParameterCount), -1f);
         kernels.AddScaled(1, objective.View.SubView(0, 1), tmp.SubView(ParameterCount, 1), -1f);
@@ -687,8 +697,17 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         }
     }
 
-    private void LaunchValueGradient(IcnnDims dm, ArrayView<float> x, ArrayView<float> ws, ArrayView<float> part)
+    /// <summary>Launches the value parameter gradient; returns the dimensions to reduce with (the SIMD form fills fewer slot rows).</summary>
+    private IcnnDims LaunchValueGradient(IcnnDims dm, ArrayView<float> x, ArrayView<float> ws, ArrayView<float> part)
     {
+        if (simdGradient)
+        {
+            int blocks = PointLaunch.For(Context).LoopThreads;
+            act.ValueParameterGradientSimd(EffectiveParameters.View, table.View, dm, x, part, blocks);
+            dm.Slots = Math.Max(1, IcnnSimdSolver.GradientBlocks(dm.Count, dm.Slots, blocks));
+            return dm;
+        }
+
         if (Variant == IcnnKernelVariant.Staged)
         {
             act.ValueParameterGradientStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, x, ws, part);
@@ -697,6 +716,8 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         {
             act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, x, ws, part);
         }
+
+        return dm;
     }
 
     private KernelConfig StagedConfig(IcnnDims dm)

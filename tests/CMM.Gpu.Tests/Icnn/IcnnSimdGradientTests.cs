@@ -1,0 +1,81 @@
+using CMM.Gpu.Icnn;
+using CMM.Gpu.Kernels.Icnn;
+using CMM.Gpu.Memory;
+using CMM.Gpu.Tests.Infrastructure;
+
+namespace CMM.Gpu.Tests.Icnn;
+
+/// <summary>
+/// The SIMD form of the value parameter gradient on the CPU accelerator (<see cref="IcnnSimdSolver.TryValueParameterGradient{TAct}"/>)
+/// against the scalar pointer kernel (<see cref="IcnnCpuKernels.ValueParameterGradient{TAct}"/>), through the semi-dual objective
+/// (data minus model: contributions of both signs) and the mean value gradient. Sums run in another order and exp and log are
+/// polynomials, so they agree to float rounding: the gradients within 1e-4 of their norm, the objectives within float tolerance.
+/// </summary>
+[Collection(AcceleratorTestGroup.Name)]
+public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
+{
+    [Theory]
+    [InlineData(1, new[] { 7 }, 0, false, false, IcnnKernelVariant.SlotRows)]
+    [InlineData(1, new[] { 6, 5, 4 }, 1, true, true, IcnnKernelVariant.SlotRows)]
+    [InlineData(2, new[] { 6, 5, 4 }, 1, true, true, IcnnKernelVariant.SlotRows)]
+    [InlineData(2, new[] { 9 }, 1, false, true, IcnnKernelVariant.Interleaved)]
+    [InlineData(5, new[] { 9 }, 2, true, false, IcnnKernelVariant.SlotRows)]
+    [InlineData(5, new[] { 8, 7, 6 }, 3, false, true, IcnnKernelVariant.SlotRows)]
+    [InlineData(16, new[] { 12, 10, 9 }, 3, false, true, IcnnKernelVariant.SlotRows)]
+    [InlineData(16, new[] { 11 }, 1, true, true, IcnnKernelVariant.Interleaved)]
+    public void SimdGradientMatchesTheScalarKernel(int d, int[] widths, int rank, bool elu, bool preconditioned, IcnnKernelVariant variant)
+    {
+        if (!IcnnSimdSolver.IsSupported(d))
+        {
+            return; // no AVX2 here: the library runs the scalar form
+        }
+
+        var arch = IcnnCases.Arch(d, widths, rank, elu ? IcnnActivation.Elu : IcnnActivation.Softplus, preconditioned);
+        var theta = IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, 51 + d);
+        var ctx = fixture.Context;
+        foreach (var (n, m) in new[] { (37, 53), (1, 7), (512, 509) })
+        {
+            var data = TestData.Normal(n * d, 52 + d, scale: 2);
+            var model = TestData.Normal(m * d, 53 + d, scale: 1.5, shift: 0.5);
+
+            (float[] G, float J, float[] Gm, float Mean) Run(bool simd)
+            {
+                using var pot = IcnnPotential.FromParameters(ctx, arch, theta, IcnnCases.Options(variant) with { SimdGradientOnCpu = simd });
+                using var dd = DevicePoints.Upload(ctx, data, d);
+                using var dmod = DevicePoints.Upload(ctx, model, d);
+                using var grad = DeviceVector.Allocate(ctx, pot.ParameterCount);
+                using var objective = DeviceVector.Allocate(ctx, 1);
+                pot.SemiDualParameterGradient(dd, dmod, grad, objective);
+                var g = grad.ToArray();
+                float j = objective.ToArray()[0];
+                float mean = pot.MeanValueParameterGradient(dmod, grad);
+                return (g, j, grad.ToArray(), mean);
+            }
+
+            var a = Run(simd: true);
+            var b = Run(simd: false);
+            string at = $"d = {d}, n = {n}, m = {m}";
+            AssertClose(a.G, b.G, 1e-4, $"{at}: semi-dual gradient");
+            AssertClose(a.Gm, b.Gm, 1e-4, $"{at}: mean value gradient");
+            Assert.True(Math.Abs(a.J - b.J) <= 1e-4 * (1 + Math.Abs(b.J)), $"{at}: objective {a.J} (SIMD) vs {b.J} (scalar)");
+            Assert.True(Math.Abs(a.Mean - b.Mean) <= 1e-5 * (1 + Math.Abs(b.Mean)), $"{at}: mean w {a.Mean} (SIMD) vs {b.Mean} (scalar)");
+        }
+    }
+
+    private static void AssertClose(float[] a, float[] b, double tolerance, string what)
+    {
+        Assert.Equal(b.Length, a.Length);
+        double diff = 0, norm = 0;
+        for (int j = 0; j < a.Length; j++)
+        {
+            Assert.True(float.IsFinite(a[j]), $"{what}: entry {j} is {a[j]}");
+            double e = a[j] - b[j];
+            diff = Math.Max(diff, Math.Abs(e));
+            norm += (double)b[j] * b[j];
+        }
+
+        norm = Math.Sqrt(norm);
+        Assert.True(norm > 0, $"{what}: zero gradient");
+        Assert.True(diff <= tolerance * norm, $"{what}: max |g_simd - g_scalar| = {diff} > {tolerance} |g| = {tolerance * norm}");
+    }
+}
