@@ -645,7 +645,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         float[][] Run(bool arrayView)
         {
             // The SIMD form of the Newton solve (IcnnSimdSolver) is not bit-identical to the scalar forms: compared in IcnnSimdSolverTests.
-            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView, SimdNewtonOnCpu = false };
+            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView, SimdNewtonOnCpu = false, SimdGradientOnCpu = false };
             using var pot = IcnnPotential.FromParameters(ctx, arch, theta, options);
             using var w = DeviceVector.Allocate(ctx, n);
             using var g = DevicePoints.Allocate(ctx, n, d);
