@@ -137,10 +137,31 @@ internal sealed class IcnnKernelSet
         acc = context.Accelerator;
         tally = context.Tally;
         Materialize = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize));
-        ReduceSlots = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots));
+        // On the CPU accelerator the slot reduction and AddScaled run as host loops over the same kernel bodies (bit-identical
+        // results, still counted as one launch each): launched, ILGPU's CPU accelerator spends about a microsecond per thread,
+        // which for one thread per parameter (P ~ 10^4) cost more than the SIMD parameter gradient itself.
+        ReduceSlots = context.IsGpu
+            ? tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots))
+            : tally.Counted<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(
+                (n, part, dm, raw, mask, scale, sg, se, grad, extra) =>
+                {
+                    for (int j = 0; j < n.X; j++)
+                    {
+                        IcnnKernels.ReduceSlots(j, part, dm, raw, mask, scale, sg, se, grad, extra);
+                    }
+                });
         ReduceSlotsWeighted = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted));
         SlotColumn = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn));
-        AddScaled = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled));
+        AddScaled = context.IsGpu
+            ? tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled))
+            : tally.Counted<Index1D, ArrayView<float>, ArrayView<float>, float>(
+                (n, y, x, a) =>
+                {
+                    for (int i = 0; i < n.X; i++)
+                    {
+                        IcnnKernels.AddScaled(i, y, x, a);
+                    }
+                });
         SumSquaresPartial = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial));
         ClipFactor = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor));
         AdamStep = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep));
