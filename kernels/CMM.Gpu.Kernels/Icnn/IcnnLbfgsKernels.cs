@@ -106,24 +106,11 @@ public static class IcnnLbfgsKernels
                 }
 
                 // ConjugateKernels.Residual: the tolerance test.
-                float r2 = 0f, x2 = 0f;
-                for (int k = 0; k < d; k++)
+                var test = IcnnSolveKernels.ToleranceTest(row, dm, x, o, settings.AbsoluteTolerance, settings.RelativeTolerance);
+                res = test.Residual;
+                if (test.Status != ConjugateKernels.StatusRunning)
                 {
-                    float r = row.Get(dm.RG + k) - x[o + k];
-                    r2 += r * r;
-                    x2 += x[o + k] * x[o + k];
-                }
-
-                res = XMath.Sqrt(r2);
-                if (!XMath.IsFinite(res))
-                {
-                    status = ConjugateKernels.StatusNonFinite;
-                    break;
-                }
-
-                if (res <= settings.AbsoluteTolerance + (settings.RelativeTolerance * XMath.Sqrt(x2)))
-                {
-                    status = ConjugateKernels.StatusConverged;
+                    status = test.Status;
                     break;
                 }
 

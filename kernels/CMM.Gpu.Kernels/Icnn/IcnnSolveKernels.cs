@@ -14,6 +14,11 @@ namespace CMM.Gpu.Kernels.Icnn;
 /// <param name="MaxIterations">Newton iterations per point.</param>
 public readonly record struct NewtonSettings(float AbsoluteTolerance, float RelativeTolerance, float Armijo, float MinStep, int MaxIterations);
 
+/// <summary>The residual |grad w(y) - x| of a solve's iterate and the status its tolerance test gives (<see cref="IcnnSolveKernels.ToleranceTest{TF}"/>).</summary>
+/// <param name="Residual">|grad w(y) - x|.</param>
+/// <param name="Status">StatusNonFinite, StatusConverged or StatusRunning (ConjugateKernels).</param>
+internal readonly record struct SolveTest(float Residual, int Status);
+
 /// <summary>
 /// The whole conjugate solve y = argmin_y w(y) - &lt;x, y&gt; of an ICNN w in one launch: each slot runs damped Newton with
 /// Armijo backtracking on its points (s, s + G, ...) to the end, with the ICNN's forward, reverse and tangent passes
@@ -67,24 +72,11 @@ public static class IcnnSolveKernels
                 // After an accepted step the line search's last forward pass was at the new y: reuse it (same inputs, same value).
                 float w = forwardAtY ? wAtY : IcnnKernels.Forward<TAct, TF>(eff, lay, dm, y, o, row);
                 IcnnKernels.Backward<TAct, TF>(eff, lay, dm, y, o, row);
-                float r2 = 0f, x2 = 0f;
-                for (int k = 0; k < d; k++)
+                var test = ToleranceTest(row, dm, x, o, settings.AbsoluteTolerance, settings.RelativeTolerance);
+                res = test.Residual;
+                if (test.Status != ConjugateKernels.StatusRunning)
                 {
-                    float r = row.Get(dm.RG + k) - x[o + k];
-                    r2 += r * r;
-                    x2 += x[o + k] * x[o + k];
-                }
-
-                res = XMath.Sqrt(r2);
-                if (!XMath.IsFinite(res))
-                {
-                    status = ConjugateKernels.StatusNonFinite;
-                    break;
-                }
-
-                if (res <= settings.AbsoluteTolerance + (settings.RelativeTolerance * XMath.Sqrt(x2)))
-                {
-                    status = ConjugateKernels.StatusConverged;
+                    status = test.Status;
                     break;
                 }
 
@@ -142,6 +134,29 @@ public static class IcnnSolveKernels
             ints[i] = status;
             ints[n + i] = it;
         }
+    }
+
+    /// <summary>
+    /// The tolerance test of a conjugate solve at the point at <paramref name="o"/>, with grad w(y) in the row's gradient
+    /// region: the residual |grad w(y) - x| and StatusNonFinite when it is not finite, StatusConverged when it is at most
+    /// abs + rel |x|, else StatusRunning. Shared by the fused Newton and L-BFGS solves (ConjugateKernels.Residual's test).
+    /// </summary>
+    internal static SolveTest ToleranceTest<TF>(StridedRow<TF> row, IcnnDims dm, TF x, long o, float absoluteTolerance, float relativeTolerance)
+        where TF : struct, IFloats
+    {
+        float r2 = 0f, x2 = 0f;
+        for (int k = 0; k < dm.Dim; k++)
+        {
+            float r = row.Get(dm.RG + k) - x[o + k];
+            r2 += r * r;
+            x2 += x[o + k] * x[o + k];
+        }
+
+        float res = XMath.Sqrt(r2);
+        int status = !XMath.IsFinite(res) ? ConjugateKernels.StatusNonFinite
+            : res <= absoluteTolerance + (relativeTolerance * XMath.Sqrt(x2)) ? ConjugateKernels.StatusConverged
+            : ConjugateKernels.StatusRunning;
+        return new SolveTest(res, status);
     }
 
     /// <summary>
