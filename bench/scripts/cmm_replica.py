@@ -719,6 +719,20 @@ def line_search(net, x, y, w, direction, slope, o):
     return y, accepted
 
 
+def tolerance_test(net, g, xa, tol, act, it, iters, status):
+    """The library's tolerance test (ConjugateKernels.Residual) on the active points: r = grad - x, whether |r| is finite and
+    within tol; records the iteration count and the NonFinite / Converged statuses in place."""
+    torch = net.torch
+    r = g - xa
+    res = r.norm(dim=1)
+    fin = torch.isfinite(res)
+    conv = fin & (res <= tol[act])
+    iters[act] = it
+    status[act[~fin]] = STATUS_NONFINITE
+    status[act[conv]] = STATUS_CONVERGED
+    return r, fin, conv
+
+
 def newton(net, x, y0, o):
     """Damped Newton (IcnnSolveKernels.SolveNewton), batched over the still-active points."""
     torch = net.torch
@@ -732,13 +746,7 @@ def newton(net, x, y0, o):
     while act.numel():
         ya, xa = y[act], x[act]
         w, g, st = net.value_grad(ya, keep=True)
-        r = g - xa
-        res = r.norm(dim=1)
-        fin = torch.isfinite(res)
-        conv = fin & (res <= tol[act])
-        iters[act] = it
-        status[act[~fin]] = STATUS_NONFINITE
-        status[act[conv]] = STATUS_CONVERGED
+        r, fin, conv = tolerance_test(net, g, xa, tol, act, it, iters, status)
         if it == o.max_iterations:
             break
         keep = fin & ~conv
@@ -794,13 +802,7 @@ def lbfgs(net, x, y0, o):
             S[act, slot] = s
             Yv[act, slot] = v
             rho[act, slot] = torch.where(good, 1.0 / torch.where(good, sy, torch.ones_like(sy)), torch.zeros_like(sy))
-        r = g - xa
-        res = r.norm(dim=1)
-        fin = torch.isfinite(res)
-        conv = fin & (res <= tol[act])
-        iters[act] = it
-        status[act[~fin]] = STATUS_NONFINITE
-        status[act[conv]] = STATUS_CONVERGED
+        r, fin, conv = tolerance_test(net, g, xa, tol, act, it, iters, status)
         keep = fin & ~conv
         if not keep.any() or it == o.max_iterations:
             break
