@@ -69,6 +69,10 @@ public static class CliApp
             stderr.WriteLine($"cmm: error: internal error ({e.GetType().Name}): {FirstLine(e.Message)} (set CMM_DEBUG=1 for details)");
             return ExitCodes.Failed;
         }
+        finally
+        {
+            CliIO.WriteKernelProfiles(stderr);
+        }
     }
 
     private static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)

@@ -284,6 +284,27 @@ internal static class CliIO
         }
     }
 
+    /// <summary>Contexts whose kernels this command profiles (CMM_KERNEL_PROFILE=1), reported by <see cref="WriteKernelProfiles"/>.</summary>
+    private static readonly List<CmmContext> Profiled = [];
+
+    /// <summary>Writes the kernel profile of every context opened with CMM_KERNEL_PROFILE=1 (one line per kernel) and
+    /// forgets them.</summary>
+    public static void WriteKernelProfiles(TextWriter stderr)
+    {
+        foreach (var ctx in Profiled)
+        {
+            var rows = ctx.KernelProfile;
+            double total = rows.Sum(r => r.Seconds);
+            stderr.WriteLine($"cmm: kernel profile ({ctx.Kind.ToString().ToLowerInvariant()}, launches timed one by one; host-side SIMD work not listed): {total:F3} s in {rows.Sum(r => r.Launches)} launches");
+            foreach (var r in rows)
+            {
+                stderr.WriteLine(FormattableString.Invariant($"cmm:   {r.Kernel,-48} {r.Launches,9} launches {r.Seconds,9:F3} s {1e6 * r.Seconds / r.Launches,10:F1} us/launch {100 * r.Seconds / Math.Max(total, 1e-12),5:F1} %"));
+            }
+        }
+
+        Profiled.Clear();
+    }
+
     /// <summary>Creates the accelerator named by --accelerator / CMM_ACCELERATOR / auto.</summary>
     public static CmmContext OpenContext(string? option, TextWriter stderr)
     {
@@ -292,6 +313,12 @@ internal static class CliIO
         {
             var ctx = CmmContext.Create(kind);
             stderr.WriteLine("cmm: accelerator " + ctx.Description);
+            if (Environment.GetEnvironmentVariable("CMM_KERNEL_PROFILE") == "1")
+            {
+                ctx.StartKernelProfile();
+                Profiled.Add(ctx);
+            }
+
             return ctx;
         }
         catch (AcceleratorUnavailableException e)

@@ -60,6 +60,24 @@ public sealed class CmmContext : IDisposable
     /// </summary>
     public DeviceCounters Counters => Tally.Snapshot();
 
+    /// <summary>
+    /// Starts (or restarts, clearing what was timed) timing every kernel launch of this context, read back by <see cref="KernelProfile"/>. Each launch then waits for
+    /// the device before and after it, so a profiled run is slower and has no overlap between launches: use it to find which
+    /// kernels a workload spends its device time in (the CLI does so when the environment variable <c>CMM_KERNEL_PROFILE</c>
+    /// is 1), not to measure the workload's speed. Work done on the host (the SIMD CPU forms) is not a launch and is not listed.
+    /// </summary>
+    public void StartKernelProfile()
+    {
+        ThrowIfDisposed();
+        Tally.StartProfile(Accelerator);
+    }
+
+    /// <summary>Stops timing launches (they no longer wait for the device); <see cref="KernelProfile"/> keeps what was timed.</summary>
+    public void StopKernelProfile() => Tally.StopProfile();
+
+    /// <summary>Launches and seconds per kernel from the last <see cref="StartKernelProfile"/> (empty before), most time first.</summary>
+    public IReadOnlyList<KernelTime> KernelProfile => Tally.Profile();
+
     /// <summary>The counters behind <see cref="Counters"/>: kernels are wrapped and copies routed through it.</summary>
     internal DeviceTally Tally { get; } = new();
 

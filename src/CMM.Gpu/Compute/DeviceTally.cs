@@ -1,3 +1,7 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -6,7 +10,7 @@ namespace CMM.Gpu.Compute;
 /// <summary>
 /// The counters behind <see cref="CmmContext.Counters"/>, one per context. ILGPU 1.5.3 has no launch hook or launch counter
 /// (its profiling markers time a stream, they count nothing), so every kernel the library loads is wrapped once, at load time,
-/// by <see cref="Counted{T1, T2}(Action{T1, T2})"/> and its overloads (one per delegate arity), and every host copy, fill
+/// by <see cref="Counted{T1, T2}(Action{T1, T2}, string)"/> and its overloads (one per delegate arity), and every host copy, fill
 /// and device copy goes through the methods below. A launch costs one interlocked increment more.
 /// </summary>
 internal sealed class DeviceTally
@@ -16,6 +20,69 @@ internal sealed class DeviceTally
     private long writes;
     private long synchronizations;
     private long memoryOperations;
+    private readonly ConcurrentDictionary<string, KernelTime> profile = new();
+    private Accelerator? profiled;
+
+    /// <summary>Whether launches are being timed (<see cref="StartProfile"/>).</summary>
+    public bool Profiling => profiled is not null;
+
+    /// <summary>
+    /// Times every later launch (clearing earlier rows): the device is waited for before and after each one and the wall time between is added to the
+    /// kernel's row of <see cref="Profile"/>. This serialises the stream (the times add up to the run's device time, not to
+    /// its wall time with overlap): a diagnostic for finding which kernel a run spends its time in, not a mode to run in.
+    /// </summary>
+    /// <param name="accelerator">The context's accelerator (waited for around each launch).</param>
+    public void StartProfile(Accelerator accelerator)
+    {
+        profile.Clear();
+        profiled = accelerator;
+    }
+
+    /// <summary>Stops timing launches; <see cref="Profile"/> keeps its rows.</summary>
+    public void StopProfile() => profiled = null;
+
+    /// <summary>Launches and seconds per kernel since <see cref="StartProfile"/>, most time first.</summary>
+    public IReadOnlyList<KernelTime> Profile() => [.. profile.Values.OrderByDescending(k => k.Seconds)];
+
+    /// <summary>Counts a launch; when profiling, waits for earlier work and returns the start time (else 0).</summary>
+    private long Begin()
+    {
+        Interlocked.Increment(ref launches);
+        if (profiled is null)
+        {
+            return 0;
+        }
+
+        profiled.Synchronize();
+        return Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>When profiling, waits for the launch and adds its time to the kernel's row.</summary>
+    private void End(long start, string name)
+    {
+        if (profiled is null || start == 0)
+        {
+            return;
+        }
+
+        profiled.Synchronize();
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        profile.AddOrUpdate(name, _ => new KernelTime(name, 1, seconds), (_, k) => k with { Launches = k.Launches + 1, Seconds = k.Seconds + seconds });
+    }
+
+    /// <summary>A kernel's name from the expression that loaded it: the last <c>XxxKernels.Name</c> it mentions (as in
+    /// <c>nameof(IcnnKernels.Evaluate)</c> or <c>IcnnKernels.AdamStep</c>), else the expression itself, shortened.</summary>
+    internal static string KernelName(string source)
+    {
+        var matches = Regex.Matches(source, @"\b(\w*Kernels\.\w+)");
+        if (matches.Count > 0)
+        {
+            return matches[^1].Groups[1].Value;
+        }
+
+        var flat = Regex.Replace(source, @"\s+", " ").Trim();
+        return flat.Length <= 60 ? flat : flat[..60];
+    }
 
     /// <summary>The counts now.</summary>
     public DeviceCounters Snapshot() => new(
@@ -150,122 +217,188 @@ internal sealed class DeviceTally
     }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2> Counted<T1, T2>(Action<T1, T2> kernel) =>
-        (a1, a2) =>
+    public Action<T1, T2> Counted<T1, T2>(Action<T1, T2> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3> Counted<T1, T2, T3>(Action<T1, T2, T3> kernel) =>
-        (a1, a2, a3) =>
+    public Action<T1, T2, T3> Counted<T1, T2, T3>(Action<T1, T2, T3> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4> Counted<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel) =>
-        (a1, a2, a3, a4) =>
+    public Action<T1, T2, T3, T4> Counted<T1, T2, T3, T4>(Action<T1, T2, T3, T4> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5> Counted<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel) =>
-        (a1, a2, a3, a4, a5) =>
+    public Action<T1, T2, T3, T4, T5> Counted<T1, T2, T3, T4, T5>(Action<T1, T2, T3, T4, T5> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6> Counted<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel) =>
-        (a1, a2, a3, a4, a5, a6) =>
+    public Action<T1, T2, T3, T4, T5, T6> Counted<T1, T2, T3, T4, T5, T6>(Action<T1, T2, T3, T4, T5, T6> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7> Counted<T1, T2, T3, T4, T5, T6, T7>(Action<T1, T2, T3, T4, T5, T6, T7> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7> Counted<T1, T2, T3, T4, T5, T6, T7>(Action<T1, T2, T3, T4, T5, T6, T7> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8> Counted<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8> Counted<T1, T2, T3, T4, T5, T6, T7, T8>(Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
+            End(t, name);
         };
+    }
 
     /// <summary>The kernel delegate <paramref name="kernel"/>, counting each launch.</summary>
-    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16> kernel) =>
-        (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) =>
+    public Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16> Counted<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16>(Action<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16> kernel, [CallerArgumentExpression(nameof(kernel))] string source = "")
+    {
+        var name = KernelName(source);
+        return (a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) =>
         {
-            Interlocked.Increment(ref launches);
+            long t = Begin();
             kernel(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16);
+            End(t, name);
         };
+    }
 }
+
+/// <summary>One row of a kernel profile (<see cref="CmmContext.KernelProfile"/>).</summary>
+/// <param name="Kernel">The kernel, as <c>Class.Method</c>.</param>
+/// <param name="Launches">Launches timed.</param>
+/// <param name="Seconds">Wall seconds from launch to completion, summed over the launches.</param>
+public sealed record KernelTime(string Kernel, long Launches, double Seconds);

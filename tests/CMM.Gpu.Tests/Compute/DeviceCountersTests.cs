@@ -44,6 +44,42 @@ public sealed class DeviceCountersTests(AcceleratorFixture fixture)
         Assert.Equal(new DeviceCounters(2, 0, 0, 0, 0), tally.Snapshot());
     }
 
+    [Theory]
+    [InlineData("context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange>(\n   LangevinKernels.Propose)", "LangevinKernels.Propose")]
+    [InlineData("acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, IcnnDims>>(point, nameof(IcnnKernels.Evaluate), activation))", "IcnnKernels.Evaluate")]
+    [InlineData("IcnnKernels.AdamStep", "IcnnKernels.AdamStep")]
+    [InlineData("(a, b) => seen += a", "(a, b) => seen += a")]
+    public void KernelNamesComeFromTheLoadingExpression(string source, string name) => Assert.Equal(name, DeviceTally.KernelName(source));
+
+    [Fact]
+    public void KernelProfileTimesEveryLaunchByNameUntilStopped()
+    {
+        var ctx = fixture.Context;
+        var w = new SeparableQuarticPotential(ctx, 2, 1, 1);
+        using var chains = new LangevinChains(ctx, 33, 2, seed: 4);
+        var options = new LangevinOptions { BurnIn = 4, Samples = 0, DiagnosticChains = 0 };
+        try
+        {
+            ctx.StartKernelProfile();
+            var before = ctx.Counters;
+            chains.Run(w, options);
+            long launches = (ctx.Counters - before).KernelLaunches;
+            var rows = ctx.KernelProfile;
+            Assert.Equal(launches, rows.Sum(r => r.Launches));
+            Assert.Contains(rows, r => r.Kernel == "LangevinKernels.Propose" && r.Launches == 4);
+            Assert.All(rows, r => Assert.True(r.Seconds >= 0 && double.IsFinite(r.Seconds), $"{r.Kernel}: {r.Seconds} s"));
+            Assert.Equal(rows.OrderByDescending(r => r.Seconds).Select(r => r.Kernel), rows.Select(r => r.Kernel));
+        }
+        finally
+        {
+            ctx.StopKernelProfile();
+        }
+
+        long timed = ctx.KernelProfile.Sum(r => r.Launches);
+        chains.Run(w, options);
+        Assert.Equal(timed, ctx.KernelProfile.Sum(r => r.Launches)); // stopped: nothing more timed, the rows kept
+    }
+
     [Fact]
     public void UploadsDownloadsFillsAndWaitsAreCountedOneEach()
     {
