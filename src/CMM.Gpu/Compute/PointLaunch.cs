@@ -54,6 +54,17 @@ internal sealed class PointLaunch
         set => loopThreads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "at least 1 thread");
     }
 
+    /// <summary>
+    /// Whether the light kernels (<see cref="LightKernels"/>: per-parameter updates, Langevin moves, packing) run on the host
+    /// over the CPU accelerator's buffers instead of being launched (default true; ignored on GPUs and when <see cref="Form"/>
+    /// is forced). Settable for tests and benchmarks that exercise the launched forms on the CPU accelerator.
+    /// </summary>
+    public bool LightKernelsOnHost { get; set; } = true;
+
+    /// <summary>True when the light kernels run on the host: the CPU accelerator, form <see cref="PointLaunchForm.Auto"/> and
+    /// <see cref="LightKernelsOnHost"/>.</summary>
+    public bool HostForm => !context.IsGpu && Form == PointLaunchForm.Auto && LightKernelsOnHost;
+
     /// <summary>The instance of a context.</summary>
     /// <param name="context">The device.</param>
     /// <returns>The launch rule.</returns>

@@ -880,8 +880,8 @@ internal sealed class FitLauncher(CmmContext context)
     private readonly PointLaunch launch = PointLaunch.For(context);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, int, ArrayView<int>> pack =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, int,
-            ArrayView<int>>(FitKernels.PackIterationFigures));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<int>, int, ArrayView<float>, int,
+            ArrayView<int>>(FitKernels.PackIterationFigures, HostLoop.PerBlock);
 
     public void PackIterationFigures(int n, ArrayView<float> loss, ArrayView<int> status, int statusCount, ArrayView<float> parameters, int parameterCount,
         ArrayView<int> packed)

@@ -29,42 +29,22 @@ internal sealed class IcnnActivationKernels
         likelihood = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(point, nameof(IcnnKernels.LikelihoodParameterGradient), activation))));
         var solve = pointerForm ? typeof(IcnnCpuKernels) : typeof(IcnnSolveKernels);
         SolveNewton = tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings>>(solve, nameof(IcnnSolveKernels.SolveNewton), activation)));
-        // The SIMD form of the fused Newton solve (CPU accelerator only): host code over the CPU accelerator's buffers, not a kernel.
+        // The SIMD forms (CPU accelerator only): host code over the CPU accelerator's buffers, not kernels, each counted as one
+        // launch. Null in the ArrayView (GPU) form; callers use them only where IcnnSimdSolver says they run.
         if (pointerForm)
         {
-            var simd = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int, bool>>(
+            var simdSolve = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int, bool>>(
                 typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TrySolveNewton), activation);
             SolveNewtonSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int>(
-                (eff, lay, dm, x, y, ints, res, settings, blocks) =>
-                {
-                    if (!simd(eff, lay, dm, x, y, ints, res, settings, blocks))
-                    {
-                        throw new InvalidOperationException($"the SIMD Newton solve does not run here (d = {dm.Dim})");
-                    }
-                });
-        }
-        else
-        {
-            SolveNewtonSimd = (_, _, _, _, _, _, _, _, _) => throw new InvalidOperationException("the SIMD Newton solve runs on the CPU accelerator only");
-        }
-
-        // The SIMD form of the value parameter gradient (CPU accelerator only), likewise host code counted as one launch.
-        if (pointerForm)
-        {
+                (eff, lay, dm, x, y, ints, res, settings, blocks) => Ran(simdSolve(eff, lay, dm, x, y, ints, res, settings, blocks), "Newton solve", dm), "IcnnSimdSolver.TrySolveNewton");
             var simdGrad = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int, bool>>(
                 typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryValueParameterGradient), activation);
             ValueParameterGradientSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int>(
-                (eff, lay, dm, x, part, blocks) =>
-                {
-                    if (!simdGrad(eff, lay, dm, x, part, blocks))
-                    {
-                        throw new InvalidOperationException($"the SIMD value parameter gradient does not run here (d = {dm.Dim})");
-                    }
-                });
-        }
-        else
-        {
-            ValueParameterGradientSimd = (_, _, _, _, _, _) => throw new InvalidOperationException("the SIMD value parameter gradient runs on the CPU accelerator only");
+                (eff, lay, dm, x, part, blocks) => Ran(simdGrad(eff, lay, dm, x, part, blocks), "value parameter gradient", dm), "IcnnSimdSolver.TryValueParameterGradient");
+            var simdEval = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, bool>>(
+                typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryEvaluate), activation);
+            EvaluateSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
+                (eff, lay, dm, x, values, grads, mode, blocks) => Ran(simdEval(eff, lay, dm, x, values, grads, mode, blocks), "evaluation", dm), "IcnnSimdSolver.TryEvaluate");
         }
 
         // Compiled on first use: only L-BFGS conjugate solves (d > 16 by default) need it.
@@ -91,6 +71,15 @@ internal sealed class IcnnActivationKernels
         return new IcnnActivationKernels(acc, tally, pointerForm, activation == IcnnActivation.Elu ? typeof(EluActivation) : typeof(SoftplusActivation));
     }
 
+    /// <summary>Throws when a SIMD form did not run (its caller checked that it would).</summary>
+    private static void Ran(bool ran, string what, IcnnDims dm)
+    {
+        if (!ran)
+        {
+            throw new InvalidOperationException($"the SIMD {what} does not run here (d = {dm.Dim})");
+        }
+    }
+
     private static TDelegate Delegate<TDelegate>(Type kernels, string name, Type activation)
         where TDelegate : Delegate =>
         kernels.GetMethod(name)!.MakeGenericMethod(activation).CreateDelegate<TDelegate>();
@@ -110,11 +99,14 @@ internal sealed class IcnnActivationKernels
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings> SolveNewton { get; }
 
     /// <summary>The SIMD form of <see cref="SolveNewton"/> (<see cref="IcnnSimdSolver.TrySolveNewton{TAct}"/>; pointer form only), counted as one launch.</summary>
-    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int> SolveNewtonSimd { get; }
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int>? SolveNewtonSimd { get; }
 
     /// <summary>The SIMD form of <see cref="ValueParameterGradient"/> (<see cref="IcnnSimdSolver.TryValueParameterGradient{TAct}"/>; pointer form only),
     /// counted as one launch: writes <see cref="IcnnSimdSolver.GradientBlocks"/> partial rows.</summary>
-    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int> ValueParameterGradientSimd { get; }
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int>? ValueParameterGradientSimd { get; }
+
+    /// <summary>The SIMD form of <see cref="Evaluate"/> (<see cref="IcnnSimdSolver.TryEvaluate{TAct}"/>; pointer form only), counted as one launch.</summary>
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? EvaluateSimd { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings> SolveLbfgs => solveLbfgs.Value;
 
@@ -136,36 +128,17 @@ internal sealed class IcnnKernelSet
     {
         acc = context.Accelerator;
         tally = context.Tally;
-        Materialize = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize));
-        // On the CPU accelerator the slot reduction and AddScaled run as host loops over the same kernel bodies (bit-identical
-        // results, still counted as one launch each): launched, ILGPU's CPU accelerator spends about a microsecond per thread,
-        // which for one thread per parameter (P ~ 10^4) cost more than the SIMD parameter gradient itself.
-        ReduceSlots = context.IsGpu
-            ? tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots))
-            : tally.Counted<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(
-                (n, part, dm, raw, mask, scale, sg, se, grad, extra) =>
-                {
-                    for (int j = 0; j < n.X; j++)
-                    {
-                        IcnnKernels.ReduceSlots(j, part, dm, raw, mask, scale, sg, se, grad, extra);
-                    }
-                });
-        ReduceSlotsWeighted = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted));
-        SlotColumn = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn));
-        AddScaled = context.IsGpu
-            ? tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled))
-            : tally.Counted<Index1D, ArrayView<float>, ArrayView<float>, float>(
-                (n, y, x, a) =>
-                {
-                    for (int i = 0; i < n.X; i++)
-                    {
-                        IcnnKernels.AddScaled(i, y, x, a);
-                    }
-                });
-        SumSquaresPartial = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial));
-        ClipFactor = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor));
-        AdamStep = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep));
-        SgdStep = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep));
+        // Light per-parameter kernels: on the CPU accelerator they run as host loops over the same kernel bodies (LightKernels).
+        var light = LightKernels.For(context);
+        Materialize = light.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize, HostLoop.PerElement);
+        ReduceSlots = light.Load<ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots, HostLoop.PerElement);
+        ReduceSlotsWeighted = light.Load<ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted, HostLoop.PerElement);
+        SlotColumn = light.Load<ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn, HostLoop.PerElement);
+        AddScaled = light.Load<ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled, HostLoop.PerElement);
+        SumSquaresPartial = light.Load<ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial, HostLoop.PerElement);
+        ClipFactor = light.Load<ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor, HostLoop.PerElement);
+        AdamStep = light.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep, HostLoop.PerElement);
+        SgdStep = light.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep, HostLoop.PerElement);
     }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>> Materialize { get; }

@@ -62,6 +62,14 @@ public sealed record IcnnPotentialOptions
     /// </summary>
     internal bool SimdGradientOnCpu { get; init; } = true;
 
+    /// <summary>
+    /// Whether values and gradients of w (<see cref="IcnnPotential.Value"/>, <see cref="IcnnPotential.Gradient"/>,
+    /// <see cref="IcnnPotential.ValueAndGradient"/>) run on the CPU accelerator in SIMD form
+    /// (<see cref="IcnnSimdSolver.TryEvaluate{TAct}"/>; default) where the hardware allows it, else in the scalar pointer form.
+    /// False forces the scalar form. Ignored on GPUs, with <see cref="ArrayViewKernelsOnCpu"/> and with the staged variant.
+    /// </summary>
+    internal bool SimdEvaluateOnCpu { get; init; } = true;
+
     /// <summary>Every problem, each with how to fix it; empty when valid.</summary>
     /// <returns>The problems.</returns>
     public IReadOnlyList<string> Problems()
@@ -119,6 +127,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? slotValues;
     private readonly bool simdNewton;
     private readonly bool simdGradient;
+    private readonly bool simdEvaluate;
     private bool disposed;
 
     private IcnnPotential(CmmContext context, IcnnArchitecture architecture, ReadOnlySpan<float> parameters, IcnnPotentialOptions? options)
@@ -146,6 +155,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         bool pointerForm = !context.IsGpu && !this.options.ArrayViewKernelsOnCpu;
         act = kernels.For(architecture.Activation, pointerForm);
         simdNewton = pointerForm && this.options.SimdNewtonOnCpu && IcnnSimdSolver.IsSupported(Dimension);
+        simdEvaluate = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdEvaluateOnCpu && IcnnSimdSolver.IsEvaluateSupported(Dimension);
         simdGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
@@ -602,7 +612,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
             var sd = BaseDims();
             sd.Count = x.Count;
             sd.Slots = 1;
-            act.SolveNewtonSimd(EffectiveParameters.View, table.View, sd, x.View, y.View, ints, residual, settings, PointLaunch.For(Context).LoopThreads);
+            act.SolveNewtonSimd!(EffectiveParameters.View, table.View, sd, x.View, y.View, ints, residual, settings, PointLaunch.For(Context).LoopThreads);
             return;
         }
 
@@ -686,6 +696,16 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
 
     private void Evaluate(DevicePoints points, ArrayView<float> values, ArrayView<float> grads, int mode)
     {
+        if (simdEvaluate)
+        {
+            // CPU accelerator: the SIMD form over the same (host) buffers, as SolveNewton.
+            var sd = BaseDims();
+            sd.Count = points.Count;
+            sd.Slots = 1;
+            act.EvaluateSimd!(EffectiveParameters.View, table.View, sd, points.View, values, grads, mode, PointLaunch.For(Context).LoopThreads);
+            return;
+        }
+
         var dm = PointDims(points.Count, out var ws);
         if (Variant == IcnnKernelVariant.Staged)
         {
@@ -703,7 +723,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         if (simdGradient)
         {
             int blocks = PointLaunch.For(Context).LoopThreads;
-            act.ValueParameterGradientSimd(EffectiveParameters.View, table.View, dm, x, part, blocks);
+            act.ValueParameterGradientSimd!(EffectiveParameters.View, table.View, dm, x, part, blocks);
             dm.Slots = Math.Max(1, IcnnSimdSolver.GradientBlocks(dm.Count, dm.Slots, blocks));
             return dm;
         }

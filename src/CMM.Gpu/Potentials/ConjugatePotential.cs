@@ -206,12 +206,10 @@ public sealed class ConjugatePotential : IReplicablePotential, IConjugateKnown, 
         private readonly PointLaunch launch = PointLaunch.For(context);
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> start =
-            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(
-                ConjugatePotentialKernels.Start));
+            LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(ConjugatePotentialKernels.Start, HostLoop.PerBlock);
 
         private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> legendre =
-            context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
-                ConjugatePotentialKernels.Legendre));
+            LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConjugatePotentialKernels.Legendre, HostLoop.PerBlock);
 
         public void Start(int n, ArrayView<float> x, ArrayView<float> z, ArrayView<float> centre, ArrayView<float> image, float ratio, int d)
         {

@@ -453,31 +453,27 @@ internal sealed class LangevinLauncher(CmmContext context)
     private readonly PointLaunch launch = PointLaunch.For(context);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long> init =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long>(LangevinKernels.InitNormal));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, int, float, ArrayView<float>, ulong, long>(LangevinKernels.InitNormal, HostLoop.PerBlock);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep> propose =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(
-            LangevinKernels.Propose));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, LangevinStep>(LangevinKernels.Propose, HostLoop.PerBlock);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep> accept =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<int>, int, LangevinStep>(LangevinKernels.Accept, HostLoop.PerBlock);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int> restore =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(
-            LangevinKernels.RestoreDiverged));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int>(LangevinKernels.RestoreDiverged, HostLoop.PerBlock);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> moments =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(
-            LangevinKernels.AccumulateMoments));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.AccumulateMoments, HostLoop.PerBlock);
 
     private readonly Action<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<long>> summarize =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<long>>(
-            LangevinKernels.SummarizeCounters));
+        LightKernels.For(context).Load<PointRange, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<long>>(LangevinKernels.SummarizeCounters, HostLoop.PerBlock);
 
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int> scatter =
-        context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows));
+        LightKernels.For(context).Load<PointRange, ArrayView<float>, ArrayView<float>, int, int, int>(LangevinKernels.ScatterRows, HostLoop.PerBlock);
 
     public void Init(int n, ArrayView<float> x, int d, float scale, ArrayView<float> centre, ulong seed, long chainOffset)
     {

@@ -1,5 +1,6 @@
 using CMM.Gpu.Compute;
 using CMM.Gpu.Conjugate;
+using CMM.Gpu.Icnn;
 using CMM.Gpu.Kernels;
 using CMM.Gpu.Memory;
 using CMM.Gpu.Potentials;
@@ -19,12 +20,15 @@ namespace CMM.Gpu.Tests.Compute;
 [Collection(AcceleratorTestGroup.Name)]
 public sealed class PointLaunchTests(AcceleratorFixture fixture)
 {
-    /// <summary>The looped forms compared with one thread per point: default thread count, and 5 threads (uneven blocks).</summary>
+    /// <summary>The looped forms compared with one thread per point: default thread count, and 5 threads (uneven blocks).
+    /// Auto is the default: on the CPU accelerator it plans blocks and runs the light kernels on the host (<see cref="LightKernels"/>).</summary>
     private static readonly (PointLaunchForm Form, int? Threads)[] LoopedForms =
     [
         (PointLaunchForm.Blocks, null),
         (PointLaunchForm.Blocks, 5),
         (PointLaunchForm.GridStride, 5),
+        (PointLaunchForm.Auto, null),
+        (PointLaunchForm.Auto, 5),
     ];
 
     private T With<T>(PointLaunchForm form, int? threads, Func<T> run)
@@ -68,7 +72,7 @@ public sealed class PointLaunchTests(AcceleratorFixture fixture)
     [InlineData(65_537)]
     public void EveryFormCoversEachPointExactlyOnce(int n)
     {
-        foreach (var (form, threads) in LoopedForms.Append((PointLaunchForm.OnePerPoint, null)).Append((PointLaunchForm.Blocks, 1)))
+        foreach (var (form, threads) in LoopedForms.Where(f => f.Form != PointLaunchForm.Auto).Append((PointLaunchForm.OnePerPoint, null)).Append((PointLaunchForm.Blocks, 1)))
         {
             With(form, threads, () =>
             {
@@ -104,6 +108,8 @@ public sealed class PointLaunchTests(AcceleratorFixture fixture)
         var launch = PointLaunch.For(fixture.Context);
         Assert.Equal(PointLaunchForm.Auto, launch.Form);
         Assert.Equal(fixture.Context.IsGpu ? PointLaunchForm.OnePerPoint : PointLaunchForm.Blocks, launch.Resolved);
+        Assert.Equal(!fixture.Context.IsGpu, launch.HostForm);
+        Assert.False(With(PointLaunchForm.Blocks, null, () => launch.HostForm), "a forced form launches its kernels");
         Assert.Throws<ArgumentOutOfRangeException>(() => launch.LoopThreads = 0);
     }
 
@@ -246,5 +252,52 @@ public sealed class PointLaunchTests(AcceleratorFixture fixture)
             Assert.Equal((expected.Result.Status, expected.Result.Iterations, expected.Result.ConvergedFraction),
                 (actual.Result.Status, actual.Result.Iterations, actual.Result.ConvergedFraction));
         }
+    }
+
+    [Theory]
+    [InlineData(IcnnOptimizerMethod.Adam, 0f)]
+    [InlineData(IcnnOptimizerMethod.Adam, 0.5f)]
+    [InlineData(IcnnOptimizerMethod.Sgd, 0.5f)]
+    public void ParameterKernelsAreIdenticalOnTheHostAndLaunched(IcnnOptimizerMethod method, float maxNorm)
+    {
+        // The light per-parameter kernels (slot reduction, effective parameters, gradient norm, clip factor, Adam / SGD) as
+        // host loops (the CPU accelerator's default) and launched; on GPUs both runs launch them.
+        var ctx = fixture.Context;
+        var arch = Icnn.IcnnCases.Arch(2, [9, 7], 1, IcnnActivation.Softplus, preconditioned: true);
+        var theta = Icnn.IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, 3);
+        var data = TestData.Normal(2 * 37, 4, scale: 2);
+        var model = TestData.Normal(2 * 29, 5, scale: 1.5, shift: 0.5);
+
+        (float[] Parameters, float[] Gradient, float Loss) Run(bool host)
+        {
+            var launch = PointLaunch.For(ctx);
+            try
+            {
+                launch.LightKernelsOnHost = host;
+                using var pot = IcnnPotential.FromParameters(ctx, arch, theta);
+                using var opt = new IcnnOptimizer(pot, new IcnnOptimizerOptions { Method = method, LearningRate = 0.05f, MaxGradientNorm = maxNorm });
+                using var dd = DevicePoints.Upload(ctx, data, 2);
+                using var dm = DevicePoints.Upload(ctx, model, 2);
+                using var grad = DeviceVector.Allocate(ctx, pot.ParameterCount);
+                using var loss = DeviceVector.Allocate(ctx, 1);
+                for (int step = 0; step < 3; step++)
+                {
+                    pot.SemiDualParameterGradient(dd, dm, grad, loss);
+                    opt.Step(grad);
+                }
+
+                return (pot.Parameters.ToArray(), grad.ToArray(), loss.ToArray()[0]);
+            }
+            finally
+            {
+                launch.LightKernelsOnHost = true;
+            }
+        }
+
+        var launched = Run(host: false);
+        var hosted = Run(host: true);
+        AssertBitIdentical(launched.Parameters, hosted.Parameters, $"{method} parameters");
+        AssertBitIdentical(launched.Gradient, hosted.Gradient, $"{method} gradient");
+        Assert.Equal(BitConverter.SingleToInt32Bits(launched.Loss), BitConverter.SingleToInt32Bits(hosted.Loss));
     }
 }
