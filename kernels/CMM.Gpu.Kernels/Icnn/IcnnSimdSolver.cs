@@ -165,7 +165,7 @@ public static unsafe partial class IcnnSimdSolver
     /// flushes results below 2^-126 to 0; Log for positive normal finite x (the activations call it on 1 + e^s &gt;= 1).
     /// NaN is not propagated: the callers select it back.
     /// </summary>
-    private static class VecMath
+    internal static class VecMath
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static V Exp(V x)

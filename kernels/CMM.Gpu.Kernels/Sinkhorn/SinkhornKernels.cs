@@ -371,7 +371,7 @@ public static class SinkhornKernels
         Finish(i, max, sum, new ViewFloats(ownLogWeight), new ViewFloats(ownOld), new ViewFloats(ownNew), new ViewFloats(error), eps, omega);
 
     /// <summary>Writes the relaxed potential and the marginal error of point i from its (max, sum) state.</summary>
-    private static void Finish<TF>(long i, float max, float sum, TF ownLogWeight, TF ownOld, TF ownNew, TF error, float eps, float omega)
+    internal static void Finish<TF>(long i, float max, float sum, TF ownLogWeight, TF ownOld, TF ownNew, TF error, float eps, float omega)
         where TF : struct, IFloats
     {
         float t = sum > 0f ? -eps * (max + XMath.Log(sum)) : float.PositiveInfinity;

@@ -47,6 +47,10 @@ internal sealed class SinkhornLauncher
     private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int>? applyRows;
 
+    // The SIMD form of the stored-cost update (SinkhornSimd: host code over the CPU accelerator's buffers, counted as a launch).
+    private readonly Action<ArrayView<float>, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, int, int, float, float, int>? storedSimd;
+
     private SinkhornLauncher(CmmContext context)
     {
         this.context = context;
@@ -69,10 +73,21 @@ internal sealed class SinkhornLauncher
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(RowCpuKernels.UpdateOnline));
             storedRows = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, int, int, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, float>(RowCpuKernels.UpdateStored));
+            storedSimd = tally.Counted<ArrayView<float>, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, int, int, float, float, int>(
+                (c, tr, ld, h, lw, olw, old, fresh, err, n, m, eps, omega, blocks) => SinkhornSimd.TryUpdateStored(c, tr, ld, h, lw, olw, old, fresh, err, n, m, eps, omega, blocks),
+                "SinkhornSimd.TryUpdateStored");
             applyRows = tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, float, int>(RowCpuKernels.Apply));
         }
     }
+
+    /// <summary>
+    /// Whether the stored-cost row update runs in its SIMD form on the CPU accelerator (<see cref="SinkhornSimd"/>; default)
+    /// where the hardware allows it, else in the scalar pointer form (<see cref="RowCpuKernels.UpdateStored"/>). A test and
+    /// benchmark seam; ignored on GPUs and for the tiled variant.
+    /// </summary>
+    internal bool SimdOnCpu { get; set; } = true;
 
     public static SinkhornLauncher For(CmmContext context) => context.GetComponent(c => new SinkhornLauncher(c));
 
@@ -118,7 +133,11 @@ internal sealed class SinkhornLauncher
             else
             {
                 // Row per thread; on GPUs this is also the right form for the column (transposed) update: coalesced reads.
-                if (rows is not null)
+                if (rows is not null && SimdOnCpu && SinkhornSimd.IsSupported)
+                {
+                    storedSimd!(cost, transposed ? 1 : 0, ld, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, n, m, eps, omega, rows.LoopThreads);
+                }
+                else if (rows is not null)
                 {
                     var range = rows.Plan(n, out int threads);
                     storedRows!(threads, range, cost, transposed ? 1 : 0, ld, otherPotential, otherLogWeight, ownLogWeight, ownOld, ownNew, error, m, eps, omega);
