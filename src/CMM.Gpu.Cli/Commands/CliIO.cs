@@ -240,6 +240,11 @@ internal static class CliIO
             throw new CliException(e.Message, ExitCodes.Failed);
         }
 
+        foreach (var device in devices)
+        {
+            ProfileIfAsked(device);
+        }
+
         var set = new DeviceSet(devices);
         if (wanted is { } n && devices.Count < n)
         {
@@ -305,6 +310,16 @@ internal static class CliIO
         Profiled.Clear();
     }
 
+    /// <summary>Starts the kernel profile of a new context when CMM_KERNEL_PROFILE is 1.</summary>
+    private static void ProfileIfAsked(CmmContext ctx)
+    {
+        if (Environment.GetEnvironmentVariable("CMM_KERNEL_PROFILE") == "1")
+        {
+            ctx.StartKernelProfile();
+            Profiled.Add(ctx);
+        }
+    }
+
     /// <summary>Creates the accelerator named by --accelerator / CMM_ACCELERATOR / auto.</summary>
     public static CmmContext OpenContext(string? option, TextWriter stderr)
     {
@@ -313,12 +328,7 @@ internal static class CliIO
         {
             var ctx = CmmContext.Create(kind);
             stderr.WriteLine("cmm: accelerator " + ctx.Description);
-            if (Environment.GetEnvironmentVariable("CMM_KERNEL_PROFILE") == "1")
-            {
-                ctx.StartKernelProfile();
-                Profiled.Add(ctx);
-            }
-
+            ProfileIfAsked(ctx);
             return ctx;
         }
         catch (AcceleratorUnavailableException e)
