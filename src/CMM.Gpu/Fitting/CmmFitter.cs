@@ -725,9 +725,10 @@ public sealed class CmmFitter : IDisposable
     {
         var o = Options;
         var lr = (float)(o.LearningRateAt(Iteration) * learningRateScale);
-        // No end-of-run diagnostics (the fit uses none: they cost 4 host reads a run), but the run still ends with the cold
-        // solve of the particles' gradients that the diagnostics made, which the next run warm-starts from: the fit's numbers
-        // stay those of the fits made while its runs computed diagnostics (LangevinChains.RunCore).
+        // No end-of-run diagnostics (the fit uses none: they cost 4 host reads and a cold solve of every particle a run); the
+        // next run warm-starts from the gradients of the accepted states, as the PyTorch replica of this recipe does
+        // (bench/scripts/cmm_replica.py). Until 2026-12-05 each run ended with that cold solve (one of 8 solves an iteration),
+        // so fits made before differ from today's within the solve's tolerance.
         var lang = chains.RunCore(latentEnergy, new LangevinOptions
         {
             Sampler = o.Sampler,
@@ -736,7 +737,7 @@ public sealed class CmmFitter : IDisposable
             Samples = 0,
             CheckEvery = Math.Max(1, o.LangevinSteps),
             DiagnosticChains = 0,
-        }, null, default, coldGradientsAtEnd: true);
+        }, null, default);
         langevinStep = lang.StepSize;
         FillBatch(Iteration);
         int sinkIterations = 0;

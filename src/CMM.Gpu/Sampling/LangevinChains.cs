@@ -188,15 +188,8 @@ public sealed class LangevinChains : IDisposable
     /// <param name="options">Sampler options.</param>
     /// <param name="onKept">Called with the 0-based index of each kept draw, or null.</param>
     /// <param name="cancellationToken">Checked every <see cref="LangevinOptions.CheckEvery"/> steps.</param>
-    /// <param name="coldGradientsAtEnd">
-    /// With a warm-start potential and MALA, end the run by replacing the gradients the next run starts from with a cold
-    /// solve at the states, as the end-of-run diagnostics do (<see cref="LangevinOptions.DiagnosticChains"/> above 0), without
-    /// computing the diagnostics. The fitter runs its chains so: it needs no diagnostics, and its fits stay those made while
-    /// its runs computed them (the next run's warm starts would otherwise change within the solve's tolerance).
-    /// </param>
     /// <returns>Status, step size, acceptance and diagnostics.</returns>
-    internal LangevinResult RunCore(IPotential potential, LangevinOptions options, Action<int>? onKept, CancellationToken cancellationToken,
-        bool coldGradientsAtEnd = false)
+    internal LangevinResult RunCore(IPotential potential, LangevinOptions options, Action<int>? onKept, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentNullException.ThrowIfNull(potential);
@@ -384,11 +377,6 @@ public sealed class LangevinChains : IDisposable
         double rateAll = steps == 0 ? 0 : acceptedSum / ((double)Count * steps);
         int divergentChains = (int)counters[2];
         long divergentProposals = counters[3];
-
-        if (coldGradientsAtEnd && diagChains == 0 && warm is not null && mala)
-        {
-            potential.Gradient(x, g);
-        }
 
         LangevinDiagnostics? diagnostics = null;
         if (diagChains > 0)
