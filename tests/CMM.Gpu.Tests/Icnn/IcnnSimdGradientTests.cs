@@ -62,7 +62,9 @@ public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
         }
     }
 
-    private static void AssertClose(float[] a, float[] b, double tolerance, string what)
+    /// <summary>Asserts a gradient <paramref name="a"/> is finite and within <paramref name="tolerance"/> times the norm of
+    /// <paramref name="b"/> (non-zero) of it, entry by entry (also used by <see cref="IcnnSimdLossGradientTests"/>).</summary>
+    internal static void AssertClose(float[] a, float[] b, double tolerance, string what)
     {
         Assert.Equal(b.Length, a.Length);
         double diff = 0, norm = 0;
