@@ -16,23 +16,14 @@ namespace CMM.Gpu.Tests.Icnn;
 public sealed class IcnnSimdLossGradientTests(AcceleratorFixture fixture)
 {
     [Theory]
-    [InlineData(1, new[] { 7 }, 0, false, false, IcnnKernelVariant.SlotRows)]
-    [InlineData(1, new[] { 6, 5, 4 }, 1, true, true, IcnnKernelVariant.Interleaved)]
-    [InlineData(2, new[] { 6, 5, 4 }, 1, true, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(2, new[] { 9 }, 2, false, false, IcnnKernelVariant.Interleaved)]
-    [InlineData(5, new[] { 9 }, 2, true, false, IcnnKernelVariant.SlotRows)]
-    [InlineData(5, new[] { 8, 7, 6 }, 3, false, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(16, new[] { 12, 10, 9 }, 3, false, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(16, new[] { 11 }, 0, true, false, IcnnKernelVariant.Interleaved)]
+    [MemberData(nameof(IcnnSimdGradientTests.Cases), MemberType = typeof(IcnnSimdGradientTests))]
     public void SimdLossGradientMatchesTheScalarKernel(int d, int[] widths, int rank, bool elu, bool preconditioned, IcnnKernelVariant variant)
     {
-        if (!IcnnSimdSolver.IsSupported(d))
+        if (IcnnSimdGradientTests.Case(d, widths, rank, elu, preconditioned, 61 + d) is not (var arch, var theta))
         {
-            return; // no AVX2 here: the library runs the scalar form
+            return;
         }
 
-        var arch = IcnnCases.Arch(d, widths, rank, elu ? IcnnActivation.Elu : IcnnActivation.Softplus, preconditioned);
-        var theta = IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, 61 + d);
         var ctx = fixture.Context;
         foreach (int n in new[] { 37, 1, 512 })
         {
