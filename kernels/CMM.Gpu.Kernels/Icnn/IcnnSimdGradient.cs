@@ -56,157 +56,109 @@ public static unsafe partial class IcnnSimdSolver
             return false;
         }
 
+        bool elu = typeof(TAct) == typeof(EluActivation);
+        ForGradientBlocks(dm, partial, blocks, (row, start, end) =>
+        {
+            fixed (float* pe = &eff[0L], px = &x[0L], pp = &partial[0L])
+            fixed (int* pl = &lay[0L])
+            {
+                var block = new GradientBlock((nint)pe, (nint)pl, (nint)pp, dm, row, start, end);
+                if (elu)
+                {
+                    Solver<EluVec>.Accumulate(block, new Solver<EluVec>.ValuePoints((nint)px));
+                }
+                else
+                {
+                    Solver<SoftplusVec>.Accumulate(block, new Solver<SoftplusVec>.ValuePoints((nint)px));
+                }
+            }
+        });
+        return true;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="block"/>(row, start, end) for the <see cref="GradientBlocks"/> blocks of consecutive lane groups,
+    /// block b on points [start, end) into partial row b, in parallel; with no points it runs none and sets row 0 to zero, as
+    /// the scalar kernel's one slot does.
+    /// </summary>
+    private static void ForGradientBlocks(IcnnDims dm, ArrayView<float> partial, int blocks, Action<int, int, int> block)
+    {
         int n = dm.Count, w = V.Count;
         int nb = GradientBlocks(n, dm.Slots, blocks);
         if (nb == 0)
         {
-            // No points: row 0 holds zeros, as the scalar kernel's one slot does.
             for (int j = 0; j <= dm.ParamCount; j++)
             {
-                partial[(j * dm.PartialParamStride)] = 0f;
+                partial[j * dm.PartialParamStride] = 0f;
             }
 
-            return true;
+            return;
         }
 
         int groups = (n + w - 1) / w;
         int per = (groups + nb - 1) / nb;
-        fixed (float* pe = &eff[0L], px = &x[0L], pp = &partial[0L])
-        fixed (int* pl = &lay[0L])
+        void Run(int b) => block(b, b * per * w, Math.Min(n, (b + 1) * per * w));
+        if (nb == 1)
         {
-            nint e = (nint)pe, l = (nint)pl, xs = (nint)px, ps = (nint)pp;
-            bool elu = typeof(TAct) == typeof(EluActivation);
-            Action<int> run = b =>
-            {
-                int start = b * per * w, end = Math.Min(n, (b + 1) * per * w);
-                if (elu)
-                {
-                    Solver<EluVec>.ValueGradientBlock(e, l, xs, ps, dm, b, start, end);
-                }
-                else
-                {
-                    Solver<SoftplusVec>.ValueGradientBlock(e, l, xs, ps, dm, b, start, end);
-                }
-            };
-            if (nb == 1)
-            {
-                run(0);
-            }
-            else
-            {
-                Parallel.For(0, nb, run);
-            }
+            Run(0);
         }
+        else
+        {
+            Parallel.For(0, nb, Run);
+        }
+    }
 
-        return true;
+    /// <summary>One block of a parameter gradient: the buffers (host pointers), its partial row and its points [Start, End).</summary>
+    private readonly record struct GradientBlock(nint Eff, nint Lay, nint Partial, IcnnDims Dm, int Row, int Start, int End);
+
+    /// <summary>What one point group adds to a block's accumulators (<see cref="Solver{TA}.Accumulate{TG}"/>).</summary>
+    private interface IGroupGradient
+    {
+        /// <summary>Vectors of scratch the group needs besides the P + 1 accumulators.</summary>
+        long ScratchVectors(IcnnDims dm);
+
+        /// <summary>Adds the contributions of points idx[0 .. W) to acc, lane by lane, each times its weight in wv (1, or 0 for a
+        /// lane past the block's end, which repeats the block's first point).</summary>
+        void Add(in Net net, IcnnDims dm, int* idx, V wv, V* acc, V* scratch);
     }
 
     private static partial class Solver<TA>
     {
-        /// <summary>One block's points [start, end): partial row <paramref name="row"/>.</summary>
-        public static void ValueGradientBlock(nint effP, nint layP, nint xP, nint partP, IcnnDims dm, int row, int start, int end)
+        /// <summary>
+        /// One block: accumulates its groups' contributions in P + 1 vectors (lanes past the block's end repeat its first
+        /// point with weight 0), then writes their lane sums to the block's partial row.
+        /// </summary>
+        public static void Accumulate<TG>(GradientBlock block, TG group)
+            where TG : struct, IGroupGradient
         {
-            var act = default(TA);
-            int d = dm.Dim, r = dm.Rank, H = dm.Hidden, M = dm.MaxWidth, P = dm.ParamCount, L = dm.Layers;
-            int W = V.Count;
-            var net = new Net((float*)effP, (int*)layP, dm);
-            float* e = net.Eff;
-            int* lay = net.Lay;
-            float* px = (float*)xP, pp = (float*)partP;
-
-            // Vectors: accumulators (P + 1), the points (d), centred points (d), s and z (H each), R'x (r), adjoints (2 M).
-            long count = (P + 1L) + (2L * d) + (2L * H) + r + (2L * M) + 1;
+            var dm = block.Dm;
+            int P = dm.ParamCount, W = V.Count;
+            var net = new Net((float*)block.Eff, (int*)block.Lay, dm);
+            long count = P + 1L + group.ScratchVectors(dm);
             var mem = (V*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(V)), 64);
             try
             {
-                V* acc = mem, xv = acc + P + 1, yc = xv + d, s = yc + d, z = s + H, q = z + H, a0 = q + r, a1 = a0 + M;
+                V* acc = mem;
                 for (int j = 0; j <= P; j++)
                 {
                     acc[j] = V.Zero;
                 }
 
+                int* idx = stackalloc int[W];
                 float* wt = stackalloc float[W];
-                for (int i0 = start; i0 < end; i0 += W)
+                for (int i0 = block.Start; i0 < block.End; i0 += W)
                 {
-                    // Lanes past the end take the block's first point with weight 0.
                     for (int lane = 0; lane < W; lane++)
                     {
-                        int i = i0 + lane < end ? i0 + lane : start;
-                        wt[lane] = i0 + lane < end ? 1f : 0f;
-                        float* xi = px + ((long)i * d);
-                        for (int k = 0; k < d; k++)
-                        {
-                            ((float*)(xv + k))[lane] = xi[k];
-                        }
+                        bool live = i0 + lane < block.End;
+                        idx[lane] = live ? i0 + lane : block.Start;
+                        wt[lane] = live ? 1f : 0f;
                     }
 
-                    var wv = Vector256.Load(wt);
-                    var val = Forward(net, xv, yc, s, z, q);
-                    acc[P] += wv * val;
-
-                    int hTop = lay[5 * (L - 1)], soTop = lay[5 * (L - 1) + 4];
-                    V* cur = a0, nxt = a1;
-                    for (int j = 0; j < hTop; j++)
-                    {
-                        cur[j] = B(e[dm.OffOut + j]) * wv;
-                        acc[dm.OffOut + j] += wv * z[soTop + j];
-                    }
-
-                    for (int l = L - 1; l >= 0; l--)
-                    {
-                        int* ly = lay + (5 * l);
-                        int h = ly[0], offW = ly[1], offB = ly[2], offP = ly[3], so = ly[4];
-                        int hp = l > 0 ? lay[5 * (l - 1)] : 0;
-                        int soPrev = l > 0 ? lay[5 * (l - 1) + 4] : 0;
-                        for (int k = 0; k < hp; k++)
-                        {
-                            nxt[k] = V.Zero;
-                        }
-
-                        for (int j = 0; j < h; j++)
-                        {
-                            act.Derivatives(s[so + j], out var d1, out _);
-                            var delta = cur[j] * d1;
-                            acc[offB + j] += delta;
-                            V* aw = acc + offW + (j * d);
-                            for (int k = 0; k < d; k++)
-                            {
-                                aw[k] += delta * yc[k];
-                            }
-
-                            if (l > 0)
-                            {
-                                V* ap = acc + offP + (j * hp);
-                                float* pr = e + offP + (j * hp);
-                                V* zp = z + soPrev;
-                                for (int k = 0; k < hp; k++)
-                                {
-                                    ap[k] += delta * zp[k];
-                                    nxt[k] += B(pr[k]) * delta;
-                                }
-                            }
-                        }
-
-                        V* t = cur;
-                        cur = nxt;
-                        nxt = t;
-                    }
-
-                    for (int k = 0; k < d; k++)
-                    {
-                        var xk = yc[k];
-                        var xw = xk * wv;
-                        acc[dm.OffDiag + k] += B(0.5f) * xk * xw;
-                        acc[dm.OffLinear + k] += xw;
-                        V* al = acc + dm.OffLowRank + (k * r);
-                        for (int m = 0; m < r; m++)
-                        {
-                            al[m] += xw * q[m];
-                        }
-                    }
+                    group.Add(net, dm, idx, Vector256.Load(wt), acc, acc + P + 1);
                 }
 
-                float* prow = pp + (row * dm.PartialSlotStride);
+                float* prow = (float*)block.Partial + (block.Row * dm.PartialSlotStride);
                 for (int j = 0; j <= P; j++)
                 {
                     prow[j * dm.PartialParamStride] = Vector256.Sum(acc[j]);
@@ -215,6 +167,103 @@ public static unsafe partial class IcnnSimdSolver
             finally
             {
                 NativeMemory.AlignedFree(mem);
+            }
+        }
+
+        /// <summary>Loads coordinates 0 .. d - 1 of the points idx[0 .. W) of <paramref name="src"/> [n, d], one point per lane.</summary>
+        private static void Gather(float* src, int d, int* idx, V* dst)
+        {
+            for (int lane = 0; lane < V.Count; lane++)
+            {
+                float* pi = src + ((long)idx[lane] * d);
+                for (int k = 0; k < d; k++)
+                {
+                    ((float*)(dst + k))[lane] = pi[k];
+                }
+            }
+        }
+
+        /// <summary>The value parameter gradient's group: d w / d theta and w (column P) at the points of <c>x</c>.</summary>
+        /// <param name="x">Points [n, d] (host pointer).</param>
+        public readonly struct ValuePoints(nint x) : IGroupGradient
+        {
+            /// <inheritdoc/>
+            public long ScratchVectors(IcnnDims dm) =>
+                // The points (d), centred points (d), s and z (H each), R'x (r), adjoints (2 M).
+                (2L * dm.Dim) + (2L * dm.Hidden) + dm.Rank + (2L * dm.MaxWidth) + 1;
+
+            /// <inheritdoc/>
+            public void Add(in Net net, IcnnDims dm, int* idx, V wv, V* acc, V* scratch)
+            {
+                var act = default(TA);
+                int d = dm.Dim, r = dm.Rank, H = dm.Hidden, M = dm.MaxWidth, P = dm.ParamCount, L = dm.Layers;
+                float* e = net.Eff;
+                int* lay = net.Lay;
+                V* xv = scratch, yc = xv + d, s = yc + d, z = s + H, q = z + H, a0 = q + r, a1 = a0 + M;
+                Gather((float*)x, d, idx, xv);
+                var val = Forward(net, xv, yc, s, z, q);
+                acc[P] += wv * val;
+
+                int hTop = lay[5 * (L - 1)], soTop = lay[5 * (L - 1) + 4];
+                V* cur = a0, nxt = a1;
+                for (int j = 0; j < hTop; j++)
+                {
+                    cur[j] = B(e[dm.OffOut + j]) * wv;
+                    acc[dm.OffOut + j] += wv * z[soTop + j];
+                }
+
+                for (int l = L - 1; l >= 0; l--)
+                {
+                    int* ly = lay + (5 * l);
+                    int h = ly[0], offW = ly[1], offB = ly[2], offP = ly[3], so = ly[4];
+                    int hp = l > 0 ? lay[5 * (l - 1)] : 0;
+                    int soPrev = l > 0 ? lay[5 * (l - 1) + 4] : 0;
+                    for (int k = 0; k < hp; k++)
+                    {
+                        nxt[k] = V.Zero;
+                    }
+
+                    for (int j = 0; j < h; j++)
+                    {
+                        act.Derivatives(s[so + j], out var d1, out _);
+                        var delta = cur[j] * d1;
+                        acc[offB + j] += delta;
+                        V* aw = acc + offW + (j * d);
+                        for (int k = 0; k < d; k++)
+                        {
+                            aw[k] += delta * yc[k];
+                        }
+
+                        if (l > 0)
+                        {
+                            V* ap = acc + offP + (j * hp);
+                            float* pr = e + offP + (j * hp);
+                            V* zp = z + soPrev;
+                            for (int k = 0; k < hp; k++)
+                            {
+                                ap[k] += delta * zp[k];
+                                nxt[k] += B(pr[k]) * delta;
+                            }
+                        }
+                    }
+
+                    V* t = cur;
+                    cur = nxt;
+                    nxt = t;
+                }
+
+                for (int k = 0; k < d; k++)
+                {
+                    var xk = yc[k];
+                    var xw = xk * wv;
+                    acc[dm.OffDiag + k] += B(0.5f) * xk * xw;
+                    acc[dm.OffLinear + k] += xw;
+                    V* al = acc + dm.OffLowRank + (k * r);
+                    for (int m = 0; m < r; m++)
+                    {
+                        al[m] += xw * q[m];
+                    }
+                }
             }
         }
     }

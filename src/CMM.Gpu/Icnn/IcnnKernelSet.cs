@@ -41,6 +41,10 @@ internal sealed class IcnnActivationKernels
                 typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryValueParameterGradient), activation);
             ValueParameterGradientSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int>(
                 (eff, lay, dm, x, part, blocks) => Ran(simdGrad(eff, lay, dm, x, part, blocks), "value parameter gradient", dm), "IcnnSimdSolver.TryValueParameterGradient");
+            var simdLoss = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, bool>>(
+                typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryLossParameterGradient), activation);
+            LossParameterGradientSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(
+                (eff, lay, dm, y, targets, part, blocks) => Ran(simdLoss(eff, lay, dm, y, targets, part, blocks), "loss parameter gradient", dm), "IcnnSimdSolver.TryLossParameterGradient");
             var simdEval = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, bool>>(
                 typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryEvaluate), activation);
             EvaluateSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(
@@ -104,6 +108,10 @@ internal sealed class IcnnActivationKernels
     /// <summary>The SIMD form of <see cref="ValueParameterGradient"/> (<see cref="IcnnSimdSolver.TryValueParameterGradient{TAct}"/>; pointer form only),
     /// counted as one launch: writes <see cref="IcnnSimdSolver.GradientBlocks"/> partial rows.</summary>
     public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int>? ValueParameterGradientSimd { get; }
+
+    /// <summary>The SIMD form of <see cref="LossParameterGradient"/> (<see cref="IcnnSimdSolver.TryLossParameterGradient{TAct}"/>; pointer form only),
+    /// counted as one launch: writes <see cref="IcnnSimdSolver.GradientBlocks"/> partial rows.</summary>
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>? LossParameterGradientSimd { get; }
 
     /// <summary>The SIMD form of <see cref="Evaluate"/> (<see cref="IcnnSimdSolver.TryEvaluate{TAct}"/>; pointer form only), counted as one launch.</summary>
     public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? EvaluateSimd { get; }

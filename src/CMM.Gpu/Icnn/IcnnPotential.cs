@@ -63,6 +63,14 @@ public sealed record IcnnPotentialOptions
     internal bool SimdGradientOnCpu { get; init; } = true;
 
     /// <summary>
+    /// Whether the loss parameter gradient (<see cref="IcnnPotential.LossParameterGradient(DevicePoints, DevicePoints, DeviceVector)"/>)
+    /// runs on the CPU accelerator in SIMD form (<see cref="IcnnSimdSolver.TryLossParameterGradient{TAct}"/>; default) where the
+    /// hardware and the dimension allow it, else in the scalar pointer form. False forces the scalar form. Ignored on GPUs, with
+    /// <see cref="ArrayViewKernelsOnCpu"/> and with the staged variant.
+    /// </summary>
+    internal bool SimdLossGradientOnCpu { get; init; } = true;
+
+    /// <summary>
     /// Whether values and gradients of w (<see cref="IcnnPotential.Value"/>, <see cref="IcnnPotential.Gradient"/>,
     /// <see cref="IcnnPotential.ValueAndGradient"/>) run on the CPU accelerator in SIMD form
     /// (<see cref="IcnnSimdSolver.TryEvaluate{TAct}"/>; default) where the hardware allows it, else in the scalar pointer form.
@@ -127,6 +135,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? slotValues;
     private readonly bool simdNewton;
     private readonly bool simdGradient;
+    private readonly bool simdLossGradient;
     private readonly bool simdEvaluate;
     private bool disposed;
 
@@ -157,6 +166,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         simdNewton = pointerForm && this.options.SimdNewtonOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         simdEvaluate = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdEvaluateOnCpu && IcnnSimdSolver.IsEvaluateSupported(Dimension);
         simdGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
+        simdLossGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdLossGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
         // The effective buffer holds the P effective parameters, then the input centre the kernels subtract.
@@ -677,7 +687,11 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private void LaunchLoss(DevicePoints points, DevicePoints targets, DeviceVector gradient, ArrayView<float> lossOut)
     {
         var dm = GradientDims(points.Count, out var ws, out var part);
-        if (Variant == IcnnKernelVariant.Staged)
+        if (simdLossGradient)
+        {
+            dm = LaunchSimdGradient(dm, (sd, blocks) => act.LossParameterGradientSimd!(EffectiveParameters.View, table.View, sd, points.View, targets.View, part, blocks));
+        }
+        else if (Variant == IcnnKernelVariant.Staged)
         {
             act.LossParameterGradientStaged(StagedConfig(dm), EffectiveParameters.View, table.View, dm, points.View, targets.View, ws, part);
         }
@@ -722,10 +736,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     {
         if (simdGradient)
         {
-            int blocks = PointLaunch.For(Context).LoopThreads;
-            act.ValueParameterGradientSimd!(EffectiveParameters.View, table.View, dm, x, part, blocks);
-            dm.Slots = Math.Max(1, IcnnSimdSolver.GradientBlocks(dm.Count, dm.Slots, blocks));
-            return dm;
+            return LaunchSimdGradient(dm, (sd, blocks) => act.ValueParameterGradientSimd!(EffectiveParameters.View, table.View, sd, x, part, blocks));
         }
 
         if (Variant == IcnnKernelVariant.Staged)
@@ -737,6 +748,16 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
             act.ValueParameterGradient(dm.Slots, EffectiveParameters.View, table.View, dm, x, ws, part);
         }
 
+        return dm;
+    }
+
+    /// <summary>Runs a SIMD parameter gradient (<paramref name="launch"/>, given the dimensions and the blocks to run) and returns
+    /// the dimensions to reduce with: it fills <see cref="IcnnSimdSolver.GradientBlocks"/> slot rows.</summary>
+    private IcnnDims LaunchSimdGradient(IcnnDims dm, Action<IcnnDims, int> launch)
+    {
+        int blocks = PointLaunch.For(Context).LoopThreads;
+        launch(dm, blocks);
+        dm.Slots = Math.Max(1, IcnnSimdSolver.GradientBlocks(dm.Count, dm.Slots, blocks));
         return dm;
     }
 

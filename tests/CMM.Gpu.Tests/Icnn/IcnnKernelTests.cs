@@ -645,7 +645,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         float[][] Run(bool arrayView)
         {
             // The SIMD forms (IcnnSimdSolver) are not bit-identical to the scalar forms: compared in the IcnnSimd*Tests.
-            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView, SimdNewtonOnCpu = false, SimdGradientOnCpu = false, SimdEvaluateOnCpu = false };
+            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView, SimdNewtonOnCpu = false, SimdGradientOnCpu = false, SimdLossGradientOnCpu = false, SimdEvaluateOnCpu = false };
             using var pot = IcnnPotential.FromParameters(ctx, arch, theta, options);
             using var w = DeviceVector.Allocate(ctx, n);
             using var g = DevicePoints.Allocate(ctx, n, d);

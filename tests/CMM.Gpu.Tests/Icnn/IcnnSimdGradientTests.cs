@@ -14,24 +14,44 @@ namespace CMM.Gpu.Tests.Icnn;
 [Collection(AcceleratorTestGroup.Name)]
 public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
 {
-    [Theory]
-    [InlineData(1, new[] { 7 }, 0, false, false, IcnnKernelVariant.SlotRows)]
-    [InlineData(1, new[] { 6, 5, 4 }, 1, true, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(2, new[] { 6, 5, 4 }, 1, true, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(2, new[] { 9 }, 1, false, true, IcnnKernelVariant.Interleaved)]
-    [InlineData(5, new[] { 9 }, 2, true, false, IcnnKernelVariant.SlotRows)]
-    [InlineData(5, new[] { 8, 7, 6 }, 3, false, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(16, new[] { 12, 10, 9 }, 3, false, true, IcnnKernelVariant.SlotRows)]
-    [InlineData(16, new[] { 11 }, 1, true, true, IcnnKernelVariant.Interleaved)]
-    public void SimdGradientMatchesTheScalarKernel(int d, int[] widths, int rank, bool elu, bool preconditioned, IcnnKernelVariant variant)
+    /// <summary>The cases of the SIMD parameter gradients (also <see cref="IcnnSimdLossGradientTests"/>): d = 1, 2, 5, 16, one
+    /// and three hidden layers, ranks 0-3, both activations, with and without a preconditioner, both variants the SIMD form serves.</summary>
+    /// <returns>d, widths, rank, ELU, preconditioned, variant.</returns>
+    public static TheoryData<int, int[], int, bool, bool, IcnnKernelVariant> Cases() => new()
+    {
+        { 1, [7], 0, false, false, IcnnKernelVariant.SlotRows },
+        { 1, [6, 5, 4], 1, true, true, IcnnKernelVariant.SlotRows },
+        { 2, [6, 5, 4], 1, true, true, IcnnKernelVariant.SlotRows },
+        { 2, [9], 1, false, true, IcnnKernelVariant.Interleaved },
+        { 5, [9], 2, true, false, IcnnKernelVariant.SlotRows },
+        { 5, [8, 7, 6], 3, false, true, IcnnKernelVariant.SlotRows },
+        { 16, [12, 10, 9], 3, false, true, IcnnKernelVariant.SlotRows },
+        { 16, [11], 1, true, true, IcnnKernelVariant.Interleaved },
+    };
+
+    /// <summary>A case's architecture and random free parameters (seed <paramref name="seed"/>); null where the SIMD form does
+    /// not run (no AVX2 here: the library runs the scalar form).</summary>
+    /// <returns>The architecture and parameters, or null.</returns>
+    internal static (IcnnArchitecture Arch, float[] Theta)? Case(int d, int[] widths, int rank, bool elu, bool preconditioned, int seed)
     {
         if (!IcnnSimdSolver.IsSupported(d))
         {
-            return; // no AVX2 here: the library runs the scalar form
+            return null;
         }
 
         var arch = IcnnCases.Arch(d, widths, rank, elu ? IcnnActivation.Elu : IcnnActivation.Softplus, preconditioned);
-        var theta = IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, 51 + d);
+        return (arch, IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, seed));
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void SimdGradientMatchesTheScalarKernel(int d, int[] widths, int rank, bool elu, bool preconditioned, IcnnKernelVariant variant)
+    {
+        if (Case(d, widths, rank, elu, preconditioned, 51 + d) is not (var arch, var theta))
+        {
+            return;
+        }
+
         var ctx = fixture.Context;
         foreach (var (n, m) in new[] { (37, 53), (1, 7), (512, 509) })
         {
@@ -62,7 +82,9 @@ public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
         }
     }
 
-    private static void AssertClose(float[] a, float[] b, double tolerance, string what)
+    /// <summary>Asserts a gradient <paramref name="a"/> is finite and within <paramref name="tolerance"/> times the norm of
+    /// <paramref name="b"/> (non-zero) of it, entry by entry (also used by <see cref="IcnnSimdLossGradientTests"/>).</summary>
+    internal static void AssertClose(float[] a, float[] b, double tolerance, string what)
     {
         Assert.Equal(b.Length, a.Length);
         double diff = 0, norm = 0;
