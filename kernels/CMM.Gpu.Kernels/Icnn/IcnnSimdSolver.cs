@@ -60,12 +60,31 @@ public static unsafe partial class IcnnSimdSolver
         ArrayView<int> ints, ArrayView<float> residual, NewtonSettings settings, int blocks)
         where TAct : struct, IIcnnActivation
     {
-        if (!IsSupported(dm.Dim) || dm.Count < 1)
+        if (!IsSupported(dm.Dim))
         {
-            return dm.Count < 1 && IsSupported(dm.Dim);
+            return false;
         }
 
+        var limits = new Limits(settings.AbsoluteTolerance, settings.RelativeTolerance, settings.Armijo, settings.MinStep, settings.MaxIterations);
+        RunBlocks(eff, lay, dm, x, y, ints, residual, blocks, typeof(TAct) == typeof(EluActivation)
+            ? (a, start, end) => Solver<EluVec>.Newton(a, dm, limits, start, end)
+            : (a, start, end) => Solver<SoftplusVec>.Newton(a, dm, limits, start, end));
+        return true;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="block"/> on contiguous blocks of whole groups of <see cref="Lanes"/> points (the last one shorter),
+    /// at most <paramref name="blocks"/> of them, in parallel; nothing when there are no points. Shared by the SIMD solves.
+    /// </summary>
+    private static void RunBlocks(ArrayView<float> eff, ArrayView<int> lay, IcnnDims dm, ArrayView<float> x, ArrayView<float> y,
+        ArrayView<int> ints, ArrayView<float> residual, int blocks, Action<Buffers, int, int> block)
+    {
         int n = dm.Count, w = V.Count;
+        if (n < 1)
+        {
+            return;
+        }
+
         fixed (float* pe = &eff[0L], px = &x[0L], py = &y[0L], pr = &residual[0L])
         fixed (int* pl = &lay[0L], pi = &ints[0L])
         {
@@ -74,33 +93,21 @@ public static unsafe partial class IcnnSimdSolver
             int nb = Math.Clamp(blocks, 1, groups);
             int per = (groups + nb - 1) / nb;
             nb = (groups + per - 1) / per;
-            bool elu = typeof(TAct) == typeof(EluActivation);
             if (nb == 1)
             {
-                RunBlock(elu, a, dm, settings, 0, n);
+                block(a, 0, n);
             }
             else
             {
-                Parallel.For(0, nb, b => RunBlock(elu, a, dm, settings, b * per * w, Math.Min(n, (b + 1) * per * w)));
+                Parallel.For(0, nb, b => block(a, b * per * w, Math.Min(n, (b + 1) * per * w)));
             }
-        }
-
-        return true;
-    }
-
-    private static void RunBlock(bool elu, Buffers a, IcnnDims dm, NewtonSettings settings, int start, int end)
-    {
-        if (elu)
-        {
-            Solver<EluVec>.Run(a, dm, settings, start, end);
-        }
-        else
-        {
-            Solver<SoftplusVec>.Run(a, dm, settings, start, end);
         }
     }
 
     private readonly record struct Buffers(nint Eff, nint Lay, nint X, nint Y, nint Ints, nint Residual);
+
+    /// <summary>The settings the SIMD solves share (those of <see cref="NewtonSettings"/> and <see cref="LbfgsSettings"/>).</summary>
+    private readonly record struct Limits(float AbsoluteTolerance, float RelativeTolerance, float Armijo, float MinStep, int MaxIterations);
 
     /// <summary>A vector form of an activation: act(s), and act'(s), act''(s), lane-wise, with the scalar form's formulas.</summary>
     private interface IVecActivation
@@ -225,218 +232,37 @@ public static unsafe partial class IcnnSimdSolver
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static bool Any(V mask) => Vector256.ExtractMostSignificantBits(mask) != 0u;
 
-        public static void Run(Buffers a, IcnnDims dm, NewtonSettings settings, int start, int end)
+        /// <summary>The Newton solve of the block's points [start, end) (<see cref="TrySolveNewton{TAct}"/>).</summary>
+        public static void Newton(Buffers a, IcnnDims dm, Limits limits, int start, int end)
         {
-            int d = dm.Dim, r = dm.Rank, H = dm.Hidden, M = dm.MaxWidth, n = dm.Count;
-            int W = V.Count;
-            var net = new Net((float*)a.Eff, (int*)a.Lay, dm);
-            float* px = (float*)a.X, py = (float*)a.Y, pres = (float*)a.Residual;
-            int* pints = (int*)a.Ints;
+            // Two layer Jacobians (M d each), u act'' (M), the Hessian and its per-layer sums (d^2 each), then the constant
+            // part of the Hessian (d^2 floats).
+            int d = dm.Dim, M = dm.MaxWidth;
+            long vectors = (2L * M * d) + M + (2L * d * d) + (((d * d) + V.Count - 1) / V.Count);
+            Solve(a, dm, limits, start, end, vectors, new NewtonStep(new Net((float*)a.Eff, (int*)a.Lay, dm), M));
+        }
 
-            // Scratch, in vectors: y, x, trial, direction, gradient, centred point (d each); forward state at y and at the
-            // trial (s, z: H each; R'x: r), adjoints u and act', act'' (H each); two layer Jacobians (M d each), u act'' (M),
-            // the Hessian and its per-layer sums (d^2 each).
-            long count = (6L * d) + (7L * H) + (2L * r) + (2L * M * d) + M + (2L * d * d) + 1;
-            var mem = (V*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(V)), 64);
+        /// <summary>
+        /// Runs a SIMD solve on the block's points [start, end): <see cref="Stream"/>'s rounds (forward and reverse passes,
+        /// tolerance test, points streaming through the lanes) with <paramref name="step"/>'s direction and the Armijo line
+        /// search, in <see cref="Stream.Vectors"/> plus <paramref name="stepVectors"/> vectors of scratch.
+        /// </summary>
+        private static void Solve<TStep>(Buffers a, IcnnDims dm, Limits limits, int start, int end, long stepVectors, TStep step)
+            where TStep : struct, IStep
+        {
+            long shared = Stream.Vectors(dm);
+            var mem = (V*)NativeMemory.AlignedAlloc((nuint)((shared + stepVectors + 1) * sizeof(V)), 64);
             try
             {
-                V* yv = mem, xv = yv + d, tv = xv + d, dir = tv + d, g = dir + d, yc = g + d;
-                V* sY = yc + d, zY = sY + H, sT = zY + H, zT = sT + H, u = zT + H, d1 = u + H, d2 = d1 + H;
-                V* qY = d2 + H, qT = qY + r, ja = qT + r, jb = ja + (M * d), a0 = jb + (M * d), hs = a0 + M, tt = hs + (d * d);
-
-                // The constant part of the Hessian, diag(alpha + D) + R R' (lower triangle), as the scalar kernel sums it.
-                float* baseHess = stackalloc float[d * d];
-                for (int k = 0; k < d; k++)
+                int* idx = stackalloc int[V.Count];
+                var lanes = new Stream(new Net((float*)a.Eff, (int*)a.Lay, dm), dm, a, limits, mem, idx, start, end);
+                step.Init(mem + shared);
+                while (lanes.Next(out var stepping))
                 {
-                    for (int c = 0; c <= k; c++)
+                    if (Any(stepping))
                     {
-                        float v = k == c ? dm.Alpha + net.Eff[dm.OffDiag + k] : 0f;
-                        for (int m = 0; m < r; m++)
-                        {
-                            v += net.Eff[dm.OffLowRank + (k * r) + m] * net.Eff[dm.OffLowRank + (c * r) + m];
-                        }
-
-                        baseHess[(k * d) + c] = v;
-                    }
-                }
-
-                var stRunning = Vector256.Create(ConjugateKernels.StatusRunning);
-                var stConverged = Vector256.Create(ConjugateKernels.StatusConverged);
-                var stStalled = Vector256.Create(ConjugateKernels.StatusStalled);
-                var stNonFinite = Vector256.Create(ConjugateKernels.StatusNonFinite);
-
-                // Lanes stream through the block: a lane whose point stops writes it out and takes the block's next point
-                // (fresh: its forward pass runs at the next round), so no lane idles while points remain.
-                int* idx = stackalloc int[W];
-                int next = start;
-                var runningI = VI.Zero;
-                var freshI = VI.Zero;
-                var status = stRunning;
-                var iters = VI.Zero;
-                var res = V.Zero;
-                var wY = V.Zero;
-                for (int l = 0; l < W; l++)
-                {
-                    LoadLane(l, next < end ? next : start, yv, xv, d, px, py);
-                    idx[l] = next < end ? next++ : -1;
-                    if (idx[l] >= 0)
-                    {
-                        runningI = runningI.WithElement(l, -1);
-                    }
-                }
-
-                freshI = runningI;
-                var maxIt = Vector256.Create(settings.MaxIterations);
-                var tol = B(settings.AbsoluteTolerance);
-                var relTol = B(settings.RelativeTolerance);
-                for (; ; )
-                {
-                    var running = runningI.AsSingle();
-                    if (!Any(running))
-                    {
-                        break;
-                    }
-
-                    var fresh = freshI.AsSingle();
-                    if (Any(fresh))
-                    {
-                        var wT = Forward(net, yv, yc, sT, zT, qT);
-                        for (int j = 0; j < H; j++)
-                        {
-                            sY[j] = Vector256.ConditionalSelect(fresh, sT[j], sY[j]);
-                            zY[j] = Vector256.ConditionalSelect(fresh, zT[j], zY[j]);
-                        }
-
-                        for (int m = 0; m < r; m++)
-                        {
-                            qY[m] = Vector256.ConditionalSelect(fresh, qT[m], qY[m]);
-                        }
-
-                        wY = Vector256.ConditionalSelect(fresh, wT, wY);
-                        freshI = VI.Zero;
-                    }
-
-                    Backward(net, yv, yc, sY, qY, u, d1, d2, g);
-                    var r2 = V.Zero;
-                    var x2 = V.Zero;
-                    for (int k = 0; k < d; k++)
-                    {
-                        var rk = g[k] - xv[k];
-                        r2 += rk * rk;
-                        x2 += xv[k] * xv[k];
-                    }
-
-                    var resNow = Vector256.Sqrt(r2);
-                    res = Vector256.ConditionalSelect(running, resNow, res);
-                    var nonFinite = running & ~Finite(resNow);
-                    status = Vector256.ConditionalSelect(nonFinite.AsInt32(), stNonFinite, status);
-                    var still = running & ~nonFinite;
-                    var converged = still & Vector256.LessThanOrEqual(resNow, tol + (relTol * Vector256.Sqrt(x2)));
-                    status = Vector256.ConditionalSelect(converged.AsInt32(), stConverged, status);
-                    still &= ~converged;
-                    still &= ~Vector256.Equals(iters, maxIt).AsSingle(); // the cap: StatusRunning
-                    var stopped = running & ~still;
-                    if (Any(stopped))
-                    {
-                        Retire(Vector256.ExtractMostSignificantBits(stopped), ref runningI, ref freshI, ref status, ref iters, ref res, idx, ref next, start, end, yv, xv, d, px, py, pres, pints, n);
-                    }
-
-                    var stepping = still;
-                    if (!Any(stepping))
-                    {
-                        continue;
-                    }
-
-                    // Hessian from the layer Jacobians and the state at y.
-                    Hessian(net, baseHess, u, d1, d2, ja, jb, a0, hs, tt);
-
-                    // Newton direction p = -H^-1 (g - x), or steepest descent where H is not numerically positive definite.
-                    var ok = Factor(hs, d);
-                    for (int k = 0; k < d; k++)
-                    {
-                        dir[k] = xv[k] - g[k];
-                    }
-
-                    SolveFactored(hs, d, dir);
-                    var slope = V.Zero;
-                    var sdSlope = V.Zero;
-                    for (int k = 0; k < d; k++)
-                    {
-                        var rk = g[k] - xv[k];
-                        slope += rk * dir[k];
-                        sdSlope -= rk * rk;
-                    }
-
-                    ok &= Vector256.LessThan(slope, V.Zero) & Finite(slope);
-                    for (int k = 0; k < d; k++)
-                    {
-                        dir[k] = Vector256.ConditionalSelect(ok, dir[k], -(g[k] - xv[k]));
-                    }
-
-                    slope = Vector256.ConditionalSelect(ok, slope, sdSlope);
-
-                    // Armijo backtracking on phi(y) = w(y) - <x, y>, with the batched solver's float slack.
-                    var xy = V.Zero;
-                    var axy = V.Zero;
-                    for (int k = 0; k < d; k++)
-                    {
-                        var p = xv[k] * yv[k];
-                        xy += p;
-                        axy += Vector256.Abs(p);
-                    }
-
-                    var phiY = wY - xy;
-                    var slack = B(8f * 1.1920929e-7f) * (Vector256.Abs(wY) + axy + Vector256.Abs(phiY));
-                    var t = V.One;
-                    var accepted = V.Zero;
-                    var searching = 1f >= settings.MinStep ? stepping : V.Zero;
-                    while (Any(searching))
-                    {
-                        var xt = V.Zero;
-                        for (int k = 0; k < d; k++)
-                        {
-                            var v = yv[k] + (t * dir[k]);
-                            tv[k] = v;
-                            xt += xv[k] * v;
-                        }
-
-                        var wT = Forward(net, tv, yc, sT, zT, qT);
-                        var phiT = wT - xt;
-                        var acc = searching & Finite(phiT) & Vector256.LessThanOrEqual(phiT, phiY + (B(settings.Armijo) * t * slope) + slack);
-                        if (Any(acc))
-                        {
-                            // Accepting lanes take the trial and its forward state (reused at the next iteration).
-                            for (int k = 0; k < d; k++)
-                            {
-                                yv[k] = Vector256.ConditionalSelect(acc, tv[k], yv[k]);
-                            }
-
-                            for (int j = 0; j < H; j++)
-                            {
-                                sY[j] = Vector256.ConditionalSelect(acc, sT[j], sY[j]);
-                                zY[j] = Vector256.ConditionalSelect(acc, zT[j], zY[j]);
-                            }
-
-                            for (int m = 0; m < r; m++)
-                            {
-                                qY[m] = Vector256.ConditionalSelect(acc, qT[m], qY[m]);
-                            }
-
-                            wY = Vector256.ConditionalSelect(acc, wT, wY);
-                            accepted |= acc;
-                            searching &= ~acc;
-                        }
-
-                        t = Vector256.ConditionalSelect(searching, t * B(0.5f), t);
-                        searching &= Vector256.GreaterThanOrEqual(t, B(settings.MinStep));
-                    }
-
-                    var stalled = stepping & ~accepted;
-                    status = Vector256.ConditionalSelect(stalled.AsInt32(), stStalled, status);
-                    iters = Vector256.ConditionalSelect(accepted.AsInt32(), iters + Vector256.Create(1), iters);
-                    if (Any(stalled))
-                    {
-                        Retire(Vector256.ExtractMostSignificantBits(stalled), ref runningI, ref freshI, ref status, ref iters, ref res, idx, ref next, start, end, yv, xv, d, px, py, pres, pints, n);
+                        var slope = step.Direction(ref lanes, stepping);
+                        lanes.LineSearch(stepping, slope);
                     }
                 }
             }
@@ -446,55 +272,386 @@ public static unsafe partial class IcnnSimdSolver
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void LoadLane(int l, int i, V* yv, V* xv, int d, float* px, float* py)
+        /// <summary>The part of a SIMD solve's iteration between the tolerance test and the line search: the search direction.</summary>
+        private interface IStep
         {
-            for (int k = 0; k < d; k++)
-            {
-                long o = ((long)i * d) + k;
-                yv[k] = yv[k].WithElement(l, py[o]);
-                xv[k] = xv[k].WithElement(l, px[o]);
-            }
+            /// <summary>Takes the solver's own scratch (the vectors after <see cref="Stream"/>'s).</summary>
+            void Init(V* scratch);
+
+            /// <summary>
+            /// Writes the search direction of the <paramref name="stepping"/> lanes at <see cref="Stream.Dir"/> (from the
+            /// forward and reverse state at y) and returns its slope (g - x)'p; other lanes' values are never used.
+            /// </summary>
+            V Direction(ref Stream lanes, V stepping);
         }
 
-        /// <summary>Writes out the points of the lanes in <paramref name="bits"/> (stopped) and gives each the block's next point, if any.</summary>
-        private static void Retire(uint bits, ref VI runningI, ref VI freshI, ref VI status, ref VI iters, ref V res, int* idx, ref int next, int start,
-            int end, V* yv, V* xv, int d, float* px, float* py, float* pres, int* pints, int n)
+        /// <summary>The damped Newton direction p = -H^-1 (g - x), H from the layer Jacobians, or steepest descent.</summary>
+        private struct NewtonStep : IStep
         {
-            for (int l = 0; l < V.Count; l++)
-            {
-                if ((bits & (1u << l)) == 0)
-                {
-                    continue;
-                }
+            private readonly Net net;
+            private readonly int maxWidth;
+            private V* ja;
+            private V* jb;
+            private V* a0;
+            private V* hs;
+            private V* tt;
+            private float* baseHess;
 
-                int i = idx[l];
+            public NewtonStep(Net net, int maxWidth)
+            {
+                this.net = net;
+                this.maxWidth = maxWidth;
+            }
+
+            public void Init(V* scratch)
+            {
+                int d = net.D, r = net.R;
+                ja = scratch;
+                jb = ja + (maxWidth * d);
+                a0 = jb + (maxWidth * d);
+                hs = a0 + maxWidth;
+                tt = hs + (d * d);
+                baseHess = (float*)(tt + (d * d));
+
+                // The constant part of the Hessian, diag(alpha + D) + R R' (lower triangle), as the scalar kernel sums it.
                 for (int k = 0; k < d; k++)
                 {
-                    py[((long)i * d) + k] = yv[k].GetElement(l);
+                    for (int c = 0; c <= k; c++)
+                    {
+                        float v = k == c ? net.Alpha + net.Eff[net.OffDiag + k] : 0f;
+                        for (int m = 0; m < r; m++)
+                        {
+                            v += net.Eff[net.OffLowRank + (k * r) + m] * net.Eff[net.OffLowRank + (c * r) + m];
+                        }
+
+                        baseHess[(k * d) + c] = v;
+                    }
+                }
+            }
+
+            public V Direction(ref Stream lanes, V stepping)
+            {
+                int d = net.D;
+                Hessian(net, baseHess, lanes.U, lanes.D1, lanes.D2, ja, jb, a0, hs, tt);
+
+                // Newton direction p = -H^-1 (g - x), or steepest descent where H is not numerically positive definite.
+                var ok = Factor(hs, d);
+                V* dir = lanes.Dir, g = lanes.G, xv = lanes.X;
+                for (int k = 0; k < d; k++)
+                {
+                    dir[k] = xv[k] - g[k];
                 }
 
-                pres[i] = res.GetElement(l);
-                pints[i] = status.GetElement(l);
-                pints[n + i] = iters.GetElement(l);
-                if (next < end)
+                SolveFactored(hs, d, dir);
+                return lanes.SlopeOrSteepest(ok);
+            }
+        }
+
+        /// <summary>
+        /// The lanes of a SIMD solve and the iteration's shared passes. Lanes stream through the block: a lane whose point
+        /// has stopped writes it out and takes the block's next point (fresh: its forward pass runs at the next round), so no
+        /// lane idles while points remain. Vectors: y, x, trial, direction, gradient, centred point (d each); forward state at
+        /// y and at the trial (s, z: H each; R'x: r each); adjoints u and act', act'' (H each).
+        /// </summary>
+        private struct Stream
+        {
+            public readonly V* Y;
+            public readonly V* X;
+            public readonly V* T;
+            public readonly V* Dir;
+            public readonly V* G;
+            public readonly V* Yc;
+            public readonly V* SY;
+            public readonly V* ZY;
+            public readonly V* ST;
+            public readonly V* ZT;
+            public readonly V* U;
+            public readonly V* D1;
+            public readonly V* D2;
+            public readonly V* QY;
+            public readonly V* QT;
+            private readonly Net net;
+            private readonly Limits limits;
+            private readonly int* idx;
+            private readonly float* px;
+            private readonly float* py;
+            private readonly float* pres;
+            private readonly int* pints;
+            private readonly int n;
+            private readonly int start;
+            private readonly int end;
+            private int next;
+            private VI runningI;
+            private VI freshI;
+            private VI status;
+            private VI iters;
+            private V res;
+            private V wY;
+
+            public Stream(Net net, IcnnDims dm, Buffers a, Limits limits, V* mem, int* idx, int start, int end)
+            {
+                int d = dm.Dim, H = dm.Hidden, r = dm.Rank;
+                Y = mem;
+                X = Y + d;
+                T = X + d;
+                Dir = T + d;
+                G = Dir + d;
+                Yc = G + d;
+                SY = Yc + d;
+                ZY = SY + H;
+                ST = ZY + H;
+                ZT = ST + H;
+                U = ZT + H;
+                D1 = U + H;
+                D2 = D1 + H;
+                QY = D2 + H;
+                QT = QY + r;
+                this.net = net;
+                this.limits = limits;
+                this.idx = idx;
+                px = (float*)a.X;
+                py = (float*)a.Y;
+                pres = (float*)a.Residual;
+                pints = (int*)a.Ints;
+                n = dm.Count;
+                this.start = start;
+                this.end = end;
+                next = start;
+                runningI = VI.Zero;
+                status = Vector256.Create(ConjugateKernels.StatusRunning);
+                iters = VI.Zero;
+                res = V.Zero;
+                wY = V.Zero;
+                for (int l = 0; l < V.Count; l++)
                 {
-                    LoadLane(l, next, yv, xv, d, px, py);
-                    idx[l] = next++;
-                    freshI = freshI.WithElement(l, -1);
-                    status = status.WithElement(l, ConjugateKernels.StatusRunning);
-                    iters = iters.WithElement(l, 0);
-                    res = res.WithElement(l, 0f);
+                    LoadLane(l, next < end ? next : start);
+                    idx[l] = next < end ? next++ : -1;
+                    if (idx[l] >= 0)
+                    {
+                        runningI = runningI.WithElement(l, -1);
+                    }
                 }
-                else
+
+                freshI = runningI;
+            }
+
+            /// <summary>Vectors of scratch a stream takes: 6 d + 7 H + 2 r.</summary>
+            public static long Vectors(IcnnDims dm) => (6L * dm.Dim) + (7L * dm.Hidden) + (2L * dm.Rank);
+
+            /// <summary>Accepted steps of each lane's point so far.</summary>
+            public readonly VI Iterations => iters;
+
+            /// <summary>
+            /// Starts a round: the forward pass of fresh lanes, the reverse pass, the tolerance test and the cap; stopped points
+            /// are written out and their lanes take new points. Returns false once no lane runs; <paramref name="stepping"/>
+            /// is the mask of the lanes that take a step this round (possibly none).
+            /// </summary>
+            public bool Next(out V stepping)
+            {
+                var running = runningI.AsSingle();
+                stepping = V.Zero;
+                if (!Any(running))
                 {
-                    // No point left: the lane idles on a copy of the block's first point (finite work, results never written).
-                    LoadLane(l, start, yv, xv, d, px, py);
-                    idx[l] = -1;
-                    runningI = runningI.WithElement(l, 0);
+                    return false;
+                }
+
+                int d = net.D;
+                V* yv = Y, xv = X, g = G;
+                var fresh = freshI.AsSingle();
+                if (Any(fresh))
+                {
+                    KeepTrialState(fresh, Forward(net, yv, Yc, ST, ZT, QT));
+                    freshI = VI.Zero;
+                }
+
+                Backward(net, yv, Yc, SY, QY, U, D1, D2, g);
+                var r2 = V.Zero;
+                var x2 = V.Zero;
+                for (int k = 0; k < d; k++)
+                {
+                    var rk = g[k] - xv[k];
+                    r2 += rk * rk;
+                    x2 += xv[k] * xv[k];
+                }
+
+                var resNow = Vector256.Sqrt(r2);
+                res = Vector256.ConditionalSelect(running, resNow, res);
+                var nonFinite = running & ~Finite(resNow);
+                status = Vector256.ConditionalSelect(nonFinite.AsInt32(), Vector256.Create(ConjugateKernels.StatusNonFinite), status);
+                var still = running & ~nonFinite;
+                var converged = still & Vector256.LessThanOrEqual(resNow, B(limits.AbsoluteTolerance) + (B(limits.RelativeTolerance) * Vector256.Sqrt(x2)));
+                status = Vector256.ConditionalSelect(converged.AsInt32(), Vector256.Create(ConjugateKernels.StatusConverged), status);
+                still &= ~converged;
+                still &= ~Vector256.Equals(iters, Vector256.Create(limits.MaxIterations)).AsSingle(); // the cap: StatusRunning
+                var stopped = running & ~still;
+                if (Any(stopped))
+                {
+                    Retire(Vector256.ExtractMostSignificantBits(stopped));
+                }
+
+                stepping = still;
+                return true;
+            }
+
+            /// <summary>
+            /// The slope (g - x)'p of the direction p at <see cref="Dir"/> where <paramref name="ok"/> holds and it is a
+            /// finite descent direction; elsewhere p becomes steepest descent -(g - x) and the slope -|g - x|^2.
+            /// </summary>
+            public readonly V SlopeOrSteepest(V ok)
+            {
+                int d = net.D;
+                V* dir = Dir, g = G, xv = X;
+                var slope = V.Zero;
+                var sdSlope = V.Zero;
+                for (int k = 0; k < d; k++)
+                {
+                    var rk = g[k] - xv[k];
+                    slope += rk * dir[k];
+                    sdSlope -= rk * rk;
+                }
+
+                ok &= Vector256.LessThan(slope, V.Zero) & Finite(slope);
+                for (int k = 0; k < d; k++)
+                {
+                    dir[k] = Vector256.ConditionalSelect(ok, dir[k], -(g[k] - xv[k]));
+                }
+
+                return Vector256.ConditionalSelect(ok, slope, sdSlope);
+            }
+
+            /// <summary>
+            /// Armijo backtracking on phi(y) = w(y) - &lt;x, y&gt; along <see cref="Dir"/> for the <paramref name="stepping"/>
+            /// lanes, with the batched solver's float slack. A lane that accepts keeps its trial and the trial's forward state
+            /// (reused at the next round) while the others halve their step; lanes that accept none stall and are retired.
+            /// </summary>
+            public void LineSearch(V stepping, V slope)
+            {
+                int d = net.D;
+                V* yv = Y, xv = X, tv = T, dir = Dir;
+                var xy = V.Zero;
+                var axy = V.Zero;
+                for (int k = 0; k < d; k++)
+                {
+                    var p = xv[k] * yv[k];
+                    xy += p;
+                    axy += Vector256.Abs(p);
+                }
+
+                var phiY = wY - xy;
+                var slack = B(8f * 1.1920929e-7f) * (Vector256.Abs(wY) + axy + Vector256.Abs(phiY));
+                var t = V.One;
+                var accepted = V.Zero;
+                var searching = 1f >= limits.MinStep ? stepping : V.Zero;
+                while (Any(searching))
+                {
+                    var xt = V.Zero;
+                    for (int k = 0; k < d; k++)
+                    {
+                        var v = yv[k] + (t * dir[k]);
+                        tv[k] = v;
+                        xt += xv[k] * v;
+                    }
+
+                    var wT = Forward(net, tv, Yc, ST, ZT, QT);
+                    var phiT = wT - xt;
+                    var acc = searching & Finite(phiT) & Vector256.LessThanOrEqual(phiT, phiY + (B(limits.Armijo) * t * slope) + slack);
+                    if (Any(acc))
+                    {
+                        // Accepting lanes take the trial and its forward state (reused at the next iteration).
+                        for (int k = 0; k < d; k++)
+                        {
+                            yv[k] = Vector256.ConditionalSelect(acc, tv[k], yv[k]);
+                        }
+
+                        KeepTrialState(acc, wT);
+                        accepted |= acc;
+                        searching &= ~acc;
+                    }
+
+                    t = Vector256.ConditionalSelect(searching, t * B(0.5f), t);
+                    searching &= Vector256.GreaterThanOrEqual(t, B(limits.MinStep));
+                }
+
+                var stalled = stepping & ~accepted;
+                status = Vector256.ConditionalSelect(stalled.AsInt32(), Vector256.Create(ConjugateKernels.StatusStalled), status);
+                iters = Vector256.ConditionalSelect(accepted.AsInt32(), iters + Vector256.Create(1), iters);
+                if (Any(stalled))
+                {
+                    Retire(Vector256.ExtractMostSignificantBits(stalled));
+                }
+            }
+
+            /// <summary>The forward state of the last pass at the trial (s, z, R'x; w = <paramref name="wT"/>) becomes y's in the lanes of <paramref name="mask"/>.</summary>
+            private void KeepTrialState(V mask, V wT)
+            {
+                int H = net.Hidden, r = net.R;
+                V* sY = SY, zY = ZY, qY = QY, sT = ST, zT = ZT, qT = QT;
+                for (int j = 0; j < H; j++)
+                {
+                    sY[j] = Vector256.ConditionalSelect(mask, sT[j], sY[j]);
+                    zY[j] = Vector256.ConditionalSelect(mask, zT[j], zY[j]);
+                }
+
+                for (int m = 0; m < r; m++)
+                {
+                    qY[m] = Vector256.ConditionalSelect(mask, qT[m], qY[m]);
+                }
+
+                wY = Vector256.ConditionalSelect(mask, wT, wY);
+            }
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            private readonly void LoadLane(int l, int i)
+            {
+                int d = net.D;
+                for (int k = 0; k < d; k++)
+                {
+                    long o = ((long)i * d) + k;
+                    Y[k] = Y[k].WithElement(l, py[o]);
+                    X[k] = X[k].WithElement(l, px[o]);
+                }
+            }
+
+            /// <summary>Writes out the points of the lanes in <paramref name="bits"/> (stopped) and gives each the block's next point, if any.</summary>
+            private void Retire(uint bits)
+            {
+                int d = net.D;
+                for (int l = 0; l < V.Count; l++)
+                {
+                    if ((bits & (1u << l)) == 0)
+                    {
+                        continue;
+                    }
+
+                    int i = idx[l];
+                    for (int k = 0; k < d; k++)
+                    {
+                        py[((long)i * d) + k] = Y[k].GetElement(l);
+                    }
+
+                    pres[i] = res.GetElement(l);
+                    pints[i] = status.GetElement(l);
+                    pints[n + i] = iters.GetElement(l);
+                    if (next < end)
+                    {
+                        LoadLane(l, next);
+                        idx[l] = next++;
+                        freshI = freshI.WithElement(l, -1);
+                        status = status.WithElement(l, ConjugateKernels.StatusRunning);
+                        iters = iters.WithElement(l, 0);
+                        res = res.WithElement(l, 0f);
+                    }
+                    else
+                    {
+                        // No point left: the lane idles on a copy of the block's first point (finite work, results never written).
+                        LoadLane(l, start);
+                        idx[l] = -1;
+                        runningI = runningI.WithElement(l, 0);
+                    }
                 }
             }
         }
+
 
         /// <summary>Forward pass at yIn (lane-wise <see cref="IcnnKernels.Forward{TAct, TF}"/>): s, z, R'(y - m); returns w.</summary>
         private static V Forward(in Net net, V* yIn, V* yc, V* s, V* z, V* q)
@@ -848,6 +1005,7 @@ public static unsafe partial class IcnnSimdSolver
         public readonly int D;
         public readonly int L;
         public readonly int R;
+        public readonly int Hidden;
         public readonly int Centre;
         public readonly int OffOut;
         public readonly int OffDiag;
@@ -862,6 +1020,7 @@ public static unsafe partial class IcnnSimdSolver
             D = dm.Dim;
             L = dm.Layers;
             R = dm.Rank;
+            Hidden = dm.Hidden;
             Centre = dm.ParamCount;
             OffOut = dm.OffOut;
             OffDiag = dm.OffDiag;
