@@ -33,10 +33,8 @@ internal sealed class IcnnActivationKernels
         // launch. Null in the ArrayView (GPU) form; callers use them only where IcnnSimdSolver says they run.
         if (pointerForm)
         {
-            var simdSolve = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int, bool>>(
-                typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TrySolveNewton), activation);
-            SolveNewtonSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, NewtonSettings, int>(
-                (eff, lay, dm, x, y, ints, res, settings, blocks) => Ran(simdSolve(eff, lay, dm, x, y, ints, res, settings, blocks), "Newton solve", dm), "IcnnSimdSolver.TrySolveNewton");
+            SolveNewtonSimd = SimdSolve<NewtonSettings>(tally, activation, nameof(IcnnSimdSolver.TrySolveNewton), "Newton solve");
+            SolveLbfgsSimd = SimdSolve<LbfgsSettings>(tally, activation, nameof(IcnnSimdSolver.TrySolveLbfgs), "L-BFGS solve");
             var simdGrad = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int, bool>>(
                 typeof(IcnnSimdSolver), nameof(IcnnSimdSolver.TryValueParameterGradient), activation);
             ValueParameterGradientSimd = tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, int>(
@@ -51,7 +49,7 @@ internal sealed class IcnnActivationKernels
                 (eff, lay, dm, x, values, grads, mode, blocks) => Ran(simdEval(eff, lay, dm, x, values, grads, mode, blocks), "evaluation", dm), "IcnnSimdSolver.TryEvaluate");
         }
 
-        // Compiled on first use: only L-BFGS conjugate solves (d > 16 by default) need it.
+        // Compiled on first use: only L-BFGS conjugate solves (d > 16 by default) not run in SIMD form need it.
         var lbfgs = pointerForm ? typeof(IcnnLbfgsCpuKernels) : typeof(IcnnLbfgsKernels);
         solveLbfgs = new(() => tally.Counted(acc.LoadAutoGroupedStreamKernel(Delegate<Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings>>(lbfgs, nameof(IcnnLbfgsKernels.SolveLbfgs), activation))));
         EvaluateStaged = tally.Counted(acc.LoadStreamKernel(Delegate<Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(typeof(IcnnKernels), nameof(IcnnKernels.EvaluateStaged), activation)));
@@ -73,6 +71,20 @@ internal sealed class IcnnActivationKernels
         }
 
         return new IcnnActivationKernels(acc, tally, pointerForm, activation == IcnnActivation.Elu ? typeof(EluActivation) : typeof(SoftplusActivation));
+    }
+
+    /// <summary>
+    /// A SIMD conjugate solve of <see cref="IcnnSimdSolver"/> (<paramref name="method"/>: TrySolveNewton or TrySolveLbfgs, whose
+    /// arguments differ only in the settings) for <paramref name="activation"/>, counted as one launch and profiled under the
+    /// method's name; it throws where it does not run.
+    /// </summary>
+    private static Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TSettings, int> SimdSolve<TSettings>(
+        DeviceTally tally, Type activation, string method, string what)
+    {
+        var simd = Delegate<Func<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TSettings, int, bool>>(
+            typeof(IcnnSimdSolver), method, activation);
+        return tally.Counted<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, TSettings, int>(
+            (eff, lay, dm, x, y, ints, res, settings, blocks) => Ran(simd(eff, lay, dm, x, y, ints, res, settings, blocks), what, dm), $"{nameof(IcnnSimdSolver)}.{method}");
     }
 
     /// <summary>Throws when a SIMD form did not run (its caller checked that it would).</summary>
@@ -117,6 +129,9 @@ internal sealed class IcnnActivationKernels
     public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? EvaluateSimd { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings> SolveLbfgs => solveLbfgs.Value;
+
+    /// <summary>The SIMD form of <see cref="SolveLbfgs"/> (<see cref="IcnnSimdSolver.TrySolveLbfgs{TAct}"/>; pointer form only), counted as one launch.</summary>
+    public Action<ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, LbfgsSettings, int>? SolveLbfgsSimd { get; }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<int>, IcnnDims, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> EvaluateStaged { get; }
 

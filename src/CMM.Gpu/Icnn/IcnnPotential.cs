@@ -55,6 +55,14 @@ public sealed record IcnnPotentialOptions
     internal bool SimdNewtonOnCpu { get; init; } = true;
 
     /// <summary>
+    /// Test and benchmark seam: on the CPU accelerator, the fused L-BFGS conjugate solve runs in its SIMD form
+    /// (<see cref="IcnnSimdSolver.TrySolveLbfgs{TAct}"/>, several points per vector; default) where the hardware allows it (any
+    /// dimension), else in the scalar pointer form (<see cref="IcnnLbfgsCpuKernels.SolveLbfgs{TAct}"/>). False forces the
+    /// scalar form. Ignored on GPUs and with <see cref="ArrayViewKernelsOnCpu"/>.
+    /// </summary>
+    internal bool SimdLbfgsOnCpu { get; init; } = true;
+
+    /// <summary>
     /// Whether the value parameter gradient (semi-dual objectives, mean value gradients) runs on the CPU accelerator in SIMD
     /// form (<see cref="IcnnSimdSolver.TryValueParameterGradient{TAct}"/>; default) where the hardware and the dimension allow
     /// it, else in the scalar pointer form. False forces the scalar form. Ignored on GPUs, with
@@ -134,6 +142,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? encoded;
     private MemoryBuffer1D<float, Stride1D.Dense>? slotValues;
     private readonly bool simdNewton;
+    private readonly bool simdLbfgs;
     private readonly bool simdGradient;
     private readonly bool simdLossGradient;
     private readonly bool simdEvaluate;
@@ -164,6 +173,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         bool pointerForm = !context.IsGpu && !this.options.ArrayViewKernelsOnCpu;
         act = kernels.For(architecture.Activation, pointerForm);
         simdNewton = pointerForm && this.options.SimdNewtonOnCpu && IcnnSimdSolver.IsSupported(Dimension);
+        simdLbfgs = pointerForm && this.options.SimdLbfgsOnCpu && IcnnSimdSolver.IsLbfgsSupported(Dimension);
         simdEvaluate = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdEvaluateOnCpu && IcnnSimdSolver.IsEvaluateSupported(Dimension);
         simdGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         simdLossGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdLossGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
@@ -619,10 +629,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         {
             // CPU accelerator: the SIMD form, run on the host over the same (host) buffers; the CPU accelerator's launches are
             // synchronous, so every queued write to x and y has landed.
-            var sd = BaseDims();
-            sd.Count = x.Count;
-            sd.Slots = 1;
-            act.SolveNewtonSimd!(EffectiveParameters.View, table.View, sd, x.View, y.View, ints, residual, settings, PointLaunch.For(Context).LoopThreads);
+            act.SolveNewtonSimd!(EffectiveParameters.View, table.View, SimdDims(x.Count), x.View, y.View, ints, residual, settings, PointLaunch.For(Context).LoopThreads);
             return;
         }
 
@@ -632,12 +639,13 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
 
     /// <summary>
     /// The conjugate solve grad w(y_i) = x_i of every point by L-BFGS in one launch (<see cref="IcnnLbfgsKernels"/>): the
-    /// iteration of the host-driven batched solver, per point. y holds the starts on entry. Used by
-    /// <see cref="Conjugate.ConjugateSolver"/> for ICNN potentials.
+    /// iteration of the host-driven batched solver, per point; on the CPU accelerator its SIMD form
+    /// (<see cref="IcnnSimdSolver.TrySolveLbfgs{TAct}"/>) unless <see cref="IcnnPotentialOptions.SimdLbfgsOnCpu"/> is false.
+    /// y holds the starts on entry. Used by <see cref="Conjugate.ConjugateSolver"/> for ICNN potentials.
     /// </summary>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="y">Starts, then solutions [n, d].</param>
-    /// <param name="work">At least n <see cref="IcnnLbfgsKernels.WorkPerPoint"/> floats.</param>
+    /// <param name="work">At least n <see cref="IcnnLbfgsKernels.WorkPerPoint"/> floats (unused by the SIMD form).</param>
     /// <param name="ints">At least 2n ints: status, then iterations.</param>
     /// <param name="residual">At least n floats.</param>
     /// <param name="settings">Tolerances, limits and history length.</param>
@@ -646,6 +654,12 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         CheckPoints(x, nameof(x));
         CheckPoints(y, nameof(y));
         RequireCount(x, y, nameof(y));
+        if (simdLbfgs)
+        {
+            act.SolveLbfgsSimd!(EffectiveParameters.View, table.View, SimdDims(x.Count), x.View, y.View, ints, residual, settings, PointLaunch.For(Context).LoopThreads);
+            return;
+        }
+
         var dm = PointDims(x.Count, out var ws);
         act.SolveLbfgs(dm.Slots, EffectiveParameters.View, table.View, dm, x.View, y.View, ws, work, ints, residual, settings);
     }
@@ -713,10 +727,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         if (simdEvaluate)
         {
             // CPU accelerator: the SIMD form over the same (host) buffers, as SolveNewton.
-            var sd = BaseDims();
-            sd.Count = points.Count;
-            sd.Slots = 1;
-            act.EvaluateSimd!(EffectiveParameters.View, table.View, sd, points.View, values, grads, mode, PointLaunch.For(Context).LoopThreads);
+            act.EvaluateSimd!(EffectiveParameters.View, table.View, SimdDims(points.Count), points.View, values, grads, mode, PointLaunch.For(Context).LoopThreads);
             return;
         }
 
@@ -765,6 +776,15 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     {
         int t = Math.Min(128, Context.Accelerator.MaxNumThreadsPerGroup);
         return new KernelConfig((dm.Slots + t - 1) / t, t, SharedMemoryConfig.RequestDynamic<float>(ParameterCount + Dimension));
+    }
+
+    /// <summary>The dimensions of a SIMD form's call over n points (Count = n, one slot; no ICNN scratch).</summary>
+    private IcnnDims SimdDims(int n)
+    {
+        var dm = BaseDims();
+        dm.Count = n;
+        dm.Slots = 1;
+        return dm;
     }
 
     private IcnnDims BaseDims() => new()

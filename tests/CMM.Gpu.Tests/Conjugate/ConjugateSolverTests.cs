@@ -166,18 +166,25 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
     }
 
     [Theory]
-    [InlineData(17, false, false)]
-    [InlineData(17, true, true)]
-    [InlineData(33, false, true)]
-    [InlineData(33, true, false)]
-    [InlineData(64, false, false)]
-    [InlineData(64, true, true)]
-    public void TheFusedIcnnLbfgsSolveMatchesTheHostDrivenOne(int d, bool warm, bool elu)
+    [InlineData(17, false, false, false)]
+    [InlineData(17, true, true, false)]
+    [InlineData(33, false, true, false)]
+    [InlineData(33, true, false, false)]
+    [InlineData(64, false, false, false)]
+    [InlineData(64, true, true, false)]
+    [InlineData(17, false, false, true)]
+    [InlineData(17, true, true, true)]
+    [InlineData(33, false, true, true)]
+    [InlineData(33, true, false, true)]
+    [InlineData(64, false, false, true)]
+    [InlineData(64, true, true, true)]
+    public void TheFusedIcnnLbfgsSolveMatchesTheHostDrivenOne(int d, bool warm, bool elu, bool simd)
     {
         // The host-driven L-BFGS iteration per point in one launch, in the same arithmetic order: the same statuses and
         // iteration counts, and solutions within (residual_a + residual_b) / alpha of each other (w is alpha-strongly
-        // convex); on the CPU accelerator they are bit-identical. Cold and warm starts, default options and a cap that most
-        // points hit.
+        // convex); on the CPU accelerator they are bit-identical, with the scalar forms or with the SIMD forms (simd: the
+        // evaluation and the fused solve of IcnnSimdSolver, with the same lane-wise passes). Cold and warm starts, default
+        // options and a cap that most points hit.
         var arch = new IcnnArchitecture(d)
         {
             HiddenWidths = [12, 10], Rank = 3, Alpha = 0.3f, Sharpness = 2f, Activation = elu ? IcnnActivation.Elu : IcnnActivation.Softplus,
@@ -187,8 +194,8 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
         var x = TestData.Normal(n * d, 32 + d, scale: 2.5);
         var start = TestData.Normal(n * d, 33 + d);
         var ctx = fixture.Context;
-        // Bit for bit needs the same arithmetic on both sides: the scalar evaluation (the SIMD one has its own exp and log).
-        using var w = IcnnPotential.FromParameters(ctx, arch, theta, new IcnnPotentialOptions { SimdEvaluateOnCpu = false });
+        // Bit for bit needs the same arithmetic on both sides: the SIMD forms have their own exp and log.
+        using var w = IcnnPotential.FromParameters(ctx, arch, theta, new IcnnPotentialOptions { SimdEvaluateOnCpu = simd, SimdLbfgsOnCpu = simd });
         using var dx = DevicePoints.Upload(ctx, x, d);
         using var fused = new ConjugateSolver(ctx);
         using var host = new ConjugateSolver(ctx) { BatchedOnly = true };
@@ -208,7 +215,7 @@ public sealed class ConjugateSolverTests(AcceleratorFixture fixture)
 
             var rf = Run(fused, out var yf);
             var rh = Run(host, out var yh);
-            string what = $"d = {d}, warm = {warm}, cap {options.MaxIterations}";
+            string what = $"d = {d}, warm = {warm}, cap {options.MaxIterations}, SIMD {simd}";
             Assert.Equal(rh.PointStatus, rf.PointStatus);
             Assert.Equal(rh.PointIterations, rf.PointIterations);
             Assert.Equal(rh.Iterations, rf.Iterations);

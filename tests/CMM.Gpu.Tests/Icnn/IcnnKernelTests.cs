@@ -39,6 +39,34 @@ public static class IcnnCases
 
     public static IcnnPotentialOptions Options(IcnnKernelVariant variant, int maxThreads = 0) =>
         new() { Variant = variant, MaxThreads = maxThreads };
+
+    /// <summary>
+    /// A conjugate-solve case: the architecture, random parameters (seed + d), n targets of scale 2 (seed + 1 + d) with a NaN
+    /// at point 3 and an infinity at point n - 2 (those points stop at once, their lanes' other points do not), and warm
+    /// starts of scale 1.5 (seed + 2 + d).
+    /// </summary>
+    public static (IcnnArchitecture Arch, float[] Theta, float[] X, float[] Start) SolveCase(int d, int[] widths, int rank, bool elu, bool preconditioned, int n, int seed)
+    {
+        var arch = Arch(d, widths, rank, elu ? IcnnActivation.Elu : IcnnActivation.Softplus, preconditioned);
+        var theta = RandomTheta((int)new IcnnLayout(arch).ParameterCount, seed + d);
+        var x = TestData.Normal(n * d, seed + 1 + d, scale: 2);
+        x[3 * d] = float.NaN;
+        x[(n - 2) * d] = float.PositiveInfinity;
+        return (arch, theta, x, TestData.Normal(n * d, seed + 2 + d, scale: 1.5));
+    }
+
+    /// <summary>|a_i - b_i| for points i of dimension d stored row after row.</summary>
+    public static double Distance(float[] a, float[] b, int i, int d)
+    {
+        double dist = 0;
+        for (int k = 0; k < d; k++)
+        {
+            double e = a[(i * d) + k] - b[(i * d) + k];
+            dist += e * e;
+        }
+
+        return Math.Sqrt(dist);
+    }
 }
 
 [Collection(AcceleratorTestGroup.Name)]
@@ -645,7 +673,7 @@ public sealed class IcnnKernelTests(AcceleratorFixture fixture)
         float[][] Run(bool arrayView)
         {
             // The SIMD forms (IcnnSimdSolver) are not bit-identical to the scalar forms: compared in the IcnnSimd*Tests.
-            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView, SimdNewtonOnCpu = false, SimdGradientOnCpu = false, SimdLossGradientOnCpu = false, SimdEvaluateOnCpu = false };
+            var options = IcnnCases.Options(variant, maxThreads) with { ArrayViewKernelsOnCpu = arrayView, SimdNewtonOnCpu = false, SimdLbfgsOnCpu = false, SimdGradientOnCpu = false, SimdLossGradientOnCpu = false, SimdEvaluateOnCpu = false };
             using var pot = IcnnPotential.FromParameters(ctx, arch, theta, options);
             using var w = DeviceVector.Allocate(ctx, n);
             using var g = DevicePoints.Allocate(ctx, n, d);

@@ -32,13 +32,8 @@ public sealed class IcnnSimdSolverTests(AcceleratorFixture fixture)
         }
 
         const int n = 37; // four groups of 8 and a tail of 5
-        var arch = IcnnCases.Arch(d, widths, rank, elu ? IcnnActivation.Elu : IcnnActivation.Softplus, preconditioned);
-        var theta = IcnnCases.RandomTheta((int)new IcnnLayout(arch).ParameterCount, 31 + d);
+        var (arch, theta, x, start) = IcnnCases.SolveCase(d, widths, rank, elu, preconditioned, n, seed: 31); // non-finite targets at 3 and n - 2
         var ctx = fixture.Context;
-        var x = TestData.Normal(n * d, 32 + d, scale: 2);
-        x[3 * d] = float.NaN; // non-finite targets: those points stop at once, their group's other lanes do not
-        x[(n - 2) * d] = float.PositiveInfinity;
-        var start = TestData.Normal(n * d, 33 + d, scale: 1.5);
         var cases = new (string Name, ConjugateOptions Options, bool Warm)[]
         {
             ("cold", new ConjugateOptions { Method = ConjugateMethod.Newton }, false),
@@ -96,15 +91,5 @@ public sealed class IcnnSimdSolverTests(AcceleratorFixture fixture)
         Assert.True(capped, "some point hit the iteration cap");
     }
 
-    private static double Distance(float[] a, float[] b, int i, int d)
-    {
-        double dist = 0;
-        for (int k = 0; k < d; k++)
-        {
-            double e = a[(i * d) + k] - b[(i * d) + k];
-            dist += e * e;
-        }
-
-        return Math.Sqrt(dist);
-    }
+    private static double Distance(float[] a, float[] b, int i, int d) => IcnnCases.Distance(a, b, i, d);
 }
