@@ -143,7 +143,7 @@ public sealed class ConjugateSolver : IDisposable
         ws.Residual.Clear();
         if (m > 0)
         {
-            ws.Rho!.Clear();
+            ws.Rho.Clear();
         }
 
         float atol = (float)options.AbsoluteTolerance, rtol = (float)options.RelativeTolerance;
@@ -171,7 +171,7 @@ public sealed class ConjugateSolver : IDisposable
 
             if (m > 0 && it > 0)
             {
-                kernels.LbfgsUpdate(n, y.View, ws.YPrev!.View, ws.G.View, ws.GPrev!.View, ws.S!.View, ws.Yv!.View, ws.Rho!.View,
+                kernels.LbfgsUpdate(n, y.View, ws.YPrev.View, ws.G.View, ws.GPrev.View, ws.S.View, ws.Yv.View, ws.Rho.View,
                     ws.Active.View, d, m, (it - 1) % m);
             }
 
@@ -200,18 +200,18 @@ public sealed class ConjugateSolver : IDisposable
                 }
                 else
                 {
-                    potential.Hessian(ws.PackedPoints.Prefix(listed), ws.PackedHessians!.Prefix((long)listed * d * d));
-                    kernels.ScatterRows(listed, ws.PackedHessians.View, ws.Hessians!.View, ws.Index.View, d * d);
+                    potential.Hessian(ws.PackedPoints.Prefix(listed), ws.PackedHessians.Prefix((long)listed * d * d));
+                    kernels.ScatterRows(listed, ws.PackedHessians.View, ws.Hessians.View, ws.Index.View, d * d);
                 }
 
-                kernels.Newton(n, ws.Hessians!.View, ws.G.View, x.View, ws.Direction.View, ws.Slope.View, ws.Active.View, d);
+                kernels.Newton(n, ws.Hessians.View, ws.G.View, x.View, ws.Direction.View, ws.Slope.View, ws.Active.View, d);
             }
             else
             {
-                kernels.LbfgsDirection(n, ws.G.View, x.View, ws.S!.View, ws.Yv!.View, ws.Rho!.View, ws.Alpha!.View,
+                kernels.LbfgsDirection(n, ws.G.View, x.View, ws.S.View, ws.Yv.View, ws.Rho.View, ws.Alpha.View,
                     ws.Direction.View, ws.Slope.View, ws.Active.View, new LbfgsShape(d, m, Math.Max(0, (it - 1) % m), Math.Min(it, m)));
-                kernels.CopyActive(n, y.View, ws.YPrev!.View, ws.Active.View, d);
-                kernels.CopyActive(n, ws.G.View, ws.GPrev!.View, ws.Active.View, d);
+                kernels.CopyActive(n, y.View, ws.YPrev.View, ws.Active.View, d);
+                kernels.CopyActive(n, ws.G.View, ws.GPrev.View, ws.Active.View, d);
             }
 
             kernels.LineSearchStart(n, ws.Step.View, ws.Pending.View, ws.Active.View);
@@ -267,7 +267,7 @@ public sealed class ConjugateSolver : IDisposable
     {
         var settings = new NewtonSettings((float)options.AbsoluteTolerance, (float)options.RelativeTolerance, (float)options.Armijo,
             MathF.Pow(2f, -options.MaxLineSearchSteps), options.MaxIterations);
-        potential.SolveNewton(x, y, ws.FusedWork!.View, ws.FusedInts!.View, ws.Residual.View, settings);
+        potential.SolveNewton(x, y, potential.SolvesOnHost(ConjugateMethod.Newton) ? default : ws.FusedWork.View, ws.FusedInts.View, ws.Residual.View, settings);
     }
 
     /// <summary>Reads a solve's full result from the workspace (2 reads fused, 3 host-driven).</summary>
@@ -278,7 +278,7 @@ public sealed class ConjugateSolver : IDisposable
         {
             // A fused solve (Newton or L-BFGS): statuses then iterations in one buffer.
             var ints = new int[2 * n];
-            tally.Read(ws.FusedInts!.View.SubView(0, 2 * n), ints);
+            tally.Read(ws.FusedInts.View.SubView(0, 2 * n), ints);
             var residuals = ws.Residual.ToArray();
             return Result(method, ints.AsSpan(0, n).ToArray(), ints.AsSpan(n, n).ToArray(), residuals);
         }
@@ -294,7 +294,7 @@ public sealed class ConjugateSolver : IDisposable
     private double ReadConvergedFraction(Workspace ws, int n, bool fused)
     {
         var status = new int[n];
-        Context.Tally.Read(fused ? ws.FusedInts!.View.SubView(0, n) : ws.Status.View.SubView(0, n), status);
+        Context.Tally.Read(fused ? ws.FusedInts.View.SubView(0, n) : ws.Status.View.SubView(0, n), status);
         int converged = status.Count(s => (ConjugatePointStatus)s == ConjugatePointStatus.Converged);
         return converged / (double)n;
     }
@@ -308,7 +308,7 @@ public sealed class ConjugateSolver : IDisposable
     {
         var settings = new LbfgsSettings((float)options.AbsoluteTolerance, (float)options.RelativeTolerance, (float)options.Armijo,
             MathF.Pow(2f, -options.MaxLineSearchSteps), options.MaxIterations, options.History);
-        potential.SolveLbfgs(x, y, ws.FusedWork!.View, ws.FusedInts!.View, ws.Residual.View, settings);
+        potential.SolveLbfgs(x, y, potential.SolvesOnHost(ConjugateMethod.Lbfgs) ? default : ws.FusedWork.View, ws.FusedInts.View, ws.Residual.View, settings);
     }
 
     private static ConjugateResult Result(ConjugateMethod method, int[] status, int[] iterations, float[] residuals)
@@ -420,138 +420,127 @@ public sealed class ConjugateSolver : IDisposable
         return workspace;
     }
 
+    /// <summary>
+    /// The buffers of a solve of n points. Each is allocated on first use and kept for the next solve of the same shape: a
+    /// fused solve (<see cref="IcnnPotential"/>) uses only <see cref="Residual"/>, <see cref="FusedInts"/> and, for the scalar
+    /// kernels, <see cref="FusedWork"/> (the SIMD forms need none), so it no longer holds the host-driven path's n x d and
+    /// n x d x d buffers (at n = 20,000, d = 64 the unused L-BFGS work alone was 100 MB).
+    /// </summary>
     internal sealed class Workspace : IDisposable
     {
+        private readonly CmmContext context;
         private readonly int n;
         private readonly int d;
         private readonly ConjugateMethod method;
         private readonly int m;
         private readonly bool fused;
+        private readonly List<IDisposable> allocated = [];
+        private DevicePoints? g, direction, trial, packedPoints, packedGradients, yPrev, gPrev;
+        private DeviceVector? wy, wt, step, slope, residual, hessians, packedHessians, packedValues, fusedWork, s, yv, rho, alpha;
+        private MemoryBuffer1D<int, Stride1D.Dense>? active, pending, status, iterations, counter, index, fusedInts;
 
         public Workspace(CmmContext context, int n, int d, ConjugateMethod method, int m, bool fused)
         {
+            this.context = context;
             this.n = n;
             this.d = d;
             this.method = method;
             this.m = m;
             this.fused = fused;
-            var acc = context.Accelerator;
-            G = DevicePoints.Allocate(context, n, d);
-            Direction = DevicePoints.Allocate(context, n, d);
-            Trial = DevicePoints.Allocate(context, n, d);
-            Wy = DeviceVector.Allocate(context, n);
-            Wt = DeviceVector.Allocate(context, n);
-            Step = DeviceVector.Allocate(context, n);
-            Slope = DeviceVector.Allocate(context, n);
-            Residual = DeviceVector.Allocate(context, n);
-            Active = acc.Allocate1D<int>(n);
-            Pending = acc.Allocate1D<int>(n);
-            Status = acc.Allocate1D<int>(n);
-            Iterations = acc.Allocate1D<int>(n);
-            Counter = acc.Allocate1D<int>(1);
-            Index = acc.Allocate1D<int>(n);
-            PackedPoints = DevicePoints.Allocate(context, n, d);
-            PackedGradients = DevicePoints.Allocate(context, n, d);
-            PackedValues = DeviceVector.Allocate(context, n);
-            if (method == ConjugateMethod.Newton)
-            {
-                Hessians = DeviceVector.Allocate(context, (long)n * d * d);
-                PackedHessians = DeviceVector.Allocate(context, (long)n * d * d);
-                FusedWork = DeviceVector.Allocate(context, (long)n * ((d * d) + (2 * d)));
-                FusedInts = acc.Allocate1D<int>(2L * n);
-            }
-            else if (fused)
-            {
-                // The fused L-BFGS keeps its pairs, direction, trial point and previous iterate and gradient per point in one buffer.
-                FusedWork = DeviceVector.Allocate(context, n * IcnnLbfgsKernels.WorkPerPoint(d, m));
-                FusedInts = acc.Allocate1D<int>(2L * n);
-            }
-            else
-            {
-                S = DeviceVector.Allocate(context, (long)n * m * d);
-                Yv = DeviceVector.Allocate(context, (long)n * m * d);
-                Rho = DeviceVector.Allocate(context, (long)n * m);
-                Alpha = DeviceVector.Allocate(context, (long)n * m);
-                YPrev = DevicePoints.Allocate(context, n, d);
-                GPrev = DevicePoints.Allocate(context, n, d);
-            }
         }
 
-        public DevicePoints G { get; }
+        public DevicePoints G => Points(ref g);
 
-        public DevicePoints Direction { get; }
+        public DevicePoints Direction => Points(ref direction);
 
-        public DevicePoints Trial { get; }
+        public DevicePoints Trial => Points(ref trial);
 
-        public DeviceVector Wy { get; }
+        public DeviceVector Wy => Vector(ref wy, n);
 
-        public DeviceVector Wt { get; }
+        public DeviceVector Wt => Vector(ref wt, n);
 
-        public DeviceVector Step { get; }
+        public DeviceVector Step => Vector(ref step, n);
 
-        public DeviceVector Slope { get; }
+        public DeviceVector Slope => Vector(ref slope, n);
 
-        public DeviceVector Residual { get; }
+        public DeviceVector Residual => Vector(ref residual, n);
 
-        public MemoryBuffer1D<int, Stride1D.Dense> Active { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Active => Ints(ref active, n);
 
-        public MemoryBuffer1D<int, Stride1D.Dense> Pending { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Pending => Ints(ref pending, n);
 
-        public MemoryBuffer1D<int, Stride1D.Dense> Status { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Status => Ints(ref status, n);
 
-        public MemoryBuffer1D<int, Stride1D.Dense> Iterations { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Iterations => Ints(ref iterations, n);
 
-        public MemoryBuffer1D<int, Stride1D.Dense> Counter { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Counter => Ints(ref counter, 1);
 
-        public DeviceVector? Hessians { get; }
+        /// <summary>Hessians of the host-driven Newton path [n, d, d].</summary>
+        public DeviceVector Hessians => Vector(ref hessians, (long)n * d * d);
 
-        /// <summary>Per-point work of the fused solve: the Hessian, direction and trial point (Newton), or the history pairs and
-        /// vectors of <see cref="IcnnLbfgsKernels"/> (L-BFGS).</summary>
-        public DeviceVector? FusedWork { get; }
+        /// <summary>Per-point work of the scalar fused solve: the Hessian, direction and trial point (Newton), or the history
+        /// pairs and vectors of <see cref="IcnnLbfgsKernels"/> (L-BFGS).</summary>
+        public DeviceVector FusedWork => Vector(ref fusedWork, method == ConjugateMethod.Newton ? (long)n * ((d * d) + (2 * d)) : n * IcnnLbfgsKernels.WorkPerPoint(d, m));
 
         /// <summary>Status then iterations of the fused solve [2n].</summary>
-        public MemoryBuffer1D<int, Stride1D.Dense>? FusedInts { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> FusedInts => Ints(ref fusedInts, 2L * n);
 
         /// <summary>Indices of the points still active (first <c>listed</c> entries).</summary>
-        public MemoryBuffer1D<int, Stride1D.Dense> Index { get; }
+        public MemoryBuffer1D<int, Stride1D.Dense> Index => Ints(ref index, n);
 
         /// <summary>The listed points, packed.</summary>
-        public DevicePoints PackedPoints { get; }
+        public DevicePoints PackedPoints => Points(ref packedPoints);
 
         /// <summary>Gradients at the packed points.</summary>
-        public DevicePoints PackedGradients { get; }
+        public DevicePoints PackedGradients => Points(ref packedGradients);
 
         /// <summary>Values at the packed points.</summary>
-        public DeviceVector PackedValues { get; }
+        public DeviceVector PackedValues => Vector(ref packedValues, n);
 
         /// <summary>Hessians at the packed points (Newton).</summary>
-        public DeviceVector? PackedHessians { get; }
+        public DeviceVector PackedHessians => Vector(ref packedHessians, (long)n * d * d);
 
-        public DeviceVector? S { get; }
+        public DeviceVector S => Vector(ref s, (long)n * m * d);
 
-        public DeviceVector? Yv { get; }
+        public DeviceVector Yv => Vector(ref yv, (long)n * m * d);
 
-        public DeviceVector? Rho { get; }
+        public DeviceVector Rho => Vector(ref rho, (long)n * m);
 
-        public DeviceVector? Alpha { get; }
+        public DeviceVector Alpha => Vector(ref alpha, (long)n * m);
 
-        public DevicePoints? YPrev { get; }
+        public DevicePoints YPrev => Points(ref yPrev);
 
-        public DevicePoints? GPrev { get; }
+        public DevicePoints GPrev => Points(ref gPrev);
 
         public bool Matches(int count, int dimension, ConjugateMethod kind, int history, bool fusedSolve) =>
             n == count && d == dimension && method == kind && m == history && (fused == fusedSolve || kind == ConjugateMethod.Newton);
 
         public void Dispose()
         {
-            foreach (var b in new IDisposable?[] { G, Direction, Trial, Wy, Wt, Step, Slope, Residual, Active, Pending, Status, Iterations, Counter, Index,
-                         PackedPoints, PackedGradients, PackedValues, Hessians, PackedHessians, FusedWork, FusedInts, S, Yv, Rho, Alpha, YPrev, GPrev })
+            foreach (var b in allocated)
             {
-                b?.Dispose();
+                b.Dispose();
             }
+
+            allocated.Clear();
+        }
+
+        private DevicePoints Points(ref DevicePoints? field) => field ??= Keep(DevicePoints.Allocate(context, n, d));
+
+        private DeviceVector Vector(ref DeviceVector? field, long length) => field ??= Keep(DeviceVector.Allocate(context, length));
+
+        private MemoryBuffer1D<int, Stride1D.Dense> Ints(ref MemoryBuffer1D<int, Stride1D.Dense>? field, long length) =>
+            field ??= Keep(context.Accelerator.Allocate1D<int>(length));
+
+        private T Keep<T>(T buffer)
+            where T : IDisposable
+        {
+            allocated.Add(buffer);
+            return buffer;
         }
     }
 }
+
 
 /// <summary>Loads the conjugate-solve kernels once per context and launches them by the <see cref="PointLaunch"/> rule.</summary>
 internal sealed class ConjugateLauncher(CmmContext context)

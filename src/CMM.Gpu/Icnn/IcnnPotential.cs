@@ -610,13 +610,18 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         return ReadExtra();
     }
 
+    /// <summary>Whether the fused solve of this method runs in its SIMD form on the host (it then needs no work buffer).</summary>
+    /// <param name="method">Newton or L-BFGS.</param>
+    /// <returns>True on the CPU accelerator where the SIMD form runs.</returns>
+    internal bool SolvesOnHost(Conjugate.ConjugateMethod method) => method == Conjugate.ConjugateMethod.Newton ? simdNewton : simdLbfgs;
+
     /// <summary>
     /// The conjugate solve grad w(y_i) = x_i of every point by damped Newton in one launch (<see cref="IcnnSolveKernels"/>):
     /// y holds the starts on entry. Used by <see cref="Conjugate.ConjugateSolver"/> for ICNN potentials.
     /// </summary>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="y">Starts, then solutions [n, d].</param>
-    /// <param name="work">At least n (d^2 + 2d) floats.</param>
+    /// <param name="work">At least n (d^2 + 2d) floats (unused by the SIMD form: may be empty there).</param>
     /// <param name="ints">At least 2n ints: status, then iterations.</param>
     /// <param name="residual">At least n floats.</param>
     /// <param name="settings">Tolerances and limits.</param>
@@ -645,7 +650,7 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
     /// </summary>
     /// <param name="x">Targets [n, d].</param>
     /// <param name="y">Starts, then solutions [n, d].</param>
-    /// <param name="work">At least n <see cref="IcnnLbfgsKernels.WorkPerPoint"/> floats (unused by the SIMD form).</param>
+    /// <param name="work">At least n <see cref="IcnnLbfgsKernels.WorkPerPoint"/> floats (unused by the SIMD form: may be empty there).</param>
     /// <param name="ints">At least 2n ints: status, then iterations.</param>
     /// <param name="residual">At least n floats.</param>
     /// <param name="settings">Tolerances, limits and history length.</param>
