@@ -12,6 +12,57 @@ namespace CMM.Gpu.Kernels.Icnn;
 /// </summary>
 public static unsafe class IcnnCpuKernels
 {
+    /// <summary>
+    /// Host form of <see cref="IcnnKernels.ReduceSlots"/> over columns 0 .. count - 1 (the CPU accelerator's light-kernel
+    /// form: called on the host, not launched): the same body through pointers, so the result is bit-identical.
+    /// </summary>
+    /// <param name="count">Columns (P + 1).</param>
+    /// <param name="partial">Partials.</param>
+    /// <param name="dm">Dimensions.</param>
+    /// <param name="raw">Free parameters.</param>
+    /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scale">Per-parameter scale.</param>
+    /// <param name="scaleGrad">Scale of the gradient columns.</param>
+    /// <param name="scaleExtra">Scale of column P.</param>
+    /// <param name="grad">Output gradient [P].</param>
+    /// <param name="extra">Output [1].</param>
+    public static void ReduceSlotsHost(int count, ArrayView<float> partial, IcnnDims dm, ArrayView<float> raw, ArrayView<int> mask, ArrayView<float> scale,
+        float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra)
+    {
+        fixed (float* pp = &partial[0L], pr = &raw[0L], ps = &scale[0L], pg = &grad[0L], pe = &extra[0L])
+        {
+            for (int j = 0; j < count; j++)
+            {
+                IcnnKernels.ReduceSlotsAt(j, new PointerFloats(pp), dm, new PointerFloats(pr), mask, new PointerFloats(ps), scaleGrad, scaleExtra,
+                    new PointerFloats(pg), new PointerFloats(pe));
+            }
+        }
+    }
+
+    /// <summary>Host form of <see cref="IcnnKernels.AdamStep"/> over parameters 0 .. count - 1 (as <see cref="ReduceSlotsHost"/>).</summary>
+    /// <param name="count">Parameters.</param>
+    /// <param name="raw">Free parameters (updated).</param>
+    /// <param name="eff">Effective parameters (output).</param>
+    /// <param name="mask">Reparameterisation mask.</param>
+    /// <param name="scale">Per-parameter scale.</param>
+    /// <param name="grad">Gradient.</param>
+    /// <param name="m">First moment (updated).</param>
+    /// <param name="v">Second moment (updated).</param>
+    /// <param name="scalars">[norm, clip factor].</param>
+    /// <param name="c">Coefficients.</param>
+    public static void AdamStepHost(int count, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask, ArrayView<float> scale,
+        ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c)
+    {
+        fixed (float* pr = &raw[0L], pe = &eff[0L], ps = &scale[0L], pg = &grad[0L], pm = &m[0L], pv = &v[0L], pc = &scalars[0L])
+        {
+            for (int j = 0; j < count; j++)
+            {
+                IcnnKernels.AdamStepAt(j, new PointerFloats(pr), new PointerFloats(pe), mask, new PointerFloats(ps), new PointerFloats(pg),
+                    new PointerFloats(pm), new PointerFloats(pv), new PointerFloats(pc), c);
+            }
+        }
+    }
+
     /// <summary>CPU form of <see cref="IcnnKernels.Evaluate{TAct}"/> (same arguments).</summary>
     /// <typeparam name="TAct">Activation.</typeparam>
     /// <param name="slot">Slot index.</param>

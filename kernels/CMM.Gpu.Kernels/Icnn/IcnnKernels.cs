@@ -622,7 +622,12 @@ public static class IcnnKernels
     /// <param name="grad">Output gradient [P] with respect to the free parameters.</param>
     /// <param name="extra">Output [1]: the scaled column-P sum (mean w or the loss).</param>
     public static void ReduceSlots(Index1D j, ArrayView<float> partial, IcnnDims dm, ArrayView<float> raw,
-        ArrayView<int> mask, ArrayView<float> scale, float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra)
+        ArrayView<int> mask, ArrayView<float> scale, float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra) =>
+        ReduceSlotsAt(j, new ViewFloats(partial), dm, new ViewFloats(raw), mask, new ViewFloats(scale), scaleGrad, scaleExtra, new ViewFloats(grad), new ViewFloats(extra));
+
+    /// <summary>The body of <see cref="ReduceSlots"/> for column j, generic over the accessor (the host form uses pointers).</summary>
+    internal static void ReduceSlotsAt<TF>(long j, TF partial, IcnnDims dm, TF raw, ArrayView<int> mask, TF scale, float scaleGrad, float scaleExtra, TF grad, TF extra)
+        where TF : struct, IFloats
     {
         double s = 0;
         long b = j * dm.PartialParamStride;
@@ -747,7 +752,12 @@ public static class IcnnKernels
     /// <param name="scalars">[norm, clip factor].</param>
     /// <param name="c">Step coefficients.</param>
     public static void AdamStep(Index1D j, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask, ArrayView<float> scale,
-        ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c)
+        ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c) =>
+        AdamStepAt(j, new ViewFloats(raw), new ViewFloats(eff), mask, new ViewFloats(scale), new ViewFloats(grad), new ViewFloats(m), new ViewFloats(v), new ViewFloats(scalars), c);
+
+    /// <summary>The body of <see cref="AdamStep"/> for parameter j, generic over the accessor (the host form uses pointers).</summary>
+    internal static void AdamStepAt<TF>(long j, TF raw, TF eff, ArrayView<int> mask, TF scale, TF grad, TF m, TF v, TF scalars, AdamCoefficients c)
+        where TF : struct, IFloats
     {
         float f = scalars[1];
         if (f == 0f)

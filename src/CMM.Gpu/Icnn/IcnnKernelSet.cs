@@ -154,13 +154,13 @@ internal sealed class IcnnKernelSet
         // Light per-parameter kernels: on the CPU accelerator they run as host loops over the same kernel bodies (LightKernels).
         var light = LightKernels.For(context);
         Materialize = light.Load<ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(IcnnKernels.Materialize, HostLoop.PerElement);
-        ReduceSlots = light.Load<ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots, HostLoop.PerElement);
+        ReduceSlots = light.Load<ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, float, float, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlots, IcnnCpuKernels.ReduceSlotsHost);
         ReduceSlotsWeighted = light.Load<ArrayView<float>, IcnnDims, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(IcnnKernels.ReduceSlotsWeighted, HostLoop.PerElement);
         SlotColumn = light.Load<ArrayView<float>, IcnnDims, int, ArrayView<float>>(IcnnKernels.SlotColumn, HostLoop.PerElement);
         AddScaled = light.Load<ArrayView<float>, ArrayView<float>, float>(IcnnKernels.AddScaled, HostLoop.PerElement);
         SumSquaresPartial = light.Load<ArrayView<float>, int, int, ArrayView<float>>(IcnnKernels.SumSquaresPartial, HostLoop.PerElement);
         ClipFactor = light.Load<ArrayView<float>, int, float, ArrayView<float>>(IcnnKernels.ClipFactor, HostLoop.PerElement);
-        AdamStep = light.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep, HostLoop.PerElement);
+        AdamStep = light.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamCoefficients>(IcnnKernels.AdamStep, IcnnCpuKernels.AdamStepHost);
         SgdStep = light.Load<ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(IcnnKernels.SgdStep, HostLoop.PerElement);
     }
 
