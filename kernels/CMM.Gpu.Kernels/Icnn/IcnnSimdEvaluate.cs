@@ -93,6 +93,7 @@ public static unsafe partial class IcnnSimdSolver
     private static partial class Solver<TA>
     {
         /// <summary>Points [start, end) of one block: values to valuesP and gradients to gradsP where those are not null.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void EvaluateBlock(nint effP, nint layP, nint xP, nint valuesP, nint gradsP, IcnnDims dm, int start, int end)
         {
             int d = dm.Dim, r = dm.Rank, H = dm.Hidden, W = V.Count;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using ILGPU;
@@ -128,6 +129,7 @@ public static unsafe partial class IcnnSimdSolver
         /// One block: accumulates its groups' contributions in P + 1 vectors (lanes past the block's end repeat its first
         /// point with weight 0), then writes their lane sums to the block's partial row.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Accumulate<TG>(GradientBlock block, TG group)
             where TG : struct, IGroupGradient
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using V = System.Runtime.Intrinsics.Vector256<float>;
 
@@ -133,6 +134,7 @@ public static unsafe partial class IcnnSimdSolver
         /// Tangent forward pass along <paramref name="v"/> (lane-wise <see cref="IcnnKernels.Tangent{TAct, TF}"/>): the tangent
         /// pre-activations <paramref name="ts"/> and activations <paramref name="tz"/> = act'(s) ts of every unit.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Tangent(in Net net, V* v, V* d1, V* ts, V* tz)
         {
             int d = net.D;
@@ -175,6 +177,7 @@ public static unsafe partial class IcnnSimdSolver
         /// <see cref="IcnnKernels.AccumulateMixedGradient{TAct, TF}"/>): adjoints of the primal activations (a, from 0) and of the
         /// tangent activations (b, from the output weights), and their products with each layer's inputs added to acc.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void MixedReverse(in Net net, V* yc, V* v, V* z, V* d1, V* d2, V* ts, V* tz,
             V* aCur, V* aNxt, V* bCur, V* bNxt, V* acc)
         {

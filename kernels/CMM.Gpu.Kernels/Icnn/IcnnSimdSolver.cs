@@ -247,6 +247,7 @@ public static unsafe partial class IcnnSimdSolver
         /// tolerance test, points streaming through the lanes) with <paramref name="step"/>'s direction and the Armijo line
         /// search, in <see cref="Stream.Vectors"/> plus <paramref name="stepVectors"/> vectors of scratch.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Solve<TStep>(Buffers a, IcnnDims dm, Limits limits, int start, int end, long stepVectors, TStep step)
             where TStep : struct, IStep
         {
@@ -654,6 +655,7 @@ public static unsafe partial class IcnnSimdSolver
 
 
         /// <summary>Forward pass at yIn (lane-wise <see cref="IcnnKernels.Forward{TAct, TF}"/>): s, z, R'(y - m); returns w.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static V Forward(in Net net, V* yIn, V* yc, V* s, V* z, V* q)
         {
             var act = default(TA);
@@ -769,6 +771,7 @@ public static unsafe partial class IcnnSimdSolver
         }
 
         /// <summary>Reverse pass after the forward state at y (lane-wise <see cref="IcnnKernels.Backward{TAct, TF}"/>): u, grad w (g), and act', act'' per unit.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Backward(in Net net, V* yv, V* yc, V* s, V* q, V* u, V* d1, V* d2, V* g)
         {
             var act = default(TA);
@@ -836,6 +839,7 @@ public static unsafe partial class IcnnSimdSolver
         /// The lower triangle of Hess w at the state of the last forward and reverse passes (lane-wise
         /// <see cref="IcnnKernels.HessianJacobian{TAct, TF, TO}"/>, each entry summed in the same order).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Hessian(in Net net, float* baseHess, V* u, V* d1, V* d2, V* cur, V* prev, V* a0, V* hs, V* tt)
         {
             int d = net.D, L = net.L;
@@ -937,6 +941,7 @@ public static unsafe partial class IcnnSimdSolver
         }
 
         /// <summary>Cholesky factorisation in place, lane-wise (<see cref="Linalg.DeviceCholesky.Factor{TF}"/>); the mask of lanes whose pivots were all positive and finite.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static V Factor(V* a, int d)
         {
             var ok = Vector256<float>.AllBitsSet;
@@ -970,6 +975,7 @@ public static unsafe partial class IcnnSimdSolver
         }
 
         /// <summary>Solves A z = b in place with the factor L (lane-wise <see cref="Linalg.DeviceCholesky.Solve{TF}"/>).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void SolveFactored(V* l, int d, V* b)
         {
             for (int r = 0; r < d; r++)

@@ -97,6 +97,7 @@ public static unsafe class SinkhornSimd
     private readonly record struct Buffers(nint Cost, nint OtherPotential, nint OtherLogWeight, nint OwnLogWeight, nint OwnOld, nint OwnNew, nint Error);
 
     /// <summary>Own point i = row i: lanes along the row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(in Buffers a, int i, int ld, int n, int m, float eps, float omega)
     {
         float* c = (float*)a.Cost + ((long)i * ld), h = (float*)a.OtherPotential, lw = (float*)a.OtherLogWeight;
@@ -160,6 +161,7 @@ public static unsafe class SinkhornSimd
     }
 
     /// <summary>Own points i0 .. i0 + 7 = columns of the matrix: one lane per column, rows j in turn.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Columns(in Buffers a, int i0, int ld, int n, int m, float eps, float omega)
     {
         int w = V.Count;
