@@ -20,15 +20,8 @@ py=/usr/bin/python3
 rep="$py $here/cmm_replica.py"
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 mkdir -p "$out"
-# json FILE EXPR: EXPR evaluated over the fields of FILE's JSON document (cmm) or of its last JSON line (the replica's --out)
-json() { $py -c "
-import json, sys
-t = open(sys.argv[1]).read().strip()
-try:
-    d = json.loads(t)
-except ValueError:
-    d = json.loads(t.splitlines()[-1])
-print(eval(sys.argv[2], {}, d))" "$@"; }
+# json FILE EXPR: EXPR over the fields of a cmm --json document or the replica's last JSONL line (json_field.py)
+json() { $py "$here/json_field.py" "$@"; }
 rss() { awk '/Maximum resident/ {printf "%.0f", $6/1024}' "$1"; }
 $py -c "import torch,sys; sys.stdout.write(torch.__config__.show())" > "$out/torch-config.txt"
 rows=()

@@ -20,18 +20,11 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 mkdir -p "$out"
 data="$out/g$d.csv"
 [ -f "$data" ] || $rep gaussian-data --dim "$d" --n 20000 --out "$data" > /dev/null
-last() { $py -c "
-import json, sys
-t = open(sys.argv[1]).read().strip()
-try:
-    d = json.loads(t)
-except ValueError:
-    d = json.loads(t.splitlines()[-1])
-print(eval(sys.argv[2], {}, d))" "$@"; }
+last() { $py "$here/json_field.py" "$@"; }
 rows=()
 for k in $ks; do
   "$cmm" fit --data "$data" --iterations "$k" --checkpoint-every 0 --out "$out/lib-$k.cmm" --json > "$out/lib-$k.json" 2> /dev/null
-  ls=$($py -c "import json,sys; print(json.load(open(sys.argv[1]))['seconds'])" "$out/lib-$k.json")
+  ls=$(last "$out/lib-$k.json" seconds)
   "$cmm" encode --model "$out/lib-$k.cmm" --data "$out/g$d.test.csv" --out "$out/lib-$k-enc.csv" > /dev/null 2>&1
   le=$($rep hessian-error --test "$out/g$d.test.csv" --encoded "$out/lib-$k-enc.csv" --truth-cov "$out/g$d.cov.csv" --truth-mean "$out/g$d.mean.csv" | tail -1 | $py -c "import json,sys; print(f\"{100*json.load(sys.stdin)['hessian_error']:.2f}\")")
   rm -f "$out/rep-$k.jsonl"
