@@ -26,6 +26,7 @@ public static unsafe class IcnnCpuKernels
     /// <param name="scaleExtra">Scale of column P.</param>
     /// <param name="grad">Output gradient [P].</param>
     /// <param name="extra">Output [1].</param>
+    [HostCode]
     public static void ReduceSlotsHost(int count, ArrayView<float> partial, IcnnDims dm, ArrayView<float> raw, ArrayView<int> mask, ArrayView<float> scale,
         float scaleGrad, float scaleExtra, ArrayView<float> grad, ArrayView<float> extra)
     {
@@ -50,6 +51,7 @@ public static unsafe class IcnnCpuKernels
     /// <param name="v">Second moment (updated).</param>
     /// <param name="scalars">[norm, clip factor].</param>
     /// <param name="c">Coefficients.</param>
+    [HostCode]
     public static void AdamStepHost(int count, ArrayView<float> raw, ArrayView<float> eff, ArrayView<int> mask, ArrayView<float> scale,
         ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, ArrayView<float> scalars, AdamCoefficients c)
     {
