@@ -36,9 +36,18 @@ public static unsafe partial class IcnnSimdSolver
     }
 
     /// <summary>
+    /// Whether the SIMD parameter gradients (<see cref="TryValueParameterGradient{TAct}"/>, <see cref="TryLossParameterGradient{TAct}"/>)
+    /// run here for input dimension <paramref name="d"/>: where <see cref="IsEvaluateSupported"/> holds (AVX2, any d &gt;= 1:
+    /// they hold P + 1 accumulators per block and no d x d matrix).
+    /// </summary>
+    /// <param name="d">Input dimension.</param>
+    /// <returns>True when they would run.</returns>
+    public static bool IsGradientSupported(int d) => IsEvaluateSupported(d);
+
+    /// <summary>
     /// Writes rows 0 .. <see cref="GradientBlocks"/> - 1 of the partials (strides from <paramref name="dm"/>) as
     /// <see cref="IcnnKernels.ValueParameterGradient{TAct}"/> writes its slots: their column sums are the kernel's. Returns
-    /// false and does nothing where <see cref="IsSupported"/> is false. CPU accelerator (host) memory; synchronous.
+    /// false and does nothing where <see cref="IsGradientSupported"/> is false. CPU accelerator (host) memory; synchronous.
     /// </summary>
     /// <typeparam name="TAct">Activation.</typeparam>
     /// <param name="eff">Effective parameters (and input centre).</param>
@@ -52,7 +61,7 @@ public static unsafe partial class IcnnSimdSolver
         ArrayView<float> partial, int blocks)
         where TAct : struct, IIcnnActivation
     {
-        if (!IsSupported(dm.Dim))
+        if (!IsGradientSupported(dm.Dim))
         {
             return false;
         }

@@ -20,7 +20,7 @@ public static unsafe partial class IcnnSimdSolver
     /// <summary>
     /// Writes rows 0 .. <see cref="GradientBlocks"/> - 1 of the partials (strides from <paramref name="dm"/>) as
     /// <see cref="IcnnKernels.LossParameterGradient{TAct}"/> writes its slots: their column sums are the kernel's. Returns
-    /// false and does nothing where <see cref="IsSupported"/> is false. CPU accelerator (host) memory; synchronous.
+    /// false and does nothing where <see cref="IsGradientSupported"/> is false. CPU accelerator (host) memory; synchronous.
     /// </summary>
     /// <typeparam name="TAct">Activation.</typeparam>
     /// <param name="eff">Effective parameters (and input centre).</param>
@@ -35,7 +35,7 @@ public static unsafe partial class IcnnSimdSolver
         ArrayView<float> targets, ArrayView<float> partial, int blocks)
         where TAct : struct, IIcnnActivation
     {
-        if (!IsSupported(dm.Dim))
+        if (!IsGradientSupported(dm.Dim))
         {
             return false;
         }

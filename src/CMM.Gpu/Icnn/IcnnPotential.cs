@@ -175,8 +175,8 @@ public sealed class IcnnPotential : IReplicablePotential, IDisposable
         simdNewton = pointerForm && this.options.SimdNewtonOnCpu && IcnnSimdSolver.IsSupported(Dimension);
         simdLbfgs = pointerForm && this.options.SimdLbfgsOnCpu && IcnnSimdSolver.IsLbfgsSupported(Dimension);
         simdEvaluate = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdEvaluateOnCpu && IcnnSimdSolver.IsEvaluateSupported(Dimension);
-        simdGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
-        simdLossGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdLossGradientOnCpu && IcnnSimdSolver.IsSupported(Dimension);
+        simdGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdGradientOnCpu && IcnnSimdSolver.IsGradientSupported(Dimension);
+        simdLossGradient = pointerForm && Variant != IcnnKernelVariant.Staged && this.options.SimdLossGradientOnCpu && IcnnSimdSolver.IsGradientSupported(Dimension);
         var acc = context.Accelerator;
         Parameters = DeviceVector.Upload(context, parameters);
         // The effective buffer holds the P effective parameters, then the input centre the kernels subtract.

@@ -14,8 +14,9 @@ namespace CMM.Gpu.Tests.Icnn;
 [Collection(AcceleratorTestGroup.Name)]
 public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
 {
-    /// <summary>The cases of the SIMD parameter gradients (also <see cref="IcnnSimdLossGradientTests"/>): d = 1, 2, 5, 16, one
-    /// and three hidden layers, ranks 0-3, both activations, with and without a preconditioner, both variants the SIMD form serves.</summary>
+    /// <summary>The cases of the SIMD parameter gradients (also <see cref="IcnnSimdLossGradientTests"/>): d = 1, 2, 5, 16, 20 and
+    /// 64 (the SIMD gradients have no upper dimension), one to three hidden layers, ranks 0-4, both activations, with and without
+    /// a preconditioner, both variants the SIMD form serves.</summary>
     /// <returns>d, widths, rank, ELU, preconditioned, variant.</returns>
     public static TheoryData<int, int[], int, bool, bool, IcnnKernelVariant> Cases() => new()
     {
@@ -27,6 +28,8 @@ public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
         { 5, [8, 7, 6], 3, false, true, IcnnKernelVariant.SlotRows },
         { 16, [12, 10, 9], 3, false, true, IcnnKernelVariant.SlotRows },
         { 16, [11], 1, true, true, IcnnKernelVariant.Interleaved },
+        { 20, [10, 8], 2, false, true, IcnnKernelVariant.SlotRows },
+        { 64, [16, 16], 4, true, false, IcnnKernelVariant.SlotRows },
     };
 
     /// <summary>A case's architecture and random free parameters (seed <paramref name="seed"/>); null where the SIMD form does
@@ -34,7 +37,7 @@ public sealed class IcnnSimdGradientTests(AcceleratorFixture fixture)
     /// <returns>The architecture and parameters, or null.</returns>
     internal static (IcnnArchitecture Arch, float[] Theta)? Case(int d, int[] widths, int rank, bool elu, bool preconditioned, int seed)
     {
-        if (!IcnnSimdSolver.IsSupported(d))
+        if (!IcnnSimdSolver.IsGradientSupported(d))
         {
             return null;
         }
