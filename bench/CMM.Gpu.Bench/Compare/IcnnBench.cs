@@ -11,13 +11,14 @@ namespace CMM.Gpu.Bench.Compare;
 /// softplus, rank-2 quadratic term; CMM.Gpu (<see cref="IcnnPotential"/>) vs the plain-C# <see cref="PlainIcnn"/>.
 /// Keys: "icnn_value n=N w=WIDTH d=D" (the same in bench/scripts/baselines.py).
 /// Sizes (<c>--icnn-n 1000,10000</c> overrides the batch sizes): quick n = 10^3, 10^4, width 64, 256, d = 2, 16; full adds n = 10^5, 10^6 and d = 64 (meant for GPUs).
-/// Calls whose estimated time is too long are skipped (printed): on the CPU accelerator (simulator, 0.7 GFLOP/s assumed,
-/// 0.1-1.2 measured on the 2-core development machine) above 10 s (quick) / 30 s (full) per call, for plain C# (4 GFLOP/s
+/// Calls whose estimated time is too long are skipped (printed): on the CPU accelerator (4 GFLOP/s assumed: its SIMD forms of
+/// these three measured about 10-20 GFLOP/s on the 2-core development machine, the scalar kernels before them 0.1-1.2) above
+/// 10 s (quick) / 30 s (full) per call, for plain C# (4 GFLOP/s
 /// assumed, 0.8-5.7 measured there) above 10 s / 30 s per call; calls estimated above 1 s get one timed repetition.
 /// </summary>
 internal static class IcnnBench
 {
-    private const double SimulatorFlopsPerSecond = 0.7e9;
+    private const double SimulatorFlopsPerSecond = 4e9;
     private const double PlainFlopsPerSecond = 4e9;
 
     public static string Key(string workload, int n, int width, int d) =>
