@@ -147,6 +147,11 @@ internal static class CompareRunner
             IcnnBench.Run(ctx, quick, Option(args, "--icnn-n"), warmup, reps, budget, Add);
         }
 
+        if (Wants("energy_value_grad"))
+        {
+            EnergyBench.Run(ctx, quick, warmup, reps, budget, Add);
+        }
+
         string loadAfter = LoadAverage();
         Console.WriteLine();
         Console.WriteLine("load average after: " + loadAfter);
