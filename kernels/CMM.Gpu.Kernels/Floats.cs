@@ -57,3 +57,45 @@ internal readonly unsafe struct PointerFloats : IFloats
         set => pointer[index] = value;
     }
 }
+
+/// <summary>Element access to a double buffer inside a kernel (the double counterpart of <see cref="IFloats"/>).</summary>
+internal interface IDoubles
+{
+    /// <summary>The element at <paramref name="index"/> (no bounds check on the pointer form).</summary>
+    /// <param name="index">Element index.</param>
+    double this[long index] { get; set; }
+}
+
+/// <summary>An ArrayView as an <see cref="IDoubles"/> (the GPU form).</summary>
+internal readonly struct ViewDoubles : IDoubles
+{
+    private readonly ArrayView<double> view;
+
+    /// <summary>Wraps a view.</summary>
+    /// <param name="view">The view.</param>
+    public ViewDoubles(ArrayView<double> view) => this.view = view;
+
+    /// <inheritdoc />
+    public double this[long index]
+    {
+        get => view[index];
+        set => view[index] = value;
+    }
+}
+
+/// <summary>A raw pointer as an <see cref="IDoubles"/>: the CPU accelerator's form (as <see cref="PointerFloats"/>).</summary>
+internal readonly unsafe struct PointerDoubles : IDoubles
+{
+    private readonly double* pointer;
+
+    /// <summary>Wraps the address of element 0.</summary>
+    /// <param name="pointer">The address.</param>
+    public PointerDoubles(double* pointer) => this.pointer = pointer;
+
+    /// <inheritdoc />
+    public double this[long index]
+    {
+        get => pointer[index];
+        set => pointer[index] = value;
+    }
+}

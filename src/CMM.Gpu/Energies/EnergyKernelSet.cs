@@ -17,20 +17,38 @@ internal sealed class EnergyKernelSet
     private readonly CmmContext context;
     private readonly PointLaunch launch;
     private readonly ConditionalWeakTable<object, MemoryBuffer1D<double, Stride1D.Dense>[]> parameters = [];
+    private readonly object outputLock = new();
+    private MemoryBuffer1D<double, Stride1D.Dense>? energyOutput;
+    private MemoryBuffer1D<double, Stride1D.Dense>? gradientOutput;
 
-    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int> mixture;
+    private readonly Lazy<Action<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>> mixtureView;
 
-    private readonly Action<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int> logistic;
+    private readonly Lazy<Action<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>> logisticView;
+
+    private readonly Lazy<Action<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>>? mixturePointer;
+
+    private readonly Lazy<Action<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>>? logisticPointer;
 
     private EnergyKernelSet(CmmContext context)
     {
         this.context = context;
         launch = PointLaunch.For(context);
-        mixture = context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(
-            EnergyKernels.GaussianMixture));
-        logistic = context.Tally.Counted(context.Accelerator.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>(
-            EnergyKernels.LogisticRegression));
+        // The CPU accelerator runs the pointer form (EnergyCpuKernels: the same bodies, bit-identical, without its slow ArrayView
+        // accesses); the ArrayView form is compiled there only when a test asks for it.
+        var acc = context.Accelerator;
+        mixtureView = new(() => context.Tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(
+            EnergyKernels.GaussianMixture)));
+        logisticView = new(() => context.Tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>(
+            EnergyKernels.LogisticRegression)));
+        mixturePointer = context.IsGpu ? null : new(() => context.Tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(
+            EnergyCpuKernels.GaussianMixture)));
+        logisticPointer = context.IsGpu ? null : new(() => context.Tally.Counted(acc.LoadAutoGroupedStreamKernel<Index1D, PointRange, ArrayView<float>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, double, int>(
+            EnergyCpuKernels.LogisticRegression)));
     }
+
+    /// <summary>Test seam: on the CPU accelerator, launch the ArrayView (GPU) form instead of the pointer form, so that tests can
+    /// check the two give identical results. Ignored on GPUs.</summary>
+    internal bool ArrayViewKernelsOnCpu { get; set; }
 
     /// <summary>The kernels of <paramref name="context"/>.</summary>
     public static EnergyKernelSet For(CmmContext context) => context.GetComponent(c => new EnergyKernelSet(c));
@@ -46,7 +64,7 @@ internal sealed class EnergyKernelSet
     {
         var p = Parameters(owner, upload);
         Run(points, energies, gradients, (threads, range, e, g, withGradient) =>
-            mixture(threads, range, points.View, p[0].View, p[1].View, p[2].View, e, g, points.Dimension, components, withGradient));
+            (mixturePointer is null || ArrayViewKernelsOnCpu ? mixtureView.Value : mixturePointer.Value)(threads, range, points.View, p[0].View, p[1].View, p[2].View, e, g, points.Dimension, components, withGradient));
     }
 
     /// <summary>The logistic-regression posterior's V (and grad V) at points on the device; results copied to the host.</summary>
@@ -61,7 +79,7 @@ internal sealed class EnergyKernelSet
     {
         var p = Parameters(owner, upload);
         Run(points, energies, gradients, (threads, range, e, g, withGradient) =>
-            logistic(threads, range, points.View, p[0].View, p[1].View, e, g, points.Dimension, rows, priorVariance, withGradient));
+            (logisticPointer is null || ArrayViewKernelsOnCpu ? logisticView.Value : logisticPointer.Value)(threads, range, points.View, p[0].View, p[1].View, e, g, points.Dimension, rows, priorVariance, withGradient));
     }
 
     private MemoryBuffer1D<double, Stride1D.Dense>[] Parameters(object owner, Func<double[][]> upload)
@@ -92,14 +110,31 @@ internal sealed class EnergyKernelSet
             throw new ArgumentException($"expected {n} energies and {(long)n * d} gradient values (or none) for {n} points of dimension {d}");
         }
 
-        using var e = context.Accelerator.Allocate1D<double>(Math.Max(1, n));
-        using var g = context.Accelerator.Allocate1D<double>(gradients.IsEmpty ? 1 : (long)n * d);
-        var range = launch.Plan(n, out int threads);
-        launchKernel(threads, range, e.View, g.View, gradients.IsEmpty ? 0 : 1);
-        context.Tally.Read(((ArrayView<double>)e.View).SubView(0, n), energies);
-        if (!gradients.IsEmpty)
+        // The output buffers are kept between calls (grown when a call needs more): allocating two per call cost more than the
+        // kernel itself for a thousand points on the CPU accelerator. One call at a time per device.
+        lock (outputLock)
         {
-            context.Tally.Read(((ArrayView<double>)g.View).SubView(0, (long)n * d), gradients);
+            var e = Output(ref energyOutput, n);
+            var g = Output(ref gradientOutput, gradients.IsEmpty ? 1 : (long)n * d);
+            var range = launch.Plan(n, out int threads);
+            launchKernel(threads, range, e, g, gradients.IsEmpty ? 0 : 1);
+            context.Tally.Read(e.SubView(0, n), energies);
+            if (!gradients.IsEmpty)
+            {
+                context.Tally.Read(g.SubView(0, (long)n * d), gradients);
+            }
         }
+    }
+
+    private ArrayView<double> Output(ref MemoryBuffer1D<double, Stride1D.Dense>? buffer, long length)
+    {
+        length = Math.Max(1, length);
+        if (buffer is null || buffer.Length < length)
+        {
+            buffer?.Dispose();
+            buffer = context.Accelerator.Allocate1D<double>(length);
+        }
+
+        return buffer.View.BaseView;
     }
 }

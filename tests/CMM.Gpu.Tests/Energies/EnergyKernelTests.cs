@@ -44,4 +44,38 @@ public sealed class EnergyKernelTests(AcceleratorFixture fixture)
         energy.Evaluate(device, valuesOnly, default);
         Assert.Equal(v, valuesOnly);
     }
+
+    [Theory]
+    [InlineData("gaussian")]
+    [InlineData("mixture")]
+    [InlineData("logistic")]
+    public void PointerAndArrayViewFormsAreBitIdentical(string name)
+    {
+        // On the CPU accelerator the kernels run in their pointer form (EnergyCpuKernels); GPUs run the ArrayView form.
+        var energy = Named(name);
+        int d = energy.Dimension, n = 41;
+        var points = TestData.Normal(n * d, 23, scale: 1.1);
+        using var device = DevicePoints.Upload(fixture.Context, points, d);
+        var set = EnergyKernelSet.For(fixture.Context);
+        (double[] V, double[] G) Run(bool arrayView)
+        {
+            try
+            {
+                set.ArrayViewKernelsOnCpu = arrayView;
+                var v = new double[n];
+                var g = new double[n * d];
+                energy.Evaluate(device, v, g);
+                return (v, g);
+            }
+            finally
+            {
+                set.ArrayViewKernelsOnCpu = false;
+            }
+        }
+
+        var a = Run(arrayView: true);
+        var b = Run(arrayView: false);
+        Assert.Equal(a.V, b.V);
+        Assert.Equal(a.G, b.G);
+    }
 }
