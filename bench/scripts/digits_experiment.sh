@@ -4,7 +4,9 @@
 # test, class balance, near-copies), the Gaussian baseline scored the same way, and the lower halves of held-out digits
 # inpainted and labelled by the same classifier.
 # Usage: bench/scripts/digits_experiment.sh OUTDIR [CMM] [SEEDS]   (CMM default `cmm`; SEEDS default "1 2 3")
-# Environment: ITERATIONS (default: cmm's default). The first 100 held-out digits are inpainted, 3 completions each.
+# Environment: ITERATIONS (default: cmm's default); FIT_ARGS, further `cmm fit` options appended to each fit (e.g.
+# "--hidden 64,64", word-split); INPAINT_NOISE, the observation noise of `cmm inpaint` (default 1); METHODS (default "cmm mm"). The first 100 held-out
+# digits are inpainted, 3 completions each.
 set -euo pipefail
 out=${1:?usage: digits_experiment.sh OUTDIR [CMM] [SEEDS]}
 cmm=${2:-cmm}
@@ -15,6 +17,8 @@ mkdir -p "$out"
 [ -f "$data/digits-train.csv" ] || /usr/bin/python3 "$here/digits_data.py" "$data" > "$out/data.log"
 iters=()
 [ -n "${ITERATIONS:-}" ] && iters=(--iterations "$ITERATIONS")
+read -r -a fitargs <<< "${FIT_ARGS:-}"
+noise=${INPAINT_NOISE:-1}
 rows=100 # the Gaussian baseline's inpainting (digits_data.py) is of the first 100 held-out digits
 head -n "$rows" "$data/digits-test.csv" > "$out/inpaint-input.csv"
 head -n "$rows" "$data/digits-test-labels.csv" > "$out/inpaint-labels.csv"
@@ -23,13 +27,13 @@ for seed in $seeds; do
   "$cmm" eval --samples "$data/gaussian-s$seed.csv" "${labelled[@]}" --seed "$seed" --json > "$out/gaussian-s$seed.eval.json"
   "$cmm" classify --train "$data/digits-train.csv" --train-labels "$data/digits-train-labels.csv" --data "$data/gaussian-s$seed.inpaint.csv" \
     --labels "$out/inpaint-labels.csv" --repeat 3 --json > "$out/gaussian-s$seed.classify.json"
-  for method in cmm mm; do
+  for method in ${METHODS:-cmm mm}; do
     name=$method-s$seed
     [ -f "$out/$name.cmm" ] || /usr/bin/time -f %e -o "$out/$name.time" \
-      "$cmm" fit --data "$data/digits-train.csv" --method "$method" --seed "$seed" "${iters[@]}" --out "$out/$name.cmm" --json > "$out/$name.fit.json"
+      "$cmm" fit --data "$data/digits-train.csv" --method "$method" --seed "$seed" "${iters[@]}" ${fitargs[@]+"${fitargs[@]}"} --out "$out/$name.cmm" --json > "$out/$name.fit.json"
     "$cmm" eval --model "$out/$name.cmm" "${labelled[@]}" --seed "$seed" --json > "$out/$name.eval.json"
     # --noise 1 (one grey level in 16): at the default (0.05 of the rows' spread) the chains do not reach the conditional at d = 64.
-    "$cmm" inpaint --model "$out/$name.cmm" --data "$out/inpaint-input.csv" --mask "$data/bottom-half.csv" --completions 3 --noise 1 \
+    "$cmm" inpaint --model "$out/$name.cmm" --data "$out/inpaint-input.csv" --mask "$data/bottom-half.csv" --completions 3 --noise "$noise" \
       --seed "$seed" --out "$out/$name.inpaint.csv" --json > "$out/$name.inpaint.json"
     "$cmm" classify --train "$data/digits-train.csv" --train-labels "$data/digits-train-labels.csv" --data "$out/$name.inpaint.csv" \
       --labels "$out/inpaint-labels.csv" --repeat 3 --json > "$out/$name.classify.json"
