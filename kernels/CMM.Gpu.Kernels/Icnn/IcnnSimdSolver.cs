@@ -29,13 +29,13 @@ namespace CMM.Gpu.Kernels.Icnn;
 /// </summary>
 public static unsafe partial class IcnnSimdSolver
 {
-    /// <summary>Largest input dimension of the SIMD form (larger ones run the scalar pointer kernel).</summary>
-    public const int MaxDimension = 16;
+    /// <summary>Largest input dimension of the SIMD Newton solve (its Hessian is d x d vectors per block; larger d run the scalar pointer kernel, where the solver uses Newton at all).</summary>
+    public const int MaxDimension = 64;
 
     /// <summary>Points per group (lanes).</summary>
     public static int Lanes => V.Count;
 
-    /// <summary>Whether the SIMD form runs here for input dimension <paramref name="d"/>: AVX2 (256-bit vectors) and d &lt;= 16.</summary>
+    /// <summary>Whether the SIMD Newton solve runs here for input dimension <paramref name="d"/>: AVX2 (256-bit vectors) and d &lt;= <see cref="MaxDimension"/>.</summary>
     /// <param name="d">Input dimension.</param>
     /// <returns>True when <see cref="TrySolveNewton{TAct}"/> would run.</returns>
     public static bool IsSupported(int d) => Vector256.IsHardwareAccelerated && d >= 1 && d <= MaxDimension;

@@ -24,6 +24,8 @@ public sealed class IcnnSimdSolverTests(AcceleratorFixture fixture)
     [InlineData(5, new[] { 8, 7, 6 }, 0, false, true)]
     [InlineData(16, new[] { 12, 10, 9 }, 3, false, true)]
     [InlineData(16, new[] { 11 }, 1, true, false)]
+    [InlineData(24, new[] { 10, 8 }, 2, false, true)]
+    [InlineData(64, new[] { 16, 16 }, 4, true, false)]
     public void SimdSolveMatchesTheScalarSolve(int d, int[] widths, int rank, bool elu, bool preconditioned)
     {
         if (!IcnnSimdSolver.IsSupported(d))
