@@ -53,11 +53,7 @@ public static unsafe partial class IcnnSimdSolver
         }
 
         bool wantValues = (mode & 1) != 0, wantGrads = (mode & 2) != 0;
-        // Points per block: at least 64 (a block of a few points costs more to schedule than to run).
         int groups = (n + w - 1) / w;
-        int nb = Math.Clamp(Math.Min(blocks, (groups + 7) / 8), 1, groups);
-        int per = (groups + nb - 1) / nb;
-        nb = (groups + per - 1) / per;
         fixed (float* pe = &eff[0L], px = &x[0L])
         fixed (int* pl = &lay[0L])
         {
@@ -65,26 +61,19 @@ public static unsafe partial class IcnnSimdSolver
             nint e = (nint)pe, l = (nint)pl, xs = (nint)px;
             nint vs = wantValues ? (nint)Unsafe.AsPointer(ref values[0L]) : 0, gs = wantGrads ? (nint)Unsafe.AsPointer(ref grads[0L]) : 0;
             bool elu = typeof(TAct) == typeof(EluActivation);
-            Action<int> run = b =>
+            // Blocks of at least 8 lane groups (64 points): a block of a few points costs more to schedule than to run.
+            HostBlocks.ForEach(groups, Math.Min(blocks, (groups + 7) / 8), (_, first, end) =>
             {
-                int start = b * per * w, end = Math.Min(n, (b + 1) * per * w);
+                int start = first * w, stop = Math.Min(n, end * w);
                 if (elu)
                 {
-                    Solver<EluVec>.EvaluateBlock(e, l, xs, vs, gs, dm, start, end);
+                    Solver<EluVec>.EvaluateBlock(e, l, xs, vs, gs, dm, start, stop);
                 }
                 else
                 {
-                    Solver<SoftplusVec>.EvaluateBlock(e, l, xs, vs, gs, dm, start, end);
+                    Solver<SoftplusVec>.EvaluateBlock(e, l, xs, vs, gs, dm, start, stop);
                 }
-            };
-            if (nb == 1)
-            {
-                run(0);
-            }
-            else
-            {
-                Parallel.For(0, nb, run);
-            }
+            });
         }
 
         return true;

@@ -24,15 +24,7 @@ public static unsafe partial class IcnnSimdSolver
     /// <returns>Rows written (0 when n = 0).</returns>
     public static int GradientBlocks(int n, int slots, int blocks)
     {
-        if (n < 1)
-        {
-            return 0;
-        }
-
-        int groups = (n + V.Count - 1) / V.Count;
-        int nb = Math.Clamp(Math.Min(blocks, slots), 1, groups);
-        int per = (groups + nb - 1) / nb;
-        return (groups + per - 1) / per;
+        return HostBlocks.Count((n + V.Count - 1) / V.Count, Math.Min(blocks, slots));
     }
 
     /// <summary>
@@ -105,17 +97,7 @@ public static unsafe partial class IcnnSimdSolver
             return;
         }
 
-        int groups = (n + w - 1) / w;
-        int per = (groups + nb - 1) / nb;
-        void Run(int b) => block(b, b * per * w, Math.Min(n, (b + 1) * per * w));
-        if (nb == 1)
-        {
-            Run(0);
-        }
-        else
-        {
-            Parallel.For(0, nb, Run);
-        }
+        HostBlocks.ForEach((n + w - 1) / w, Math.Min(blocks, dm.Slots), (b, first, end) => block(b, first * w, Math.Min(n, end * w)));
     }
 
     /// <summary>One block of a parameter gradient: the buffers (host pointers), its partial row and its points [Start, End).</summary>

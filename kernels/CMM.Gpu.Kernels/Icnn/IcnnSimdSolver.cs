@@ -89,18 +89,7 @@ public static unsafe partial class IcnnSimdSolver
         fixed (int* pl = &lay[0L], pi = &ints[0L])
         {
             var a = new Buffers((nint)pe, (nint)pl, (nint)px, (nint)py, (nint)pi, (nint)pr);
-            int groups = (n + w - 1) / w;
-            int nb = Math.Clamp(blocks, 1, groups);
-            int per = (groups + nb - 1) / nb;
-            nb = (groups + per - 1) / per;
-            if (nb == 1)
-            {
-                block(a, 0, n);
-            }
-            else
-            {
-                Parallel.For(0, nb, b => block(a, b * per * w, Math.Min(n, (b + 1) * per * w)));
-            }
+            HostBlocks.ForEach((n + w - 1) / w, blocks, (_, first, end) => block(a, first * w, Math.Min(n, end * w)));
         }
     }
 

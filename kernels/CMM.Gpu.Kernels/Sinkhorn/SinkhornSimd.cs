@@ -59,17 +59,13 @@ public static unsafe class SinkhornSimd
         int w = V.Count;
         // Work units: rows, or groups of 8 columns (the last group may be short).
         int units = transposed == 0 ? n : (n + w - 1) / w;
-        int nb = Math.Clamp(blocks, 1, units);
-        int per = (units + nb - 1) / nb;
-        nb = (units + per - 1) / per;
         fixed (float* pc = &cost[0L], ph = &otherPotential[0L], plw = &otherLogWeight[0L], pow = &ownLogWeight[0L],
                pold = &ownOld[0L], pnew = &ownNew[0L], pe = &error[0L])
         {
             var a = new Buffers((nint)pc, (nint)ph, (nint)plw, (nint)pow, (nint)pold, (nint)pnew, (nint)pe);
-            Action<int> run = b =>
+            HostBlocks.ForEach(units, blocks, (_, first, end) =>
             {
-                int start = b * per, end = Math.Min(units, (b + 1) * per);
-                for (int u = start; u < end; u++)
+                for (int u = first; u < end; u++)
                 {
                     if (transposed == 0)
                     {
@@ -80,15 +76,7 @@ public static unsafe class SinkhornSimd
                         Columns(a, u * w, ld, n, m, eps, omega);
                     }
                 }
-            };
-            if (nb == 1)
-            {
-                run(0);
-            }
-            else
-            {
-                Parallel.For(0, nb, run);
-            }
+            });
         }
 
         return true;

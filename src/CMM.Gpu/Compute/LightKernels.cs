@@ -218,38 +218,6 @@ internal sealed class LightKernels
             source);
     }
 
-    /// <summary>A light kernel of 9 arguments after its index (see the class remarks).</summary>
-    /// <param name="body">The kernel method.</param>
-    /// <param name="loop">How the host form runs its indices.</param>
-    /// <param name="source">The kernel expression (its name in profiles).</param>
-    /// <returns>The launcher, counted as one launch per call.</returns>
-    public Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> Load<T1, T2, T3, T4, T5, T6, T7, T8, T9>(Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9> body, HostLoop loop, [CallerArgumentExpression(nameof(body))] string source = "")
-        where T1 : struct
-        where T2 : struct
-        where T3 : struct
-        where T4 : struct
-        where T5 : struct
-        where T6 : struct
-        where T7 : struct
-        where T8 : struct
-        where T9 : struct
-    {
-        var launched = new Lazy<Action<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9>>(() => context.Accelerator.LoadAutoGroupedStreamKernel(body));
-        return context.Tally.Counted<Index1D, T1, T2, T3, T4, T5, T6, T7, T8, T9>(
-            (n, a1, a2, a3, a4, a5, a6, a7, a8, a9) =>
-            {
-                if (launch.HostForm)
-                {
-                    Run(n.X, loop, i => body(i, a1, a2, a3, a4, a5, a6, a7, a8, a9));
-                }
-                else
-                {
-                    launched.Value(n, a1, a2, a3, a4, a5, a6, a7, a8, a9);
-                }
-            },
-            source);
-    }
-
     /// <summary>A light kernel of 13 arguments after its index (see the class remarks).</summary>
     /// <param name="body">The kernel method.</param>
     /// <param name="loop">How the host form runs its indices.</param>
