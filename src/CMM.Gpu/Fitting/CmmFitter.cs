@@ -36,6 +36,7 @@ public sealed class CmmFitter : IDisposable
     private readonly IcnnOptimizer optimizer;
     private readonly LangevinChains chains;
     private readonly ConjugatePotential? conjugateOfNetwork;
+    private readonly int? generatorNewtonMaxDimension;
     private readonly IPotential latentEnergy;
     private readonly bool generatorNetwork;
     private readonly IFitObjective objective;
@@ -137,7 +138,9 @@ public sealed class CmmFitter : IDisposable
         scalar = DeviceVector.Allocate(context, 1);
         if (generatorNetwork)
         {
-            conjugateOfNetwork = new ConjugatePotential(potential, GeneratorSolveOptions(potential, Start));
+            var solveOptions = GeneratorSolveOptions(potential, Start);
+            generatorNewtonMaxDimension = solveOptions.NewtonMaxDimension;
+            conjugateOfNetwork = new ConjugatePotential(potential, solveOptions);
         }
 
         latentEnergy = Start.Network == FitNetwork.Conjugate ? conjugateOfNetwork! : potential;
@@ -349,6 +352,23 @@ public sealed class CmmFitter : IDisposable
     /// every solve, and Newton converged them (docs/experiments.md section 6). The CMM's u = w* has the cube root of that
     /// conditioning, where L-BFGS is 1.7x faster than Newton at d = 64 (measured), so it keeps the default.
     /// </summary>
+    /// <summary>The model-file key of the Newton dimension limit the generator's solves used in the fit (a loaded model solves
+    /// the same way; files without it judge the limit from the trained network, <see cref="GeneratorSolveOptions(IcnnPotential, Func{IReadOnlyList{double}})"/>).</summary>
+    public const string GeneratorNewtonKey = "generator_newton_max_dimension";
+
+    /// <summary>The generator's solve options with a given Newton dimension limit (what a model file stored).</summary>
+    /// <param name="network">The generator's potential u.</param>
+    /// <param name="newtonMaxDimension">Largest d solved by Newton.</param>
+    /// <returns>The options.</returns>
+    internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, int newtonMaxDimension) =>
+        GeneratorDefaults(network) with { NewtonMaxDimension = newtonMaxDimension };
+
+    private static ConjugateOptions GeneratorDefaults(IcnnPotential network)
+    {
+        var defaults = new ConjugateOptions();
+        return defaults with { AbsoluteTolerance = defaults.AbsoluteTolerance * network.Architecture.EffectivePreconditioner.GradientScale };
+    }
+
     internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, GaussianStart start) =>
         GeneratorSolveOptions(network, () => start.Hessian);
 
@@ -356,8 +376,7 @@ public sealed class CmmFitter : IDisposable
     /// asked for only where it can matter (d at most <see cref="IllConditionedNewtonMaxDimension"/>).</summary>
     internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, Func<IReadOnlyList<double>> hessianRowMajor)
     {
-        var defaults = new ConjugateOptions();
-        var options = defaults with { AbsoluteTolerance = defaults.AbsoluteTolerance * network.Architecture.EffectivePreconditioner.GradientScale };
+        var options = GeneratorDefaults(network);
         if (network.Dimension > IllConditionedNewtonMaxDimension)
         {
             return options;
@@ -591,14 +610,36 @@ public sealed class CmmFitter : IDisposable
             NormalizationScale = Options.Method == FitMethod.Cmm ? [] : Enumerable.Repeat(1f, dimension).ToArray(),
             Method = FitOptions.NameOf(Options.Method),
             Network = FitOptions.NameOf(Start.Network),
-            Options = Energy is not null
-                ? [.. Options.ToKeyValues(), new("energy", Energy.Describe())]
-                : DataTreatment.Count == 0
-                ? Options.ToKeyValues()
-                : [.. Options.ToKeyValues(), new("dequantization_width", DequantizationWidth.ToString("R", CultureInfo.InvariantCulture)), new("data_treatment", string.Join(" | ", DataTreatment)), new("integer_data", IntegerData ? "true" : "false")],
+            Options = [.. StoredOptions()],
             Iterations = iterations,
             Seed = Options.Seed,
         };
+
+    /// <summary>The options and facts a model file keeps: the fit's options, the energy or the data treatment, and for a
+    /// generator network the Newton limit its solves were trained with (<see cref="GeneratorNewtonKey"/>).</summary>
+    private IEnumerable<KeyValuePair<string, string>> StoredOptions()
+    {
+        foreach (var kv in Options.ToKeyValues())
+        {
+            yield return kv;
+        }
+
+        if (Energy is not null)
+        {
+            yield return new("energy", Energy.Describe());
+        }
+        else if (DataTreatment.Count > 0)
+        {
+            yield return new("dequantization_width", DequantizationWidth.ToString("R", CultureInfo.InvariantCulture));
+            yield return new("data_treatment", string.Join(" | ", DataTreatment));
+            yield return new("integer_data", IntegerData ? "true" : "false");
+        }
+
+        if (generatorNewtonMaxDimension is { } newton)
+        {
+            yield return new(GeneratorNewtonKey, newton.ToString(CultureInfo.InvariantCulture));
+        }
+    }
 
     /// <summary>Writes the complete fitting state atomically.</summary>
     /// <param name="path">The checkpoint file.</param>

@@ -39,15 +39,19 @@ public sealed class FittedModel : IDisposable
         Method = md.Method == "mm" ? FitMethod.MomentMeasure : FitMethod.Cmm;
         NetworkRole = md.Network == "conjugate" ? FitNetwork.Conjugate : FitNetwork.Potential;
         Network = model.CreatePotential(context);
-        // A generator network (MM's u, or CMM's u = w*) is inverted by conjugate solves; an ill-conditioned one needs Newton
-        // above d = 16 as in the fit (CmmFitter.GeneratorSolveOptions), judged from its Hessian at the preconditioner's centre.
+        var stored = md.Options.GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value);
+        // A generator network (MM's u, or CMM's u = w*) is inverted by conjugate solves, the way the fit solved them (stored
+        // in the file since 2026-12-05). Older files judge it as the fit would (CmmFitter.GeneratorSolveOptions) from the
+        // trained network's Hessian at the preconditioner's centre, which can differ from what the fit chose at its start.
         GeneratorSolveOptions = Method == FitMethod.MomentMeasure || NetworkRole == FitNetwork.Conjugate
-            ? CmmFitter.GeneratorSolveOptions(Network, () => HessianAtCentre(context, Network))
+            ? stored.TryGetValue(CmmFitter.GeneratorNewtonKey, out var newton)
+                && int.TryParse(newton, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int limit) && limit >= 0
+                ? CmmFitter.GeneratorSolveOptions(Network, limit)
+                : CmmFitter.GeneratorSolveOptions(Network, () => HessianAtCentre(context, Network))
             : null;
         conjugate = NetworkRole == FitNetwork.Conjugate ? new ConjugatePotential(Network, GeneratorSolveOptions) : null;
         Potential = conjugate ?? (IPotential)Network;
         solver = new ConjugateSolver(context);
-        var stored = md.Options.GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value);
         DequantizationWidth = stored.TryGetValue("dequantization_width", out var width)
             && double.TryParse(width, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double w) && w > 0 ? w : 0;
         // Models written before the integer_data key say it in their data_treatment text.
@@ -113,8 +117,8 @@ public sealed class FittedModel : IDisposable
     public ConjugateOptions ConjugateDefaults => new() { AbsoluteTolerance = new ConjugateOptions().AbsoluteTolerance * LatentScale };
 
     /// <summary>For a generator network (MM, or CMM with the network u = w*): the options of the solves that invert it, with
-    /// Newton up to d = 64 when its Hessian at the preconditioner's centre has a condition number above 100 (as in the fit);
-    /// null for CMM with the network w.</summary>
+    /// the Newton dimension limit the fit used (older files: Newton up to d = 64 when the network's Hessian at the
+    /// preconditioner's centre has a condition number above 100); null for CMM with the network w.</summary>
     public ConjugateOptions? GeneratorSolveOptions { get; }
 
     /// <summary>The mode of the latent exp(-w) (or exp(-u)): argmin w = grad w*(0), solved once; Langevin chains start there.</summary>

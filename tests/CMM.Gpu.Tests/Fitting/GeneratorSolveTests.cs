@@ -37,17 +37,34 @@ public sealed class GeneratorSolveTests(AcceleratorFixture fixture)
         Assert.Equal(FitStatus.Completed, result.Status);
         Assert.All(converged, c => Assert.Equal(1.0, c));
 
-        // The model as loaded encodes (u*'s solves) with the same rule, judged from its network's Hessian: every solve converges.
-        using (var loaded = new FittedModel(fixture.Context, f.ToModel()))
+        // The model as loaded encodes (u*'s solves) the way the fit solved, which its file records: every solve converges.
+        var model = f.ToModel();
+        Assert.Contains(model.Metadata.Options, kv => kv.Key == CmmFitter.GeneratorNewtonKey && kv.Value == "64");
+        using (var loaded = new FittedModel(fixture.Context, model))
         {
             Assert.Equal(CmmFitter.IllConditionedNewtonMaxDimension, loaded.GeneratorSolveOptions!.NewtonMaxDimension);
             loaded.Encode(IllConditioned(200, 9), out var solve);
             Assert.Equal(1.0, solve!.ConvergedFraction);
         }
 
+        // The recorded choice wins over the trained network's conditioning; a file without it (written before the key) judges
+        // the network's Hessian at the preconditioner's centre, ill-conditioned here, so Newton up to d = 64.
+        var recordedDefault = model with { Metadata = model.Metadata with { Options = [.. model.Metadata.Options.Where(kv => kv.Key != CmmFitter.GeneratorNewtonKey), new(CmmFitter.GeneratorNewtonKey, "16")] } };
+        using (var loaded = new FittedModel(fixture.Context, recordedDefault))
+        {
+            Assert.Equal(16, loaded.GeneratorSolveOptions!.NewtonMaxDimension);
+        }
+
+        var older = model with { Metadata = model.Metadata with { Options = [.. model.Metadata.Options.Where(kv => kv.Key != CmmFitter.GeneratorNewtonKey)] } };
+        using (var loaded = new FittedModel(fixture.Context, older))
+        {
+            Assert.Equal(CmmFitter.IllConditionedNewtonMaxDimension, loaded.GeneratorSolveOptions!.NewtonMaxDimension);
+        }
+
         // The CMM's u = w* has the cube root of the conditioning (about 14 here): it keeps L-BFGS above d = 16.
         using var cmm = CmmFitter.Create(fixture.Context, IllConditioned(2000, 1), D, options with { Method = FitMethod.Cmm });
         Assert.Equal(new CMM.Gpu.Conjugate.ConjugateOptions().NewtonMaxDimension, CmmFitter.GeneratorSolveOptions(cmm.Potential, cmm.Start).NewtonMaxDimension);
+        Assert.Contains(cmm.ToModel().Metadata.Options, kv => kv.Key == CmmFitter.GeneratorNewtonKey && kv.Value == "16");
     }
 
     private sealed class Recorder(List<double> converged) : IFitObserver
