@@ -64,7 +64,7 @@ internal static class DensityCommand
                     proposal_samples = logZ.Samples,
                     proposal = logZ.Proposal,
                     latents = latentCount,
-                    normalization_log_abs_jacobian = fitted.Normalization.LogAbsJacobian,
+                    normalization_log_abs_jacobian = fitted.Normalization.Box is null ? fitted.Normalization.LogAbsJacobian : (double?)null, // a bounded model's varies by point
                     mean_log_density = values.Average(),
                     energy_log_normalizer = weights is null ? (double?)null : Energies.EnergyDiagnostics.LogMeanExp(weights),
                     effective_sample_fraction = weights is null ? (double?)null : Energies.EnergyDiagnostics.EffectiveSampleFractionOf(weights),

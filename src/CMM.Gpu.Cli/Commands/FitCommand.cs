@@ -341,6 +341,8 @@ internal sealed class FitCliOptions
 
     public Option<string> Dequantize { get; } = new("--dequantize") { Description = "Quantised data: auto (default: add U[0, 1) noise to data whose values are all integers, such as pixels or counts), off, or uniform (always).", DefaultValueFactory = _ => Defaults.Dequantization.ToString().ToLowerInvariant() };
 
+    public Option<string> Bounds { get; } = new("--bounds") { Description = "The data's support: off (default: the model lives on R^d), data (the training values' range), or LO,HI (every value in [LO, HI]). A bounded model is fitted in the logit coordinates of the range widened by 5 % on either side, and its samples stay inside: pixels, proportions.", DefaultValueFactory = _ => "off" };
+
     public Option<string> Activation { get; } = new("--activation") { Description = "ICNN activation: softplus or elu.", DefaultValueFactory = _ => Defaults.Activation.ToString().ToLowerInvariant() };
 
     public Option<double?> Sharpness { get; } = new("--sharpness") { Description = "Activation sharpness beta: units compute act(beta s) / beta (elu with beta is CELU with alpha 1/beta). Default: 4 with --network conjugate, 1 with --network w." };
@@ -392,7 +394,7 @@ internal sealed class FitCliOptions
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
-                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Dequantize, Sharpness, Seed, Checkpoint,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Dequantize, Bounds, Sharpness, Seed, Checkpoint,
                      CheckpointEvery, Resume, KeepCheckpoint, ValidationFraction, ValidateEvery, Patience, HealthWindow, MinAcceptance, MinConverged,
                      StepHalvings,
                  })
@@ -449,6 +451,33 @@ internal sealed class FitCliOptions
 
         var ds = Datasets.Create(name, n, parse.GetValue(Seed), CliIO.DatasetOptionsFor(name, parse.GetValue(Dimension)));
         return (ds.Points, ds.Dimension, name);
+    }
+
+    /// <summary>--bounds: off, data, or LO,HI.</summary>
+    private static DataBounds ParseBounds(string? text)
+    {
+        switch (text?.Trim().ToUpperInvariant())
+        {
+            case null or "" or "OFF":
+                return DataBounds.None;
+            case "DATA":
+                return DataBounds.FromData;
+        }
+
+        var parts = text!.Split(',');
+        if (parts.Length == 2
+            && double.TryParse(parts[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double lo)
+            && double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double hi))
+        {
+            if (!double.IsFinite(lo) || !double.IsFinite(hi) || !(hi > lo))
+            {
+                throw new CliException($"--bounds '{text}': the upper end must be above the lower, both finite");
+            }
+
+            return DataBounds.Interval(lo, hi);
+        }
+
+        throw new CliException($"--bounds '{text}': expected off, data, or two numbers LO,HI");
     }
 
     public FitOptions Build(ParseResult parse)
@@ -518,6 +547,7 @@ internal sealed class FitCliOptions
                 "UNIFORM" => Dequantization.Uniform,
                 var m => throw new CliException($"--dequantize '{m?.ToLowerInvariant()}': expected auto, off or uniform"),
             },
+            Bounds = ParseBounds(parse.GetValue(Bounds)),
             StrongConvexity = parse.GetValue(Alpha),
             QuadraticRank = parse.GetValue(Rank),
             Seed = parse.GetValue(Seed),

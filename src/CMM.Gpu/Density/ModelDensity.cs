@@ -25,8 +25,9 @@ public sealed record DensityValues(double[] Values, int Undefined)
 /// <item>CMM, z = grad w*(x): log q(z) = -w(grad w(z)) + log det Hess w(z) - log Z_w (no conjugate solve);</item>
 /// <item>moment measure, z = grad u(x): log q(z) = -u(x) - log det Hess u(x) - log Z_u at x = grad u*(z) (one conjugate solve per point).</item>
 /// </list>
-/// Points are given in data coordinates y; a model fitted on normalised data z = (y - mean) / scale adds the normalisation's
-/// log |Jacobian| (<see cref="Normalization.LogAbsJacobian"/>). The gradient, values, Hessians and log determinants
+/// Points are given in data coordinates y; a model fitted on normalised data z = (y - mean) / scale, or in the logit
+/// coordinates of a box, adds the normalisation's log |Jacobian| at each point (<see cref="Normalization.LogAbsJacobianAt"/>;
+/// undefined outside a bounded model's box). The gradient, values, Hessians and log determinants
 /// (<see cref="BatchedCholesky"/>) are computed on the device in chunks; log Z comes from <see cref="LogNormalizer"/>.
 /// Works with any <see cref="IPotential"/>. Owns a conjugate solver for moment-measure models; dispose it before the context
 /// (it does not own the potential).
@@ -121,8 +122,13 @@ public sealed class ModelDensity : IDisposable
 
         int n = points.Length / d;
         var z = points.ToArray();
+        var logJacobian = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            logJacobian[i] = Normalization.LogAbsJacobianAt(points.Slice(i * d, d));
+        }
+
         Normalization.Forward(z);
-        double logJacobian = Normalization.LogAbsJacobian;
         var result = new double[n];
         int undefined = 0;
         int chunk = (int)Math.Clamp(ChunkFloats / ((long)d * d), 1, Math.Min(MaxChunk, n));
@@ -164,7 +170,7 @@ public sealed class ModelDensity : IDisposable
             logDet.Prefix(m).CopyTo(ld.AsSpan(0, m));
             for (int i = 0; i < m; i++)
             {
-                double v = -(double)w[i] + (sign * ld[i]) + logJacobian;
+                double v = -(double)w[i] + (sign * ld[i]) + logJacobian[start + i];
                 if (!double.IsFinite(v) || (status is not null && status[i] != ConjugatePointStatus.Converged))
                 {
                     v = double.NaN;

@@ -37,6 +37,7 @@ public sealed class CmmFitter : IDisposable
     private readonly LangevinChains chains;
     private readonly ConjugatePotential? conjugateOfNetwork;
     private readonly int? generatorNewtonMaxDimension;
+    private readonly bool boxPerBatch;
     private readonly IPotential latentEnergy;
     private readonly bool generatorNetwork;
     private readonly IFitObjective objective;
@@ -97,6 +98,15 @@ public sealed class CmmFitter : IDisposable
             AddUniformNoise(startData, new Random(unchecked((options.Seed * 37) ^ 0x57A7)));
         }
 
+        // A bounded fit is the CMM of the logit coordinates of its box: the start, the validation points and the batches are
+        // taken there after their dequantisation noise (the batches one by one when the noise is drawn afresh).
+        Box = energy is null ? BoxFor(options.Bounds, rawData, dimension, DequantizationWidth) : null;
+        if (Box is not null)
+        {
+            startData = startData == data ? data.ToArray() : startData;
+            Box.Forward(startData);
+        }
+
         if (energy is null)
         {
             Start = GaussianStart.Estimate(startData, dimension, options.Method, options.StrongConvexity, options.Network);
@@ -113,8 +123,13 @@ public sealed class CmmFitter : IDisposable
             Start = GaussianStart.FromMoments(mean, covariance, options.Method, options.StrongConvexity, options.Network);
         }
 
-        Normalization = new Normalization(Start.Translation.Select(m => (float)m).ToArray(), 1f);
-        Normalization.Forward(data);
+        Normalization = new Normalization(Start.Translation.Select(m => (float)m).ToArray(), 1f) { Box = Box };
+        boxPerBatch = Box is not null && DequantizationWidth > 0;
+        if (!boxPerBatch)
+        {
+            Normalization.Forward(data);
+        }
+
         Normalization.Forward(validation);
         // A fit to an energy has no data: the energy and its parameters identify the target.
         dataFingerprint = energy is null ? FitCheckpoint.Fingerprint(data) : FitCheckpoint.Fingerprint(energy.Describe());
@@ -160,6 +175,57 @@ public sealed class CmmFitter : IDisposable
     /// <summary>The options the fit runs with.</summary>
     public FitOptions Options { get; }
 
+    /// <summary>The box of a bounded fit (<see cref="FitOptions.Bounds"/>), whose logit coordinates the model is fitted in;
+    /// null when unbounded.</summary>
+    public LogitBox? Box { get; }
+
+    /// <summary>The box of <paramref name="bounds"/> for the raw training data (before dequantisation noise).</summary>
+    /// <exception cref="ArgumentException">A training value (or its value plus the dequantisation width) outside explicit bounds,
+    /// or data of a single value with bounds from the data.</exception>
+    private static LogitBox? BoxFor(DataBounds bounds, ReadOnlySpan<float> data, int dimension, double noiseWidth)
+    {
+        if (!bounds.IsBounded)
+        {
+            return null;
+        }
+
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        int argMin = 0, argMax = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (data[i] < min)
+            {
+                (min, argMin) = (data[i], i);
+            }
+
+            if (data[i] > max)
+            {
+                (max, argMax) = (data[i], i);
+            }
+        }
+
+        if (bounds.UseDataRange)
+        {
+            if (!(max + noiseWidth > min))
+            {
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--bounds data: every training value is {min}, so the data's range is empty; give --bounds LO,HI"));
+            }
+
+            return LogitBox.Around(min, max + noiseWidth, dimension);
+        }
+
+        double lo = bounds.Lower!.Value, hi = bounds.Upper!.Value;
+        if (min < lo || max + noiseWidth > hi)
+        {
+            int at = min < lo ? argMin : argMax;
+            string what = min < lo ? $"{min}" : noiseWidth > 0 ? $"{max} (plus its dequantisation noise up to {noiseWidth})" : $"{max}";
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"training row {at / dimension}, coordinate {at % dimension}: {what} lies outside --bounds {lo},{hi}"));
+        }
+
+        return LogitBox.Around(lo, hi, dimension);
+    }
+
     /// <summary>The width of the uniform noise added to every training value (1 when the data were dequantised, else 0;
     /// <see cref="FitOptions.Dequantization"/>).</summary>
     public double DequantizationWidth { get; }
@@ -180,6 +246,12 @@ public sealed class CmmFitter : IDisposable
                 lines.Add(Options.Dequantization == Dequantization.Uniform
                     ? "dequantised: uniform noise U[0, 1) added to every value, drawn afresh for every batch (--dequantize uniform)"
                     : "the data are integer-valued: fitted as y + U[0, 1) noise drawn afresh for every batch (floor the samples for integers; --dequantize off to fit them as given)");
+            }
+
+            if (Box is not null)
+            {
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"bounded (--bounds {Options.Bounds}): fitted in the logit coordinates of the box ({Box.Lower.Min():G6}, {Box.Upper.Max():G6}), the data's range widened by {LogitBox.Margin:P0} of its width on either side; samples stay inside it"));
             }
 
             if (Start.RegularizedDirections > 0)
@@ -635,6 +707,14 @@ public sealed class CmmFitter : IDisposable
             yield return new("integer_data", IntegerData ? "true" : "false");
         }
 
+        if (Box is not null)
+        {
+            foreach (var kv in Box.ToKeyValues())
+            {
+                yield return kv;
+            }
+        }
+
         if (generatorNewtonMaxDimension is { } newton)
         {
             yield return new(GeneratorNewtonKey, newton.ToString(CultureInfo.InvariantCulture));
@@ -860,6 +940,11 @@ public sealed class CmmFitter : IDisposable
         if (dequantize)
         {
             AddUniformNoise(batchHost, rng);
+        }
+
+        if (boxPerBatch)
+        {
+            Normalization.Forward(batchHost);
         }
 
         batch.CopyFrom(batchHost);

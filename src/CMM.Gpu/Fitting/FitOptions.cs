@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CMM.Gpu.Fitting;
 using CMM.Gpu.Icnn;
 
 namespace CMM.Gpu;
@@ -60,6 +61,46 @@ public enum Dequantization
 }
 
 /// <summary>
+/// The support a fit may declare for its data (docs/fitting.md, "Bounded data"): none (the default, the model lives on R^d),
+/// the data's own range, or an explicit interval in every coordinate. A bounded fit models the data in the logit coordinates
+/// of the box (<see cref="LogitBox"/>), so its samples stay inside it: pixel intensities, proportions.
+/// </summary>
+public sealed record DataBounds
+{
+    /// <summary>No bounds: the model lives on R^d.</summary>
+    public static DataBounds None { get; } = new();
+
+    /// <summary>The data's range: the smallest and largest training value over all coordinates (the largest plus the
+    /// dequantisation width when the data are dequantised), widened by <see cref="LogitBox.Margin"/> of its width.</summary>
+    public static DataBounds FromData { get; } = new() { UseDataRange = true };
+
+    /// <summary>The interval [lower, upper] in every coordinate, widened by <see cref="LogitBox.Margin"/> of its width; every
+    /// training value (plus its dequantisation noise) must lie in it.</summary>
+    /// <param name="lower">Lower end.</param>
+    /// <param name="upper">Upper end.</param>
+    /// <returns>The bounds.</returns>
+    public static DataBounds Interval(double lower, double upper) => new() { Lower = lower, Upper = upper };
+
+    /// <summary>Whether the bounds are the data's range.</summary>
+    public bool UseDataRange { get; private init; }
+
+    /// <summary>The explicit lower end, or null.</summary>
+    public double? Lower { get; private init; }
+
+    /// <summary>The explicit upper end, or null.</summary>
+    public double? Upper { get; private init; }
+
+    /// <summary>Whether the fit is bounded.</summary>
+    public bool IsBounded => UseDataRange || Lower is not null;
+
+    /// <summary>How the command line and model files write it: off, data, or LO,HI.</summary>
+    /// <returns>The text.</returns>
+    public override string ToString() => UseDataRange ? "data" : Lower is { } lo && Upper is { } hi
+        ? string.Create(CultureInfo.InvariantCulture, $"{lo:R},{hi:R}")
+        : "off";
+}
+
+/// <summary>
 /// Every hyper-parameter of the fitting loop, with defaults meant to work on all built-in datasets
 /// without tuning. Immutable; <see cref="Validate"/> reports every problem at once.
 /// </summary>
@@ -79,6 +120,14 @@ public sealed record FitOptions
     /// and its Langevin chains stop moving.
     /// </summary>
     public Dequantization Dequantization { get; init; } = Dequantization.Auto;
+
+    /// <summary>
+    /// The data's support (docs/fitting.md, "Bounded data"): <see cref="DataBounds.None"/> (default) fits on R^d;
+    /// <see cref="DataBounds.FromData"/> or <see cref="DataBounds.Interval"/> fit the CMM of the data's logit coordinates
+    /// in a box, so that samples stay inside it. On the 8x8 digits (values 0-16) the box raised k-NN precision from
+    /// 0.41 to 0.70 and recall from 0.78 to 0.81 (docs/experiments.md section 6).
+    /// </summary>
+    public DataBounds Bounds { get; init; } = DataBounds.None;
 
     /// <summary>A method's name on the command line and in model files: cmm or mm.</summary>
     /// <param name="method">The method.</param>
@@ -317,6 +366,16 @@ public sealed record FitOptions
             p.Add($"the residual objective (fits to an energy) works only with --method cmm --network w (got --method {NameOf(Method)} --network {NameOf(Network)})");
         }
 
+        if (Bounds is { Lower: { } lo, Upper: { } hi } && (!double.IsFinite(lo) || !double.IsFinite(hi) || !(hi > lo)))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"bounds need finite ends with the upper above the lower (got {lo}, {hi})"));
+        }
+
+        if (Bounds.IsBounded && Objective == FitObjective.Residual)
+        {
+            p.Add("bounds apply to fits from data, not to fits to an energy");
+        }
+
         if (!(TargetWeight is >= 0 and <= 1))
         {
             p.Add(string.Create(CultureInfo.InvariantCulture, $"the target weight must be between 0 and 1 (got {TargetWeight})"));
@@ -430,6 +489,12 @@ public sealed record FitOptions
             {
                 pairs.Add(new("energy_start", "pilot"));
             }
+        }
+
+        if (Bounds.IsBounded)
+        {
+            // Only when bounded, so that unbounded fits keep the fingerprints they had before bounds existed.
+            pairs.Add(new("bounds", Bounds.ToString()));
         }
 
         if (EarlyStopping)

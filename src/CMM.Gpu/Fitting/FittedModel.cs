@@ -33,13 +33,13 @@ public sealed class FittedModel : IDisposable
         Model = model;
         var md = model.Metadata;
         int d = model.Architecture.Dimension;
-        Normalization = md.NormalizationMean.Count == d && md.NormalizationScale.Count == d
+        var stored = md.Options.GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value);
+        Normalization = (md.NormalizationMean.Count == d && md.NormalizationScale.Count == d
             ? new Normalization(md.NormalizationMean.ToArray(), md.NormalizationScale[0])
-            : Normalization.Identity(d);
+            : Normalization.Identity(d)) with { Box = LogitBox.FromKeyValues(stored, d) };
         Method = md.Method == "mm" ? FitMethod.MomentMeasure : FitMethod.Cmm;
         NetworkRole = md.Network == "conjugate" ? FitNetwork.Conjugate : FitNetwork.Potential;
         Network = model.CreatePotential(context);
-        var stored = md.Options.GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value);
         // A generator network (MM's u, or CMM's u = w*) is inverted by conjugate solves, the way the fit solved them (stored
         // in the file since 2026-12-05). Older files judge it as the fit would (CmmFitter.GeneratorSolveOptions) from the
         // trained network's Hessian at the preconditioner's centre, which can differ from what the fit chose at its start.

@@ -7,7 +7,7 @@ namespace CMM.Gpu.Sampling;
 /// The latent energy of conditional sampling (inpainting, docs/sampling.md "Conditional sampling"): chain i samples
 /// E_i(z) = L(z) + |m_i * (grad u(z) - o_i)|^2 / (2 s^2), where L is the latent's energy (w = u* for a CMM whose network is
 /// u, u for MM), y = grad u(z) the explicit generator, o_i the observed values of chain i, m_i its 0/1 mask and s the
-/// observation noise. Its gradient is grad L(z) + Hess u(z) m_i * (grad u(z) - o_i) / s^2. The pushforward by grad u of
+/// observation noise. Its gradient is grad L(z) + Hess u(z) m_i^2 * (grad u(z) - o_i) / s^2. The pushforward by grad u of
 /// exp(-E_i) is the model's density times the Gaussian likelihood of the observations: the exact conditional as s -&gt; 0.
 /// The latent and generator terms run on the device; the observation term (d x d per chain) is added on the host.
 /// </summary>
@@ -25,7 +25,8 @@ public sealed class ConditionedPotential : IPotential, IDisposable
     /// <param name="latent">The latent's energy L.</param>
     /// <param name="generator">The generator's potential u (samples are grad u(z)); same device and dimension.</param>
     /// <param name="observed">o, row-major [chains, d] (values where the mask is 0 are ignored).</param>
-    /// <param name="mask">m, row-major [chains, d]: 1 where observed, 0 where free.</param>
+    /// <param name="mask">m, row-major [chains, d]: 0 where free; where observed, 1 or a positive weight (the observation's
+    /// noise at that coordinate is s / m).</param>
     /// <param name="noise">s &gt; 0, in the generator's output units.</param>
     public ConditionedPotential(IPotential latent, IPotential generator, float[] observed, float[] mask, double noise)
     {
@@ -129,7 +130,7 @@ public sealed class ConditionedPotential : IPotential, IDisposable
         values.CopyFrom(v);
     }
 
-    /// <summary>gradients[i] += Hess u(z_i) m_i * (g_i - o_i) / s^2.</summary>
+    /// <summary>gradients[i] += Hess u(z_i) m_i^2 * (g_i - o_i) / s^2.</summary>
     private void AddPenaltyGradient(DevicePoints points, float[] g, DevicePoints gradients)
     {
         int d = Dimension;
@@ -143,7 +144,7 @@ public sealed class ConditionedPotential : IPotential, IDisposable
             for (int k = 0; k < d; k++)
             {
                 int j = (i * d) + k;
-                r[k] = mask[j] * (g[j] - observed[j]) * inverseVariance;
+                r[k] = mask[j] * mask[j] * (g[j] - observed[j]) * inverseVariance;
             }
 
             long hi = (long)i * d * d;

@@ -60,7 +60,8 @@ public sealed record InpaintResult(float[] Samples, int Rows, int PerRow, int Di
 
 /// <summary>
 /// Conditional sampling (inpainting, docs/sampling.md "Conditional sampling"): completions of partly observed points drawn
-/// from the model's conditional. Chains on the latent sample exp(-L(z) - |m * (grad u(z) - o)|^2 / (2 s^2))
+/// from the model's conditional. Chains on the latent sample exp(-L(z) - |m * (grad u(z) - o)|^2 / (2 s^2)) (m: 1 where
+/// observed, 0 where free; for a bounded model the weight that keeps s in data units)
 /// (<see cref="ConditionedPotential"/>) by MALA; the completion is grad u(z) with the observed values put back. Needs an
 /// explicit generator: a CMM whose network is u = w* (the default) or an MM model.
 /// </summary>
@@ -99,12 +100,20 @@ public static class Inpainting
         int chains = checked(rows * k);
         var observed = new float[chains * d];
         var chainMask = new float[chains * d];
-        var fitting = data.ToArray();
+        // A model of integer data plus U[0, w) noise sees an observed integer v as the cell [v, v + w): condition on its centre.
+        var centred = data.ToArray();
+        for (int j = 0; j < centred.Length; j++)
+        {
+            centred[j] += (float)(model.DequantizationWidth / 2);
+        }
+
+        var fitting = centred.ToArray();
         model.Normalization.Forward(fitting);
+        var weights = ObservationWeights(model.Normalization.Box, centred, rowMask, d);
         for (int c = 0; c < chains; c++)
         {
             Array.Copy(fitting, (c / k) * d, observed, c * d, d);
-            Array.Copy(rowMask, (c / k) * d, chainMask, c * d, d);
+            Array.Copy(weights, (c / k) * d, chainMask, c * d, d);
         }
 
         double rowSpread = Spread(data, rows, d);
@@ -130,15 +139,53 @@ public static class Inpainting
         {
             if (chainMask[j] != 0)
             {
-                double r = (samples[j] - observed[j]) / noise;
+                double r = chainMask[j] * (samples[j] - observed[j]) / noise;
                 mismatch += r * r;
                 seen++;
-                samples[j] = observed[j];
             }
         }
 
         model.Normalization.Backward(samples);
+        for (int j = 0; j < samples.Length; j++)
+        {
+            if (chainMask[j] != 0)
+            {
+                samples[j] = data[((j / d / k) * d) + (j % d)];
+            }
+        }
+
         return new InpaintResult(samples, rows, k, d, noise, run.Status, run.StepSize, run.AcceptanceRate, Math.Sqrt(mismatch / Math.Max(1, seen)));
+    }
+
+    /// <summary>
+    /// The weights of the observed coordinates in the conditioned energy (0 where free). 1 for a model fitted on R^d. A bounded
+    /// model is fitted in logit coordinates t, where a miss of (y - o) in data units is about (t - t(o)) / slope(o): the weight
+    /// 1 / slope(o) keeps the observation noise s in data units (to first order at the observed value).
+    /// </summary>
+    private static float[] ObservationWeights(LogitBox? box, float[] centred, float[] rowMask, int d)
+    {
+        var weights = rowMask.ToArray();
+        if (box is null)
+        {
+            return weights;
+        }
+
+        for (int j = 0; j < weights.Length; j++)
+        {
+            if (weights[j] != 0)
+            {
+                double slope = box.Slope(j % d, centred[j]);
+                if (!double.IsFinite(slope))
+                {
+                    throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                        $"row {j / d}, coordinate {j % d}: the observed value {centred[j]} lies outside the model's box ({box.Lower[j % d]}, {box.Upper[j % d]})"), nameof(centred));
+                }
+
+                weights[j] = (float)(1 / slope);
+            }
+        }
+
+        return weights;
     }
 
     /// <summary>grad u at the chains' states (the generator's output, fitting coordinates).</summary>
