@@ -343,6 +343,8 @@ internal sealed class FitCliOptions
 
     public Option<string> Bounds { get; } = new("--bounds") { Description = "The data's support: off (default: the model lives on R^d), data (the training values' range), or LO,HI (every value in [LO, HI]). A bounded model is fitted in the logit coordinates of the range widened by 5 % on either side, and its samples stay inside: pixels, proportions.", DefaultValueFactory = _ => "off" };
 
+    public Option<double> BoundsMargin { get; } = new("--bounds-margin") { Description = "With --bounds: the widening of the range on either side, as a fraction of its width, in (0, 1]; the model's support is the widened box.", DefaultValueFactory = _ => LogitBox.DefaultMargin };
+
     public Option<string> Activation { get; } = new("--activation") { Description = "ICNN activation: softplus or elu.", DefaultValueFactory = _ => Defaults.Activation.ToString().ToLowerInvariant() };
 
     public Option<double?> Sharpness { get; } = new("--sharpness") { Description = "Activation sharpness beta: units compute act(beta s) / beta (elu with beta is CELU with alpha 1/beta). Default: 4 with --network conjugate, 1 with --network w." };
@@ -394,7 +396,7 @@ internal sealed class FitCliOptions
         foreach (var opt in new Option[]
                  {
                      Data, Dataset, Count, Dimension, Method, Objective, Iterations, Particles, Batch, LangevinSteps, StepSize, Sampler, EpsilonRel,
-                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Dequantize, Bounds, Sharpness, Seed, Checkpoint,
+                     SinkhornTolerance, InnerSteps, LearningRate, FinalLearningRate, Hidden, Alpha, Rank, Network, Activation, Dequantize, Bounds, BoundsMargin, Sharpness, Seed, Checkpoint,
                      CheckpointEvery, Resume, KeepCheckpoint, ValidationFraction, ValidateEvery, Patience, HealthWindow, MinAcceptance, MinConverged,
                      StepHalvings,
                  })
@@ -547,7 +549,7 @@ internal sealed class FitCliOptions
                 "UNIFORM" => Dequantization.Uniform,
                 var m => throw new CliException($"--dequantize '{m?.ToLowerInvariant()}': expected auto, off or uniform"),
             },
-            Bounds = ParseBounds(parse.GetValue(Bounds)),
+            Bounds = ParseBounds(parse.GetValue(Bounds)) with { Margin = parse.GetValue(BoundsMargin) },
             StrongConvexity = parse.GetValue(Alpha),
             QuadraticRank = parse.GetValue(Rank),
             Seed = parse.GetValue(Seed),

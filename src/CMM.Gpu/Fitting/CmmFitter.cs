@@ -211,7 +211,7 @@ public sealed class CmmFitter : IDisposable
                 throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--bounds data: every training value is {min}, so the data's range is empty; give --bounds LO,HI"));
             }
 
-            return LogitBox.Around(min, max + noiseWidth, dimension);
+            return LogitBox.Around(min, max + noiseWidth, dimension, bounds.Margin);
         }
 
         double lo = bounds.Lower!.Value, hi = bounds.Upper!.Value;
@@ -223,7 +223,7 @@ public sealed class CmmFitter : IDisposable
                 $"training row {at / dimension}, coordinate {at % dimension}: {what} lies outside --bounds {lo},{hi}"));
         }
 
-        return LogitBox.Around(lo, hi, dimension);
+        return LogitBox.Around(lo, hi, dimension, bounds.Margin);
     }
 
     /// <summary>The width of the uniform noise added to every training value (1 when the data were dequantised, else 0;
@@ -251,7 +251,7 @@ public sealed class CmmFitter : IDisposable
             if (Box is not null)
             {
                 lines.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"bounded (--bounds {Options.Bounds}): fitted in the logit coordinates of the box ({Box.Lower.Min():G6}, {Box.Upper.Max():G6}), the data's range widened by {LogitBox.Margin:P0} of its width on either side; samples stay inside it"));
+                    $"bounded (--bounds {Options.Bounds}): fitted in the logit coordinates of the box ({Box.Lower.Min():G6}, {Box.Upper.Max():G6}), the data's range widened by {Options.Bounds.Margin:P0} of its width on either side; samples stay inside it"));
             }
 
             if (Start.RegularizedDirections > 0)

@@ -71,15 +71,20 @@ public sealed record DataBounds
     public static DataBounds None { get; } = new();
 
     /// <summary>The data's range: the smallest and largest training value over all coordinates (the largest plus the
-    /// dequantisation width when the data are dequantised), widened by <see cref="LogitBox.Margin"/> of its width.</summary>
+    /// dequantisation width when the data are dequantised), widened by <see cref="Margin"/> of its width.</summary>
     public static DataBounds FromData { get; } = new() { UseDataRange = true };
 
-    /// <summary>The interval [lower, upper] in every coordinate, widened by <see cref="LogitBox.Margin"/> of its width; every
+    /// <summary>The interval [lower, upper] in every coordinate, widened by <see cref="Margin"/> of its width; every
     /// training value (plus its dequantisation noise) must lie in it.</summary>
     /// <param name="lower">Lower end.</param>
     /// <param name="upper">Upper end.</param>
     /// <returns>The bounds.</returns>
     public static DataBounds Interval(double lower, double upper) => new() { Lower = lower, Upper = upper };
+
+    /// <summary>The widening of the range on either side, as a fraction of its width, in (0, 1] (default
+    /// <see cref="LogitBox.DefaultMargin"/>): the model's support is the widened box. A smaller margin leaves less room for
+    /// mass beyond the data's range and stretches the edge values further out in logit coordinates.</summary>
+    public double Margin { get; init; } = LogitBox.DefaultMargin;
 
     /// <summary>Whether the bounds are the data's range.</summary>
     public bool UseDataRange { get; private init; }
@@ -371,6 +376,11 @@ public sealed record FitOptions
             p.Add(string.Create(CultureInfo.InvariantCulture, $"bounds need finite ends with the upper above the lower (got {lo}, {hi})"));
         }
 
+        if (Bounds.IsBounded && !(Bounds.Margin > 0 && Bounds.Margin <= 1))
+        {
+            p.Add(string.Create(CultureInfo.InvariantCulture, $"the bounds' margin must be in (0, 1] (got {Bounds.Margin})"));
+        }
+
         if (Bounds.IsBounded && Objective == FitObjective.Residual)
         {
             p.Add("bounds apply to fits from data, not to fits to an energy");
@@ -495,6 +505,7 @@ public sealed record FitOptions
         {
             // Only when bounded, so that unbounded fits keep the fingerprints they had before bounds existed.
             pairs.Add(new("bounds", Bounds.ToString()));
+            pairs.Add(new("bounds_margin", F(Bounds.Margin)));
         }
 
         if (EarlyStopping)

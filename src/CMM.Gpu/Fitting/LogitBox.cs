@@ -7,33 +7,39 @@ namespace CMM.Gpu.Fitting;
 /// coordinate-wise logit map t = log((y - Lower) / (Upper - y)) from it onto R^d, in which the model is fitted. The model's
 /// samples are then y = Lower + (Upper - Lower) sigmoid(t), inside the box by construction, and its density in data
 /// coordinates is the density of t times |dt/dy| = prod_k (Upper_k - Lower_k) / ((y_k - Lower_k)(Upper_k - y_k)).
-/// <see cref="Around"/> builds the box from the data's range widened by <see cref="Margin"/> of its width on either side, so
-/// that values on the range's edges (a pixel at 0) map to finite t.
+/// <see cref="Around"/> builds the box from the data's range widened by a margin (default <see cref="DefaultMargin"/>) of its
+/// width on either side, so that values on the range's edges (a pixel at 0) map to finite t.
 /// </summary>
 /// <param name="Lower">Per-coordinate lower ends [d].</param>
 /// <param name="Upper">Per-coordinate upper ends [d], each above its lower end.</param>
 public sealed record LogitBox(IReadOnlyList<float> Lower, IReadOnlyList<float> Upper)
 {
-    /// <summary>The widening of the data's range on either side, as a fraction of its width: the range fills 1 / 1.1 of the box.</summary>
-    public const double Margin = 0.05;
+    /// <summary>The default widening of the data's range on either side, as a fraction of its width: the range fills 1 / 1.1 of the box.</summary>
+    public const double DefaultMargin = 0.05;
 
     /// <summary>d.</summary>
     public int Dimension => Lower.Count;
 
-    /// <summary>The box of a data range [lo, hi] in every coordinate, widened by <see cref="Margin"/> (hi - lo) on either side.</summary>
+    /// <summary>The box of a data range [lo, hi] in every coordinate, widened by margin (hi - lo) on either side.</summary>
     /// <param name="lo">Lower end of the data's range.</param>
     /// <param name="hi">Upper end (above <paramref name="lo"/>).</param>
     /// <param name="dimension">d.</param>
+    /// <param name="margin">The widening on either side as a fraction of hi - lo, in (0, 1].</param>
     /// <returns>The box.</returns>
-    /// <exception cref="ArgumentException">Ends not finite, or hi not above lo.</exception>
-    public static LogitBox Around(double lo, double hi, int dimension)
+    /// <exception cref="ArgumentException">Ends not finite, hi not above lo, or a margin outside (0, 1].</exception>
+    public static LogitBox Around(double lo, double hi, int dimension, double margin = DefaultMargin)
     {
         if (!double.IsFinite(lo) || !double.IsFinite(hi) || !(hi > lo))
         {
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"bounds need finite ends with the upper above the lower (got {lo}, {hi})"));
         }
 
-        double m = Margin * (hi - lo);
+        if (!(margin > 0 && margin <= 1))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"the bounds' margin must be in (0, 1] (got {margin})"));
+        }
+
+        double m = margin * (hi - lo);
         return new LogitBox(Enumerable.Repeat((float)(lo - m), dimension).ToArray(), Enumerable.Repeat((float)(hi + m), dimension).ToArray());
     }
 

@@ -37,6 +37,8 @@ public sealed class BoundedDataTests(AcceleratorFixture fixture)
         var box = LogitBox.Around(0, 16, 3);
         Assert.Equal(-0.8f, box.Lower[2], 5);
         Assert.Equal(16.8f, box.Upper[0], 5);
+        Assert.Equal(-0.16f, LogitBox.Around(0, 16, 3, 0.01).Lower[1], 5);
+        Assert.Throws<ArgumentException>(() => LogitBox.Around(0, 16, 3, 0));
         var rng = new Random(2);
         var y = Enumerable.Range(0, 30).Select(_ => (float)(rng.NextDouble() * 16)).ToArray();
         var t = y.ToArray();
@@ -151,6 +153,8 @@ public sealed class BoundedDataTests(AcceleratorFixture fixture)
     public void BadBoundsAreRefusedWithTheValueAndPlaceNamed()
     {
         Assert.Contains(new FitOptions { Bounds = DataBounds.Interval(1, 1) }.Validate(), p => p.Contains("upper above the lower", StringComparison.Ordinal));
+        Assert.Contains(new FitOptions { Bounds = DataBounds.FromData with { Margin = 1.5 } }.Validate(), p => p.Contains("margin must be in (0, 1]", StringComparison.Ordinal));
+        Assert.Empty(new FitOptions { Bounds = DataBounds.None with { Margin = 1.5 } }.Validate()); // no bounds, no margin
         Assert.Contains(new FitOptions { Bounds = DataBounds.FromData, Objective = FitObjective.Residual, Network = FitNetwork.Potential }.Validate(),
             p => p.Contains("not to fits to an energy", StringComparison.Ordinal));
 
@@ -166,6 +170,11 @@ public sealed class BoundedDataTests(AcceleratorFixture fixture)
         using (var ok = CmmFitter.Create(fixture.Context, pixels, 2, Tiny with { Bounds = DataBounds.FromData }))
         {
             Assert.Equal(-0.85f, ok.Box!.Lower[0], 5); // [0, 17] widened by 0.85
+        }
+
+        using (var narrow = CmmFitter.Create(fixture.Context, pixels, 2, Tiny with { Bounds = DataBounds.FromData with { Margin = 0.01 } }))
+        {
+            Assert.Equal(17.17f, narrow.Box!.Upper[1], 4);
         }
 
         var constant = Enumerable.Repeat(3.5f, 200).ToArray();
