@@ -121,9 +121,20 @@ public sealed record IcnnModel(IcnnArchitecture Architecture, IReadOnlyList<floa
 /// </summary>
 public static class IcnnModelFile
 {
-    /// <summary>The format version this build writes and the newest it reads (2 added the preconditioner; version 1 loads with
-    /// the identity preconditioner and its stored normalisation, as it was fitted).</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>The newest format version this build reads and writes (2 added the preconditioner; version 1 loads with the
+    /// identity preconditioner and its stored normalisation, as it was fitted). Version 3 has version 2's layout and marks a
+    /// model whose meaning a version-2 reader would miss: a bounded model (its logit box is in the options), which such a
+    /// reader would sample in logit coordinates. Other models are still written as version 2 (<see cref="VersionFor"/>).</summary>
+    public const int CurrentVersion = 3;
+
+    /// <summary>The version a model is written with: 3 when its options hold a logit box, else 2.</summary>
+    /// <param name="metadata">The model's metadata.</param>
+    /// <returns>The version.</returns>
+    public static int VersionFor(IcnnModelMetadata metadata)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        return metadata.Options.Any(kv => kv.Key == Fitting.LogitBox.LowerKey) ? 3 : 2;
+    }
 
     /// <summary>The 8 magic bytes at offset 0: "CMMICNN" then a zero byte.</summary>
     public static ReadOnlySpan<byte> Magic => "CMMICNN\0"u8;
@@ -209,7 +220,7 @@ public static class IcnnModelFile
         var body = payload.ToArray();
         var file = new byte[HeaderLength + body.Length + ChecksumLength];
         Magic.CopyTo(file);
-        BinaryPrimitives.WriteInt32LittleEndian(file.AsSpan(8), CurrentVersion);
+        BinaryPrimitives.WriteInt32LittleEndian(file.AsSpan(8), VersionFor(model.Metadata));
         BinaryPrimitives.WriteInt64LittleEndian(file.AsSpan(12), body.Length);
         body.CopyTo(file, HeaderLength);
         SHA256.HashData(file.AsSpan(0, HeaderLength + body.Length), file.AsSpan(HeaderLength + body.Length));

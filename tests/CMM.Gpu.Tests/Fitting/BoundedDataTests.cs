@@ -109,7 +109,11 @@ public sealed class BoundedDataTests(AcceleratorFixture fixture)
         Assert.Equal("0,1", options["bounds"]);
         Assert.True(options.ContainsKey(LogitBox.LowerKey) && options.ContainsKey(LogitBox.UpperKey));
 
-        using var bounded = new FittedModel(fixture.Context, result.Model);
+        // Written as format version 3, which a version-2 reader refuses instead of sampling the logit coordinates; read back whole.
+        var bytes = CMM.Gpu.Icnn.IcnnModelFile.Serialize(result.Model);
+        Assert.Equal(3, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(8)));
+        Assert.Equal(result.Model.Metadata.Options, CMM.Gpu.Icnn.IcnnModelFile.Deserialize(bytes, "bounded").Metadata.Options);
+        using var bounded = new FittedModel(fixture.Context, CMM.Gpu.Icnn.IcnnModelFile.Deserialize(bytes, "bounded"));
         Assert.Equal(f.Box.Lower, bounded.Normalization.Box!.Lower);
         var samples = new List<float>();
         bounded.Sample(new GenerationOptions { Count = 200, Seed = 4, Langevin = GenerationOptions.DefaultLangevin with { BurnIn = 50 } }, c => samples.AddRange(c.Samples));
@@ -118,6 +122,7 @@ public sealed class BoundedDataTests(AcceleratorFixture fixture)
 
         // log q(y) = log q_t(t(y)) + sum_k log dt_k/dy_k: the same network without its box, at the naive logit of y.
         var plain = result.Model with { Metadata = result.Model.Metadata with { Options = [.. result.Model.Metadata.Options.Where(kv => kv.Key is not (LogitBox.LowerKey or LogitBox.UpperKey))] } };
+        Assert.Equal(2, System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(CMM.Gpu.Icnn.IcnnModelFile.Serialize(plain).AsSpan(8)));
         using var unbounded = new FittedModel(fixture.Context, plain);
         Assert.Null(unbounded.Normalization.Box);
         float[] y = [0.2f, 0.7f, 0.5f, 0.5f, 0.01f, 0.98f, -0.2f, 0.5f];
