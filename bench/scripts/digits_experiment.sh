@@ -6,7 +6,8 @@
 # Usage: bench/scripts/digits_experiment.sh OUTDIR [CMM] [SEEDS]   (CMM default `cmm`; SEEDS default "1 2 3")
 # Environment: ITERATIONS (default: cmm's default); FIT_ARGS, further `cmm fit` options appended to each fit (e.g.
 # "--hidden 64,64", word-split); INPAINT_NOISE, the observation noise of `cmm inpaint` (default 1); METHODS (default "cmm mm"). The first 100 held-out
-# digits are inpainted, 3 completions each.
+# digits are inpainted, 3 completions each. The best CMM setting measured (docs/experiments.md section 6) is
+# FIT_ARGS="--bounds data" with ITERATIONS=2400 and INPAINT_NOISE=2; the script's own defaults stay the library's.
 set -euo pipefail
 out=${1:?usage: digits_experiment.sh OUTDIR [CMM] [SEEDS]}
 cmm=${2:-cmm}
