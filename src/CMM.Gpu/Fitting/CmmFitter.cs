@@ -416,14 +416,6 @@ public sealed class CmmFitter : IDisposable
     /// <summary>Largest d at which an ill-conditioned generator's solves use Newton (a d x d Hessian and Cholesky per point).</summary>
     public const int IllConditionedNewtonMaxDimension = 64;
 
-    /// <summary>
-    /// The options of the solves of u* for the generator network u (MM, or CMM with u = w*): the defaults, with the absolute
-    /// tolerance times u's gradient scale, except that an ill-conditioned start (condition number of Hess u above
-    /// <see cref="IllConditionedThreshold"/>) solves by Newton up to d = 64. L-BFGS with 8 pairs does not converge in 100
-    /// iterations there: the MM baseline on the 8x8 digits (Hess u = the covariance, condition number about 2,400) failed
-    /// every solve, and Newton converged them (docs/experiments.md section 6). The CMM's u = w* has the cube root of that
-    /// conditioning, where L-BFGS is 1.7x faster than Newton at d = 64 (measured), so it keeps the default.
-    /// </summary>
     /// <summary>The model-file key of the Newton dimension limit the generator's solves used in the fit (a loaded model solves
     /// the same way; files without it judge the limit from the trained network, <see cref="GeneratorSolveOptions(IcnnPotential, Func{IReadOnlyList{double}})"/>).</summary>
     public const string GeneratorNewtonKey = "generator_newton_max_dimension";
@@ -441,6 +433,14 @@ public sealed class CmmFitter : IDisposable
         return defaults with { AbsoluteTolerance = defaults.AbsoluteTolerance * network.Architecture.EffectivePreconditioner.GradientScale };
     }
 
+    /// <summary>
+    /// The options of the solves of u* for the generator network u (MM, or CMM with u = w*): the defaults, with the absolute
+    /// tolerance times u's gradient scale, except that an ill-conditioned start (condition number of Hess u above
+    /// <see cref="IllConditionedThreshold"/>) solves by Newton up to d = 64. L-BFGS with 8 pairs does not converge in 100
+    /// iterations there: the MM baseline on the 8x8 digits (Hess u = the covariance, condition number about 2,400) failed
+    /// every solve, and Newton converged them (docs/experiments.md section 6). The CMM's u = w* has the cube root of that
+    /// conditioning, where L-BFGS is 1.7x faster than Newton at d = 64 (measured), so it keeps the default.
+    /// </summary>
     internal static ConjugateOptions GeneratorSolveOptions(IcnnPotential network, GaussianStart start) =>
         GeneratorSolveOptions(network, () => start.Hessian);
 
