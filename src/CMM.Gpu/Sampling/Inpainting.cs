@@ -109,6 +109,16 @@ public static class Inpainting
 
         var fitting = centred.ToArray();
         model.Normalization.Forward(fitting);
+        for (int j = 0; j < fitting.Length; j++)
+        {
+            // Free values are ignored, but the energy multiplies them by a zero weight: a bounded model maps one outside its box
+            // to NaN, and 0 * NaN would poison the chain. Any finite value will do.
+            if (rowMask[j] == 0)
+            {
+                fitting[j] = 0;
+            }
+        }
+
         var weights = ObservationWeights(model.Normalization.Box, centred, rowMask, d);
         for (int c = 0; c < chains; c++)
         {

@@ -146,8 +146,9 @@ public sealed class BoundedDataTests(AcceleratorFixture fixture)
         Assert.True(double.IsNaN(vb.Values[3])); // y = -0.2 lies outside the box
         Assert.Equal(1, vb.Undefined);
 
-        // Completions keep the observed values as given and stay inside the box.
-        var completed = Inpainting.Run(bounded, [0.3f, 0.5f, 0.9f, 0.5f], [1f, 0f], new InpaintOptions { Completions = 2, Steps = 40, Seed = 1, Noise = 0.02 });
+        // Completions keep the observed values as given and stay inside the box; a free value outside the box is ignored.
+        var completed = Inpainting.Run(bounded, [0.3f, 0.5f, 0.9f, -7f], [1f, 0f], new InpaintOptions { Completions = 2, Steps = 40, Seed = 1, Noise = 0.02 });
+        Assert.Equal(SamplingStatus.Ok, completed.Status);
         Assert.Equal(0.3f, completed.Samples[0]);
         Assert.Equal(0.9f, completed.Samples[4]);
         Assert.All(completed.Samples, v => Assert.InRange(v, -0.05f, 1.05f));
