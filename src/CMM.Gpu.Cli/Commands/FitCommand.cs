@@ -466,16 +466,12 @@ internal sealed class FitCliOptions
                 return DataBounds.FromData;
         }
 
+        // The ends' order and finiteness are checked with the other options (FitOptions.Validate).
         var parts = text!.Split(',');
         if (parts.Length == 2
-            && double.TryParse(parts[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double lo)
-            && double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double hi))
+            && double.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double lo)
+            && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double hi))
         {
-            if (!double.IsFinite(lo) || !double.IsFinite(hi) || !(hi > lo))
-            {
-                throw new CliException($"--bounds '{text}': the upper end must be above the lower, both finite");
-            }
-
             return DataBounds.Interval(lo, hi);
         }
 

@@ -32,7 +32,7 @@ public sealed class BoundsCliTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.All(PointFile.Read(P("s.csv")).Data.ToArray(), v => Assert.InRange(v, -0.05f, 1.05f));
 
-        foreach (var (bounds, expected) in new[] { ("5", "expected off, data, or two numbers LO,HI"), ("1,0", "upper end must be above the lower"), ("0,0.5", "lies outside --bounds 0,0.5"), ("data --bounds-margin 0", "margin must be in (0, 1]") })
+        foreach (var (bounds, expected) in new[] { ("5", "expected off, data, or two numbers LO,HI"), ("1,0", "bounds need finite ends with the upper above the lower (got 1, 0)"), ("0,0.5", "lies outside --bounds 0,0.5"), ("data --bounds-margin 0", "margin must be in (0, 1]") })
         {
             (code, _, stderr) = CliTests.Run(["fit", "--data", P("unit.csv"), "--bounds", .. bounds.Split(' '), "--out", P("bad.cmm"), .. tiny]);
             Assert.Equal(2, code);
