@@ -122,10 +122,13 @@ public sealed record LogitBox(IReadOnlyList<float> Lower, IReadOnlyList<float> U
         float[] Parse(string? text, string key)
         {
             var parts = (text ?? "").Split(',');
-            var v = new float[parts.Length];
-            if (parts.Length != dimension || parts.Select((p, i) => float.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out v[i]) && float.IsFinite(v[i])).Any(ok => !ok))
+            var v = new float[dimension];
+            for (int i = 0; i < v.Length; i++)
             {
-                throw new InvalidDataException($"the model file's {key} is not {dimension} finite numbers");
+                if (parts.Length != dimension || !float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out v[i]) || !float.IsFinite(v[i]))
+                {
+                    throw new InvalidDataException($"the model file's {key} is not {dimension} finite numbers");
+                }
             }
 
             return v;
